@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every feature uses. Nothing here imports a feature package."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from flask import Response, redirect, render_template, url_for
+
+from clinic_app.core.access import public
+from clinic_app.core.web import is_htmx, render_page
+from clinic_app.jobs import bp, service
+from clinic_app.jobs.forms import DemoJobForm
+
+
+@bp.route("/jobs/demo", methods=["GET", "POST"])
+@public
+def demo() -> Response | str | tuple[str, int]:
+    form = DemoJobForm()
+    if form.validate_on_submit():
+        job = service.start_demo(
+            steps=form.steps.data,
+            delay_seconds=float(form.delay_seconds.data),
+            organization_id=None,
+            actor_id=None,
+        )
+        if is_htmx():
+            return render_template("jobs/_job.html", job=job)
+        return redirect(url_for("jobs.detail", job_id=job.id), code=303)
+    status = 422 if form.errors else 200
+    return render_page("jobs/demo.html", "jobs/_demo_form.html", form=form), status
+
+
+@bp.get("/jobs/<job_id>")
+@public
+def detail(job_id: str) -> str:
+    job = service.get_job(job_id, organization_id=None)
+    return render_page("jobs/detail.html", "jobs/_job.html", job=job)
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@public
+def cancel(job_id: str) -> Response | str:
+    job = service.cancel(job_id, organization_id=None)
+    if is_htmx():
+        return render_template("jobs/_job.html", job=job)
+    return redirect(url_for("jobs.detail", job_id=job.id), code=303)
