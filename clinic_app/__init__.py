@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -74,14 +75,24 @@ def _init_extensions(app: Flask) -> None:
                 cursor.execute("PRAGMA busy_timeout=30000")
                 cursor.close()
 
-    # A forked child (RQ work-horse, gunicorn worker with preload) must not reuse the parent's
-    # pooled connections: drop them without closing the parent's sockets.
-    def _dispose_after_fork() -> None:
+    _engines_to_reset.add(app)
+
+
+# A forked child (RQ work-horse, gunicorn worker with preload) must not reuse the parent's pooled
+# connections: each app's engine drops them in the child without closing the parent's sockets.
+_engines_to_reset: weakref.WeakSet[Flask] = weakref.WeakSet()
+
+
+def _dispose_engines_after_fork() -> None:
+    from clinic_app.extensions import db
+
+    for app in list(_engines_to_reset):
         with app.app_context():
             db.engine.dispose(close=False)
 
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_dispose_after_fork)
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_dispose_engines_after_fork)
 
 
 def _register_blueprints(app: Flask) -> None:

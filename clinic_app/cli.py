@@ -29,7 +29,12 @@ def register_cli(app: Flask) -> None:
         click.echo("\nEvery route declares its access policy.")
 
     @app.cli.command("worker")
-    @click.option("--queues", default="default,sync,reports", show_default=True, help="Comma-separated queue names, highest priority first.")
+    @click.option(
+        "--queues",
+        default="default,sync,reports",
+        show_default=True,
+        help="Comma-separated queue names, highest priority first.",
+    )
     @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
     def worker(queues: str, burst: bool) -> None:
         """Run an RQ worker (with its scheduler) for this app."""

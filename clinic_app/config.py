@@ -197,7 +197,9 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "REDIS_URL": redis_url,
         "JOBS_BACKEND": jobs_backend,
         "PORT": _as_int(_env("PORT", environ) or "5000", "PORT"),
-        "MAX_CONTENT_LENGTH": _as_int(_env("MAX_CONTENT_LENGTH", environ) or str(16 * 1024 * 1024), "MAX_CONTENT_LENGTH"),
+        "MAX_CONTENT_LENGTH": _as_int(
+            _env("MAX_CONTENT_LENGTH", environ) or str(16 * 1024 * 1024), "MAX_CONTENT_LENGTH"
+        ),
         "LOG_LEVEL": (_env("LOG_LEVEL", environ) or "INFO").upper(),
         "HTMX_CDN_URL": _env("HTMX_CDN_URL", environ),
         "RATELIMIT_ENABLED": _as_bool(_env("RATELIMIT_ENABLED", environ) or "true", "RATELIMIT_ENABLED"),

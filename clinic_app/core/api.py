@@ -195,11 +195,19 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             required = set(query_schema.get("required", []))
             for name, prop in query_schema.get("properties", {}).items():
                 entry["parameters"].append(
-                    {"name": name, "in": "query", "required": name in required, "schema": prop,
-                     **({"description": prop["description"]} if "description" in prop else {})}
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in required,
+                        "schema": prop,
+                        **({"description": prop["description"]} if "description" in prop else {}),
+                    }
                 )
         if operation.body is not None:
-            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body, "validation")}}}
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(operation.body, "validation")}},
+            }
         success: dict[str, Any] = {"description": "Success"}
         if operation.response is not None:
             success["content"] = {"application/json": {"schema": ref(operation.response, "serialization")}}

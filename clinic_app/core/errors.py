@@ -238,4 +238,6 @@ def register_error_handlers(app: Flask) -> None:
             exc_info=(type(error), error, error.__traceback__),
             extra={"event": "unhandled_exception", "exception_type": type(error).__name__},
         )
-        return render_problem(Problem(status=500, detail="An unexpected error occurred. Quote the request id when reporting it."))
+        return render_problem(
+            Problem(status=500, detail="An unexpected error occurred. Quote the request id when reporting it.")
+        )

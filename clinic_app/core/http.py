@@ -53,7 +53,7 @@ def csrf_guard() -> None:
     layer), and an API request without the session cookie has no session to ride; everything
     else, forms and htmx included, must present the token.
     """
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.endpoint is None:  # no route: the 404/405 answers
         return
     if request.headers.get("Authorization", "").startswith("Bearer "):
         return

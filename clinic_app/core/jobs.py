@@ -363,7 +363,9 @@ def run_job(job_id: str) -> None:
         db.session.rollback()
         job = db.session.get(Job, job_id)
         retry = current_app.config["JOBS_BACKEND"] == "rq" and job is not None and job.attempts <= spec.retries
-        log.exception("job failed", extra={"event": "job_failed", "job_id": job_id, "kind": spec.kind, "will_retry": retry})
+        log.exception(
+            "job failed", extra={"event": "job_failed", "job_id": job_id, "kind": spec.kind, "will_retry": retry}
+        )
         if retry:
             assert job is not None
             job.status, job.message = QUEUED, f"Attempt {job.attempts} failed; retrying"
@@ -375,7 +377,9 @@ def run_job(job_id: str) -> None:
     log.info("job finished", extra={"event": "job_finished", "job_id": job_id, "kind": spec.kind})
 
 
-def _finish(job_id: str, status: str, *, message: str, error: str | None = None, result: dict[str, Any] | None = None) -> None:
+def _finish(
+    job_id: str, status: str, *, message: str, error: str | None = None, result: dict[str, Any] | None = None
+) -> None:
     job = db.session.get(Job, job_id, populate_existing=True)
     if job is None:
         return
@@ -397,9 +401,7 @@ def _mark_outside(app: Flask, job_id: str, *, status: str, error: str) -> None:
 def fail_stale_jobs(now: datetime | None = None) -> int:
     """Mark running jobs whose heartbeat stopped (a killed worker) as failed; returns how many."""
     now = now or utcnow()
-    stale = db.session.scalars(
-        select(Job).where(Job.status == RUNNING, Job.heartbeat_at < now - STALE_AFTER)
-    ).all()
+    stale = db.session.scalars(select(Job).where(Job.status == RUNNING, Job.heartbeat_at < now - STALE_AFTER)).all()
     for job in stale:
         job.status = FAILED
         job.finished_at = now

@@ -28,8 +28,6 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context():
-            entry["request_id"] = getattr(g, "request_id", None)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -38,8 +36,21 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record made during a request carries its id, whichever handler receives it."""
+    record = _base_factory(*args, **kwargs)
+    if has_request_context():
+        record.request_id = g.get("request_id")
+    return record
+
+
 def configure_logging(level: str) -> None:
     """Send every log line, ours and the libraries', to stdout as one JSON object per line."""
+    if logging.getLogRecordFactory() is not _record_with_request_id:
+        logging.setLogRecordFactory(_record_with_request_id)
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JSONFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stdout)

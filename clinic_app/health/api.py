@@ -16,7 +16,9 @@ from clinic_app.health.schemas import (
 )
 
 
-@api_route(bp, "/health", summary="Liveness check (cheap; no dependencies touched)", response=HealthResponse, tags=("health",))
+@api_route(
+    bp, "/health", summary="Liveness check (cheap; no dependencies touched)", response=HealthResponse, tags=("health",)
+)
 @public
 def health() -> HealthResponse:
     config = current_app.config
@@ -34,7 +36,14 @@ def health() -> HealthResponse:
     )
 
 
-@api_route(bp, "/api/v1/health/", summary="Readiness: database, migrations, Redis and workers", response=ReadinessResponse, tags=("health",), extra_statuses={503: "A required dependency is down"})
+@api_route(
+    bp,
+    "/api/v1/health/",
+    summary="Readiness: database, migrations, Redis and workers",
+    response=ReadinessResponse,
+    tags=("health",),
+    extra_statuses={503: "A required dependency is down"},
+)
 @public
 def readiness() -> ReadinessResponse:
     database = service.check_database()
@@ -50,7 +59,9 @@ def readiness() -> ReadinessResponse:
         status="healthy" if healthy else "unhealthy",
         version=current_app.config["VERSION"],
         timestamp=utcnow(),
-        database=ComponentHealth(status="healthy" if database.connected else "unhealthy", configured=True, detail=database.error),
+        database=ComponentHealth(
+            status="healthy" if database.connected else "unhealthy", configured=True, detail=database.error
+        ),
         migrations=ComponentHealth(
             status="healthy" if migrations and migrations.up_to_date else "unhealthy",
             configured=True,
@@ -73,7 +84,14 @@ def readiness() -> ReadinessResponse:
     return response
 
 
-@api_route(bp, "/api/v1/health/db", summary="Database connectivity", response=DatabaseHealth, tags=("health",), extra_statuses={503: "The database cannot be reached"})
+@api_route(
+    bp,
+    "/api/v1/health/db",
+    summary="Database connectivity",
+    response=DatabaseHealth,
+    tags=("health",),
+    extra_statuses={503: "The database cannot be reached"},
+)
 @public
 def database_health() -> DatabaseHealth:
     status = service.check_database()
@@ -90,7 +108,14 @@ def database_health() -> DatabaseHealth:
     return response
 
 
-@api_route(bp, "/api/v1/health/migration", summary="Whether the schema is at the latest migration", response=MigrationHealth, tags=("health",), extra_statuses={503: "Migrations are pending or the database is down"})
+@api_route(
+    bp,
+    "/api/v1/health/migration",
+    summary="Whether the schema is at the latest migration",
+    response=MigrationHealth,
+    tags=("health",),
+    extra_statuses={503: "Migrations are pending or the database is down"},
+)
 @public
 def migration_health() -> MigrationHealth:
     status = service.check_migrations()

@@ -6,8 +6,17 @@ from clinic_app.jobs import bp, service
 from clinic_app.jobs.schemas import DemoJobRequest, JobOut
 
 
-@api_route(bp, "/api/v1/jobs/demo", methods=("POST",), body=DemoJobRequest, response=JobOut, status=202,
-           summary="Start the demonstration job", tags=("jobs",), extra_statuses={503: "The job queue is unavailable"})
+@api_route(
+    bp,
+    "/api/v1/jobs/demo",
+    methods=("POST",),
+    body=DemoJobRequest,
+    response=JobOut,
+    status=202,
+    summary="Start the demonstration job",
+    tags=("jobs",),
+    extra_statuses={503: "The job queue is unavailable"},
+)
 @public
 def start_demo_job(body: DemoJobRequest) -> JobOut:
     job = service.start_demo(steps=body.steps, delay_seconds=body.delay_seconds, organization_id=None, actor_id=None)

@@ -56,7 +56,9 @@ def docs() -> str:
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
             groups.setdefault(operation["tags"][0], []).append({"path": path, "method": method.upper(), **operation})
-    return render_template("site/docs.html", spec=spec, groups=sorted(groups.items()), schemas=spec["components"]["schemas"])
+    return render_template(
+        "site/docs.html", spec=spec, groups=sorted(groups.items()), schemas=spec["components"]["schemas"]
+    )
 
 
 @bp.get("/redoc")

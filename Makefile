@@ -1,0 +1,70 @@
+# Clinic app. `make run` and `make test` are the two commands; both work on a fresh machine with
+# nothing but Python 3.11 (make test also installs Debian's chromium for the browser tests).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+CHROMIUM ?= /usr/bin/chromium
+export FLASK_APP := wsgi
+
+.PHONY: run test lint format bench worker install install-dev chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## run: migrate, seed the demo data (idempotent) and serve on 127.0.0.1:$(PORT)
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	@echo ""
+	@echo "  Clinic app: open http://127.0.0.1:$(PORT)/   (API docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo ""
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload --with-threads
+
+## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite)
+test: install-dev chromium
+	$(BIN)/pytest
+
+## lint: ruff lint and format check
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check clinic_app tests bench wsgi.py
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format clinic_app tests bench wsgi.py
+
+## bench: benchmarks against a bare baseline app in the same run (needs PostgreSQL, Redis, wrk)
+bench: install-dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/run.py
+
+## worker: an RQ worker with its scheduler (needs REDIS_URL)
+worker: install
+	$(BIN)/flask worker
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)."; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,862 @@
+"""Benchmark harness: the clinic app in its production shape against a bare Flask baseline.
+
+    .venv/bin/python bench/run.py [--seconds 10] [--warmup 2] [--only NAME ...] [--list]
+
+What happens, in order (everything is torn down again in reverse order, even on error or Ctrl-C):
+
+1. a fresh PostgreSQL database ``clinic_bench_<random>`` is created and migrated;
+2. the app (``wsgi:app``, APP_ENV=production, throwaway secrets generated here) and the baseline
+   (``bench/baseline_app.py``) are started under the same gunicorn settings on free local ports;
+3. each selected benchmark runs: HTTP ones are driven by wrk against both servers, Python-only
+   ones time a callable and a baseline callable with ``time.perf_counter``;
+4. a table with the app/baseline ratios is printed and a JSON copy is written to
+   ``bench/results/latest.json``; the servers are stopped and the database is dropped.
+
+Add a benchmark with ``register(HttpBenchmark(...))`` or ``register(TimingBenchmark(...))`` at the
+bottom of this file (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+# Only this host is ever started on or sent a request.
+HOST = "127.0.0.1"
+POSTGRES_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
+REDIS_URL = f"redis://{HOST}:6379/14"
+
+# Shared by the app and the baseline so that the ratio compares like with like (2 cores: 2 workers).
+GUNICORN_SETTINGS: tuple[str, ...] = (
+    "--workers",
+    "2",
+    "--worker-class",
+    "gthread",
+    "--threads",
+    "4",
+    "--timeout",
+    "30",
+    "--graceful-timeout",
+    "5",
+    "--keep-alive",
+    "5",
+)
+WRK_THREADS = 2
+WRK_CONNECTIONS = 16
+WRK_REQUEST_TIMEOUT = "5s"
+
+STARTUP_TIMEOUT_S = 45.0
+MIGRATION_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 10.0
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run; the message says why."""
+
+
+# --- benchmark registry -------------------------------------------------------------------------
+
+
+@dataclass
+class BenchContext:
+    """What a benchmark's setup can use: the bench database, the servers' URLs, the app in-process."""
+
+    database_url: str
+    app_env: dict[str, str]
+    app_url: str = ""
+    baseline_url: str = ""
+    _flask_app: Any = None
+    _log_file: Any = None
+
+    def flask_app(self) -> Any:
+        """The clinic app built in this process with the server's settings (for seeding or timing).
+
+        Its JSON logs go to bench/results/harness-app.log rather than the terminal.
+        """
+        if self._flask_app is None:
+            _ensure_project_on_path()
+            from clinic_app import create_app
+            from clinic_app.config import VARIABLES
+
+            # Every setting is passed explicitly; an empty string reads as "unset", so nothing leaks
+            # in from the shell that the server would not see too.
+            overrides = {variable.name: self.app_env.get(variable.name, "") for variable in VARIABLES}
+            app = create_app(overrides)
+            self._log_file = open(RESULTS_DIR / "harness-app.log", "w")  # noqa: SIM115 (closed in close())
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.stderr):
+                    handler.setStream(self._log_file)
+            self._flask_app = app
+        return self._flask_app
+
+    def close(self) -> None:
+        if self._flask_app is not None:
+            from clinic_app.extensions import db
+
+            with self._flask_app.app_context():
+                db.engine.dispose()
+            self._flask_app = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+@dataclass(frozen=True)
+class HttpBenchmark:
+    """wrk against ``path`` on the app and ``baseline_path`` on the bare baseline.
+
+    ``setup(ctx)`` runs once the servers answer (seed data there) and returns the headers to send
+    to both, e.g. ``{"Authorization": "Bearer ..."}``. A ``method`` other than GET, or a ``body``,
+    goes to the app only; the baseline always answers ``GET baseline_path``.
+    """
+
+    name: str
+    path: str
+    description: str
+    baseline_path: str = "/health"
+    setup: Callable[[BenchContext], dict[str, str]] | None = None
+    method: str = "GET"
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class TimingBenchmark:
+    """A Python callable against a baseline callable, both timed in this process.
+
+    ``prepare(ctx)`` returns ``(candidate, baseline)``; each is called ``runs`` times (alternating,
+    after ``warmup_runs`` untimed calls), stopping early when the time budget (``--seconds``) is
+    spent. Each call must itself be bounded: a watchdog aborts the run if one hangs.
+    """
+
+    name: str
+    description: str
+    prepare: Callable[[BenchContext], tuple[Callable[[], object], Callable[[], object]]]
+    runs: int = 200
+    warmup_runs: int = 5
+
+
+Benchmark = HttpBenchmark | TimingBenchmark
+BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def register(benchmark: Benchmark) -> Benchmark:
+    if benchmark.name in BENCHMARKS:
+        raise ValueError(f"benchmark {benchmark.name!r} is registered twice")
+    BENCHMARKS[benchmark.name] = benchmark
+    return benchmark
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _ensure_project_on_path() -> None:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+def load_baseline_app() -> Any:
+    """The baseline Flask app, imported from bench/baseline_app.py (for in-process timings)."""
+    spec = importlib.util.spec_from_file_location("bench_baseline_app", BENCH_DIR / "baseline_app.py")
+    if spec is None or spec.loader is None:
+        raise BenchError("cannot load bench/baseline_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def local_url(port: int, path: str) -> str:
+    if not path.startswith("/"):
+        raise BenchError(f"benchmark paths start with '/': {path!r}")
+    return f"http://{HOST}:{port}{path}"
+
+
+# No proxies, whatever the environment says: requests go straight to 127.0.0.1.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_request(
+    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, body: str | None = None, timeout: float = 5
+) -> tuple[int, bytes]:
+    if not url.startswith(f"http://{HOST}:"):
+        raise BenchError(f"refusing to send a request anywhere but {HOST}: {url}")
+    request = urllib.request.Request(  # noqa: S310 (the scheme and host are checked above)
+        url, method=method, headers=headers or {}, data=body.encode() if body is not None else None
+    )
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks; ``sorted_values`` must be sorted and non-empty."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    position = fraction * (len(sorted_values) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * (position - lower)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def git_state() -> dict[str, Any]:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+# --- database -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """Create ``clinic_bench_<random>``, yield its SQLAlchemy URL, and always drop it afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"clinic_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as error:
+        raise BenchError(f"cannot create a database on {POSTGRES_ADMIN_DSN}: {error}") from None
+    print(f"created database {name}")
+    try:
+        yield f"postgresql+psycopg://postgres@{HOST}:5432/{name}"
+    finally:
+        try:
+            with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True, connect_timeout=5) as connection:
+                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            print(f"dropped database {name}")
+        except psycopg.Error as error:
+            print(f"warning: could not drop database {name}: {error}", file=sys.stderr)
+
+
+def app_environment(database_url: str, instance_dir: str, port: int) -> dict[str, str]:
+    """The production environment the app runs with: fresh secrets that live only in this process."""
+    _ensure_project_on_path()
+    from clinic_app.config import VARIABLES
+
+    app_names = {variable.name for variable in VARIABLES}
+    env = {name: value for name, value in os.environ.items() if name not in app_names}
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    env.update(
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "FIELD_ENCRYPTION_KEYS": f"bench1:{key}",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "RATELIMIT_ENABLED": "false",
+            "PORT": str(port),
+            "INSTANCE_PATH": instance_dir,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    print("running migrations (flask --app wsgi db upgrade)")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATION_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"migrations took longer than {MIGRATION_TIMEOUT_S:.0f}s") from None
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip().splitlines()
+        raise BenchError("migrations failed:\n" + "\n".join(output[-30:]))
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+class Server:
+    """A gunicorn process group on 127.0.0.1; stop() ends the master and any worker left behind."""
+
+    def __init__(self, name: str, *, port: int, wsgi_target: str, chdir: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.port = port
+        self.args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{HOST}:{port}",
+            *GUNICORN_SETTINGS,
+            "--chdir",
+            str(chdir),
+            wsgi_target,
+        ]
+        self.env = env
+        self.log_path = RESULTS_DIR / f"{name}-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop it
+        )
+        print(f"started {self.name} (pid {self.process.pid}) on {self.base_url}, log {self.log_path}")
+
+    def wait_until_ready(self, path: str = "/health") -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise BenchError(f"{self.name} exited (code {code}) before answering:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                status, _ = http_request(self.base_url + path, timeout=2)
+                if status == 200:
+                    return
+            time.sleep(0.2)
+        raise BenchError(f"{self.name} did not answer {path} within {STARTUP_TIMEOUT_S:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 25) -> str:
+        if self._log is not None:
+            self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    print(f"warning: {self.name} ignored SIGTERM; killing it", file=sys.stderr)
+            # Whatever is left in the group (a stuck master, an orphaned worker) is killed.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_TIMEOUT_S)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_DURATION = re.compile(r"^([\d.]+)(us|ms|s|m|h)$")
+
+
+def _duration_ms(text: str) -> float:
+    match = _DURATION.match(text)
+    if match is None:
+        raise BenchError(f"cannot read wrk duration {text!r}")
+    return float(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Requests/s, latency percentiles (ms), request count and errors from ``wrk --latency``."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    if rps is None:
+        raise BenchError("wrk printed no Requests/sec line:\n" + output)
+    latency = {
+        f"p{label}_ms": _duration_ms(value)
+        for label, value in re.findall(r"^\s*(50|75|90|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE)
+    }
+    requests = re.search(r"^\s*(\d+) requests in (\S+),", output, re.MULTILINE)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_s": float(rps.group(1)),
+        **{key: latency.get(key) for key in ("p50_ms", "p75_ms", "p90_ms", "p99_ms")},
+        "requests": int(requests.group(1)) if requests else None,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": dict(
+            zip(("connect", "read", "write", "timeout"), (int(n) for n in sockets.groups()), strict=True)
+        )
+        if sockets
+        else {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+    }
+
+
+def _lua_long_string(text: str) -> str:
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    seconds: int,
+    *,
+    headers: dict[str, str],
+    method: str = "GET",
+    body: str | None = None,
+    script_dir: Path,
+) -> dict[str, Any]:
+    if not url.startswith(f"http://{HOST}:"):
+        raise BenchError(f"refusing to load anything but {HOST}: {url}")
+    command = [
+        wrk,
+        f"-t{WRK_THREADS}",
+        f"-c{WRK_CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        WRK_REQUEST_TIMEOUT,
+    ]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if method != "GET" or body is not None:
+        script = script_dir / f"request-{secrets.token_hex(4)}.lua"
+        lines = [f"wrk.method = {_lua_long_string(method)}"]
+        if body is not None:
+            lines.append(f"wrk.body = {_lua_long_string(body)}")
+        script.write_text("\n".join(lines) + "\n")
+        command += ["-s", str(script)]
+    command.append(url)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish within {seconds + 30}s") from None
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    result = parse_wrk(done.stdout)
+    result["wrk_output"] = done.stdout
+    return result
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def _default_headers(benchmark: HttpBenchmark, headers: dict[str, str]) -> dict[str, str]:
+    merged = dict(headers)
+    if benchmark.body is not None and not any(name.lower() == "content-type" for name in merged):
+        merged["Content-Type"] = "application/json"
+    return merged
+
+
+def run_http(
+    benchmark: HttpBenchmark,
+    ctx: BenchContext,
+    *,
+    wrk: str,
+    app: Server,
+    baseline: Server,
+    seconds: int,
+    warmup: int,
+    script_dir: Path,
+) -> dict[str, Any]:
+    headers = _default_headers(benchmark, benchmark.setup(ctx) if benchmark.setup else {})
+    targets = [
+        ("app", local_url(app.port, benchmark.path), benchmark.method, benchmark.body, headers),
+        ("baseline", local_url(baseline.port, benchmark.baseline_path), "GET", None, headers),
+    ]
+    measured: dict[str, Any] = {}
+    for target, url, method, body, target_headers in targets:
+        # One request first, so a 401/404/500 is reported plainly instead of as a fast benchmark.
+        status, payload = http_request(url, method=method, headers=target_headers, body=body)
+        if not 200 <= status < 400:
+            raise BenchError(
+                f"{benchmark.name}: {method} {url} answered {status}, not 2xx: {payload[:300].decode(errors='replace')}"
+            )
+        if warmup > 0:
+            print(f"[{benchmark.name}] warming up {target} for {warmup}s")
+            run_wrk(wrk, url, warmup, headers=target_headers, method=method, body=body, script_dir=script_dir)
+        print(f"[{benchmark.name}] measuring {target}: {method} {url} for {seconds}s")
+        measured[target] = run_wrk(
+            wrk, url, seconds, headers=target_headers, method=method, body=body, script_dir=script_dir
+        )
+        measured[target]["url"] = url
+        measured[target]["method"] = method
+    app_result, base_result = measured["app"], measured["baseline"]
+    problems = [
+        f"{target}: {result['non_2xx']} non-2xx responses" for target, result in measured.items() if result["non_2xx"]
+    ] + [
+        f"{target}: {sum(result['socket_errors'].values())} socket errors"
+        for target, result in measured.items()
+        if sum(result["socket_errors"].values())
+    ]
+    return {
+        "name": benchmark.name,
+        "kind": "http",
+        "description": benchmark.description,
+        "app": app_result,
+        "baseline": base_result,
+        "ratios": {
+            "throughput": ratio(app_result["requests_per_s"], base_result["requests_per_s"]),
+            "p50": ratio(app_result["p50_ms"], base_result["p50_ms"]),
+            "p99": ratio(app_result["p99_ms"], base_result["p99_ms"]),
+        },
+        "problems": problems,
+        # Errors make the numbers meaningless (a 429 or a 500 is fast); socket read errors alone are
+        # reported but tolerated, since servers may close idle keep-alive connections.
+        "ok": not any(result["non_2xx"] for result in measured.values())
+        and not any(
+            result["socket_errors"]["connect"] + result["socket_errors"]["timeout"] for result in measured.values()
+        ),
+    }
+
+
+def _summarise_times(times_s: list[float]) -> dict[str, Any]:
+    ordered = sorted(t * 1000 for t in times_s)
+    return {
+        "runs": len(ordered),
+        "p50_ms": statistics.median(ordered),
+        "p95_ms": percentile(ordered, 0.95),
+        "min_ms": ordered[0],
+        "max_ms": ordered[-1],
+        "mean_ms": statistics.fmean(ordered),
+    }
+
+
+def _watchdog(signum: int, _frame: Any) -> None:
+    raise BenchError("a timed call exceeded the benchmark's time budget (watchdog)")
+
+
+def run_timing(benchmark: TimingBenchmark, ctx: BenchContext, *, seconds: int) -> dict[str, Any]:
+    candidate, baseline = benchmark.prepare(ctx)
+    print(f"[{benchmark.name}] timing up to {benchmark.runs} runs each (budget {seconds}s)")
+    previous = signal.signal(signal.SIGALRM, _watchdog)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 30)
+    try:
+        for _ in range(benchmark.warmup_runs):
+            candidate()
+            baseline()
+        app_times: list[float] = []
+        base_times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while len(app_times) < benchmark.runs and (not app_times or time.perf_counter() < deadline):
+            started = time.perf_counter()
+            candidate()
+            middle = time.perf_counter()
+            baseline()
+            ended = time.perf_counter()
+            app_times.append(middle - started)
+            base_times.append(ended - middle)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    app_result, base_result = _summarise_times(app_times), _summarise_times(base_times)
+    return {
+        "name": benchmark.name,
+        "kind": "timing",
+        "description": benchmark.description,
+        "app": app_result,
+        "baseline": base_result,
+        "ratios": {
+            "p50": ratio(app_result["p50_ms"], base_result["p50_ms"]),
+            "p95": ratio(app_result["p95_ms"], base_result["p95_ms"]),
+        },
+        "problems": [] if len(app_times) >= benchmark.runs else [f"budget spent after {len(app_times)} runs"],
+        "ok": True,
+    }
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def print_report(results: list[dict[str, Any]], *, seconds: int) -> None:
+    http = [r for r in results if r["kind"] == "http"]
+    timing = [r for r in results if r["kind"] == "timing"]
+    print()
+    if http:
+        print(
+            f"HTTP: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s --latency; "
+            f"gunicorn {' '.join(GUNICORN_SETTINGS)}"
+        )
+        header = f"{'benchmark':<20} {'target':<9} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8}"
+        print(header)
+        print("-" * len(header))
+        for result in http:
+            for target in ("app", "baseline"):
+                row = result[target]
+                print(
+                    f"{result['name']:<20} {target:<9} {row['requests_per_s']:>10.1f} {fmt(row['p50_ms']):>9} "
+                    f"{fmt(row['p99_ms']):>9} {row['non_2xx']:>8}"
+                )
+        print()
+        for result in http:
+            ratios = result["ratios"]
+            print(
+                f"{result['name']}: throughput ratio {fmt_ratio(ratios['throughput'])} of baseline; "
+                f"p50 latency ratio {fmt_ratio(ratios['p50'])} of baseline (p99 {fmt_ratio(ratios['p99'])})"
+            )
+        print()
+    if timing:
+        print("Python timings (time.perf_counter, candidate and baseline alternating)")
+        header = f"{'benchmark':<20} {'target':<9} {'runs':>6} {'p50 ms':>10} {'p95 ms':>10}"
+        print(header)
+        print("-" * len(header))
+        for result in timing:
+            for target in ("app", "baseline"):
+                row = result[target]
+                print(
+                    f"{result['name']:<20} {target:<9} {row['runs']:>6} {fmt(row['p50_ms'], 3):>10} "
+                    f"{fmt(row['p95_ms'], 3):>10}"
+                )
+        print()
+        for result in timing:
+            ratios = result["ratios"]
+            print(
+                f"{result['name']}: p50 time ratio {fmt_ratio(ratios['p50'])} of baseline "
+                f"(p95 {fmt_ratio(ratios['p95'])})"
+            )
+        print()
+    for result in results:
+        for problem in result["problems"]:
+            print(f"warning: {result['name']}: {problem}")
+
+
+def write_json(results: list[dict[str, Any]], *, seconds: int, warmup: int, error: str | None) -> Path:
+    document = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ok": error is None and all(result["ok"] for result in results),
+        "error": error,
+        "git": git_state(),
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "settings": {
+            "seconds": seconds,
+            "warmup_seconds": warmup,
+            "gunicorn": list(GUNICORN_SETTINGS),
+            "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "timeout": WRK_REQUEST_TIMEOUT},
+        },
+        "results": results,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "latest.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark the clinic app against a bare Flask baseline.")
+    parser.add_argument("--seconds", type=int, default=10, help="measurement length per target (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up per target in seconds (default 2)")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this benchmark (may be given more than once)"
+    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if not 1 <= args.seconds <= 600:
+        parser.error("--seconds must be between 1 and 600")
+    if not 0 <= args.warmup <= 60:
+        parser.error("--warmup must be between 0 and 60")
+    return args
+
+
+def select_benchmarks(only: list[str] | None) -> list[Benchmark]:
+    if not only:
+        return list(BENCHMARKS.values())
+    unknown = [name for name in only if name not in BENCHMARKS]
+    if unknown:
+        raise BenchError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    return [BENCHMARKS[name] for name in dict.fromkeys(only)]
+
+
+def run(args: argparse.Namespace, selected: list[Benchmark], results: list[dict[str, Any]]) -> None:
+    http_selected = [b for b in selected if isinstance(b, HttpBenchmark)]
+    wrk = shutil.which("wrk")
+    if http_selected and wrk is None:
+        raise BenchError("wrk is not installed (HTTP benchmarks need it): apt-get install wrk")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(fresh_database())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clinic-bench-")))
+        app_port, baseline_port = free_port(), free_port()
+        while baseline_port == app_port:
+            baseline_port = free_port()
+        env = app_environment(database_url, str(scratch / "instance"), app_port)
+        migrate(env)
+
+        ctx = BenchContext(database_url=database_url, app_env=env)
+        stack.callback(ctx.close)
+
+        app_server = baseline_server = None
+        if http_selected:
+            app_server = Server("app", port=app_port, wsgi_target="wsgi:app", chdir=ROOT, env=env)
+            baseline_server = Server(
+                "baseline", port=baseline_port, wsgi_target="baseline_app:app", chdir=BENCH_DIR, env=env
+            )
+            for server in (app_server, baseline_server):
+                stack.callback(server.stop)
+                server.start()
+            for server in (app_server, baseline_server):
+                server.wait_until_ready()
+            ctx.app_url, ctx.baseline_url = app_server.base_url, baseline_server.base_url
+
+        for benchmark in selected:
+            if isinstance(benchmark, HttpBenchmark):
+                assert wrk is not None and app_server is not None and baseline_server is not None
+                result = run_http(
+                    benchmark,
+                    ctx,
+                    wrk=wrk,
+                    app=app_server,
+                    baseline=baseline_server,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    script_dir=scratch,
+                )
+            else:
+                result = run_timing(benchmark, ctx, seconds=args.seconds)
+            results.append(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for benchmark in BENCHMARKS.values():
+            kind = "http" if isinstance(benchmark, HttpBenchmark) else "timing"
+            print(f"{benchmark.name:<20} {kind:<7} {benchmark.description}")
+        return 0
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    results: list[dict[str, Any]] = []
+    error: str | None = None
+    try:
+        selected = select_benchmarks(args.only)
+        run(args, selected, results)
+    except BenchError as failure:
+        error = str(failure)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    if results:
+        print_report(results, seconds=args.seconds)
+    if error != "interrupted" and not (error or "").startswith("wrk is not installed"):
+        path = write_json(results, seconds=args.seconds, warmup=args.warmup, error=error)
+        print(f"results written to {path.relative_to(ROOT)}")
+    if error == "interrupted":
+        print("interrupted: servers stopped, database dropped", file=sys.stderr)
+        return 130
+    if error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2 if error.startswith("wrk is not installed") else 1
+    failed = [result["name"] for result in results if not result["ok"]]
+    if failed:
+        print(f"bench: failed (errors during the run): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- the benchmarks -----------------------------------------------------------------------------
+
+
+def _prepare_health_inprocess(ctx: BenchContext) -> tuple[Callable[[], object], Callable[[], object]]:
+    app_client = ctx.flask_app().test_client()
+    baseline_client = load_baseline_app().test_client()
+
+    def call(client: Any) -> Callable[[], object]:
+        def request() -> object:
+            response = client.get("/health")
+            if response.status_code != 200:
+                raise BenchError(f"in-process GET /health answered {response.status_code}")
+            return response
+
+        return request
+
+    return call(app_client), call(baseline_client)
+
+
+register(
+    HttpBenchmark(
+        name="health",
+        path="/health",
+        description="GET /health through gunicorn: the app's per-request floor",
+    )
+)
+
+register(
+    TimingBenchmark(
+        name="health_inprocess",
+        description="GET /health via Flask's test client, no network: the app's own stack vs bare Flask",
+        prepare=_prepare_health_inprocess,
+        runs=2000,
+    )
+)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Shared fixtures: one migrated database per run, a fresh app per test, rows wiped after each.
+
+The suite runs against PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL`` are set (CI sets
+both; with ``CI=true`` their absence fails the run rather than quietly testing less) and against a
+SQLite file otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from clinic_app import create_app
+from clinic_app.extensions import db
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DATABASE_URL = os.environ.get("DATABASE_URL")
+REDIS_URL = os.environ.get("REDIS_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI:
+        missing = [name for name, value in (("DATABASE_URL", DATABASE_URL), ("REDIS_URL", REDIS_URL)) if not value]
+        if missing:
+            raise pytest.UsageError(
+                f"CI=true but {', '.join(missing)} is not set: CI must test against the real services."
+            )
+
+
+def _test_key() -> str:
+    return "t1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+@pytest.fixture(scope="session")
+def base_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    instance = tmp_path_factory.mktemp("instance")
+    config: dict[str, Any] = {
+        "APP_ENV": "test",
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "FIELD_ENCRYPTION_KEYS": _test_key(),
+        "DATABASE_URL": DATABASE_URL or f"sqlite:///{instance / 'test.db'}",
+        "JOBS_BACKEND": "eager",
+        "LOG_LEVEL": "INFO",
+    }
+    if REDIS_URL:
+        config["REDIS_URL"] = REDIS_URL
+    return config
+
+
+@pytest.fixture(scope="session")
+def migrated_database(base_config: dict[str, Any]) -> Iterator[None]:
+    """Build the schema once by running the real migrations (so they are tested on every run)."""
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app(dict(base_config))
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            # A previous interrupted run may have left tables behind: start from nothing.
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        else:
+            db.drop_all()
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade()
+    yield
+    with app.app_context():
+        downgrade(revision="base")  # every migration must also reverse cleanly
+        db.engine.dispose()
+
+
+def wipe_tables() -> None:
+    """Delete every row (children first); faster than dropping and recreating per test."""
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def housekeeping_app(base_config: dict[str, Any], migrated_database: None) -> Flask:
+    """An app on the test database used only to wipe rows between tests."""
+    return create_app(dict(base_config))
+
+
+@pytest.fixture
+def make_app(base_config: dict[str, Any], housekeeping_app: Flask) -> Iterator[Any]:
+    """Build an app with extra settings; every app built is cleaned up after the test."""
+    built: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        app = create_app({**base_config, **overrides})
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        with app.app_context():
+            from clinic_app.core.jobs import wait_for_local_jobs
+
+            wait_for_local_jobs(app)
+            db.session.remove()
+    with housekeeping_app.app_context():
+        wipe_tables()
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def app_context(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(path).exists():
+        pytest.fail(
+            f"Chromium not found at {path}: run `make test` (it installs Debian's chromium) or set CHROMIUM_PATH."
+        )
+    return path

@@ -1,0 +1,67 @@
+"""Headers and logging every response gets."""
+
+import json
+import logging
+import re
+
+from clinic_app.core.logging import JSONFormatter
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/health", "/no-such-page", "/docs"):
+        response = client.get(path, headers={"Accept": "text/html"})
+        csp = response.headers["Content-Security-Policy"]
+        assert "unsafe-eval" not in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "object-src 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "Strict-Transport-Security" not in response.headers  # only in production
+
+
+def test_hsts_in_production(make_app):
+    app = make_app()
+    app.config["PRODUCTION"] = True
+    assert "max-age=" in app.test_client().get("/health").headers["Strict-Transport-Security"]
+
+
+def test_csp_nonce_changes_per_request(client):
+    nonces = {
+        re.search(
+            r"'nonce-([^']+)'", client.get("/", headers={"Accept": "text/html"}).headers["Content-Security-Policy"]
+        ).group(1)
+        for _ in range(3)
+    }
+    assert len(nonces) == 3
+
+
+def test_static_files_are_cacheable_and_htmx_is_vendored(client):
+    response = client.get("/static/vendor/htmx-2.0.11.min.js")
+    assert response.status_code == 200
+    assert b"htmx" in response.data[:2000]
+    assert "immutable" in response.headers["Cache-Control"]
+    response.close()
+
+
+def test_request_id_is_returned_and_generated_when_absent_or_unsafe(client):
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    unsafe = client.get("/health", headers={"X-Request-ID": "bad id; <script>"}).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", unsafe)
+
+
+def test_html_pages_vary_on_hx_request(client):
+    assert "HX-Request" in client.get("/jobs/demo").headers["Vary"]
+
+
+def test_request_log_line_is_json_with_request_id_and_no_query_string(client, caplog):
+    caplog.set_level(logging.INFO, logger="clinic_app.request")
+    client.get("/health?search=Jane+Citizen&token=secret", headers={"X-Request-ID": "log-test-1"})
+    record = next(r for r in caplog.records if getattr(r, "event", None) == "request")
+    line = json.loads(JSONFormatter().format(record))
+    assert line["request_id"] == "log-test-1"
+    assert line["path"] == "/health"
+    assert line["status"] == 200
+    assert "Jane" not in json.dumps(line) and "secret" not in json.dumps(line)

@@ -1,0 +1,34 @@
+from clinic_app.core.api import openapi_path
+
+
+def test_openapi_document_lists_every_api_route(client, app):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    expected = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") and rule.endpoint != "site.openapi_json":
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                expected.add((openapi_path(rule.rule), method))
+    assert expected - documented == set()
+    assert ("/health", "GET") in documented and ("/", "GET") in documented
+
+
+def test_openapi_operations_reference_real_schemas(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    demo = spec["paths"]["/api/v1/jobs/demo"]["post"]
+    body_ref = demo["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert schemas[body_ref]["properties"]["steps"]["maximum"] == 50
+    assert "422" in demo["responses"] and "415" in demo["responses"]
+    response_ref = demo["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert "progress" in schemas[response_ref]["properties"]
+    job = spec["paths"]["/api/v1/jobs/{job_id}"]["get"]
+    assert job["parameters"][0] == {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def test_docs_page_renders_offline_from_the_document(client):
+    html = client.get("/docs").get_data(as_text=True)
+    assert "/api/v1/jobs/demo" in html and "/api/v1/health/migration" in html
+    assert "cdn" not in html.lower()
+    assert client.get("/redoc").headers["Location"].endswith("/docs")
