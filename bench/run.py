@@ -737,53 +737,67 @@ def select_benchmarks(only: list[str] | None) -> list[Benchmark]:
 
 
 def run(args: argparse.Namespace, selected: list[Benchmark], results: list[dict[str, Any]]) -> None:
-    http_selected = [b for b in selected if isinstance(b, HttpBenchmark)]
     wrk = shutil.which("wrk")
-    if http_selected and wrk is None:
-        raise BenchError("wrk is not installed (HTTP benchmarks need it): apt-get install wrk")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 
     with contextlib.ExitStack() as stack:
-        database_url = stack.enter_context(fresh_database())
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clinic-bench-")))
-        app_port, baseline_port = free_port(), free_port()
-        while baseline_port == app_port:
-            baseline_port = free_port()
-        env = app_environment(database_url, str(scratch / "instance"), app_port)
-        migrate(env)
+        try:
+            _run_benchmarks(stack, args, selected, results, wrk)
+        finally:
+            # Cleanup (stop the servers, drop the database) is bounded in time; a second Ctrl-C or a
+            # SIGTERM must not cut it short and leave processes or the database behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-        ctx = BenchContext(database_url=database_url, app_env=env)
-        stack.callback(ctx.close)
 
-        app_server = baseline_server = None
-        if http_selected:
-            app_server = Server("app", port=app_port, wsgi_target="wsgi:app", chdir=ROOT, env=env)
-            baseline_server = Server(
-                "baseline", port=baseline_port, wsgi_target="baseline_app:app", chdir=BENCH_DIR, env=env
+def _run_benchmarks(
+    stack: contextlib.ExitStack,
+    args: argparse.Namespace,
+    selected: list[Benchmark],
+    results: list[dict[str, Any]],
+    wrk: str | None,
+) -> None:
+    http_selected = [b for b in selected if isinstance(b, HttpBenchmark)]
+    database_url = stack.enter_context(fresh_database())
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clinic-bench-")))
+    app_port, baseline_port = free_port(), free_port()
+    while baseline_port == app_port:
+        baseline_port = free_port()
+    env = app_environment(database_url, str(scratch / "instance"), app_port)
+    migrate(env)
+
+    ctx = BenchContext(database_url=database_url, app_env=env)
+    stack.callback(ctx.close)
+
+    app_server = baseline_server = None
+    if http_selected:
+        app_server = Server("app", port=app_port, wsgi_target="wsgi:app", chdir=ROOT, env=env)
+        baseline_server = Server(
+            "baseline", port=baseline_port, wsgi_target="baseline_app:app", chdir=BENCH_DIR, env=env
+        )
+        for server in (app_server, baseline_server):
+            stack.callback(server.stop)
+            server.start()
+        for server in (app_server, baseline_server):
+            server.wait_until_ready()
+        ctx.app_url, ctx.baseline_url = app_server.base_url, baseline_server.base_url
+
+    for benchmark in selected:
+        if isinstance(benchmark, HttpBenchmark):
+            assert wrk is not None and app_server is not None and baseline_server is not None
+            result = run_http(
+                benchmark,
+                ctx,
+                wrk=wrk,
+                app=app_server,
+                baseline=baseline_server,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                script_dir=scratch,
             )
-            for server in (app_server, baseline_server):
-                stack.callback(server.stop)
-                server.start()
-            for server in (app_server, baseline_server):
-                server.wait_until_ready()
-            ctx.app_url, ctx.baseline_url = app_server.base_url, baseline_server.base_url
-
-        for benchmark in selected:
-            if isinstance(benchmark, HttpBenchmark):
-                assert wrk is not None and app_server is not None and baseline_server is not None
-                result = run_http(
-                    benchmark,
-                    ctx,
-                    wrk=wrk,
-                    app=app_server,
-                    baseline=baseline_server,
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                    script_dir=scratch,
-                )
-            else:
-                result = run_timing(benchmark, ctx, seconds=args.seconds)
-            results.append(result)
+        else:
+            result = run_timing(benchmark, ctx, seconds=args.seconds)
+        results.append(result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -793,27 +807,38 @@ def main(argv: list[str] | None = None) -> int:
             kind = "http" if isinstance(benchmark, HttpBenchmark) else "timing"
             print(f"{benchmark.name:<20} {kind:<7} {benchmark.description}")
         return 0
+    try:
+        selected = select_benchmarks(args.only)
+    except BenchError as failure:
+        print(f"bench: error: {failure}", file=sys.stderr)
+        return 2
+    if any(isinstance(b, HttpBenchmark) for b in selected) and shutil.which("wrk") is None:
+        print(
+            "bench: error: wrk is not installed (HTTP benchmarks need it). Install it with: apt-get install wrk",
+            file=sys.stderr,
+        )
+        return 2
+
     signal.signal(signal.SIGTERM, _raise_interrupt)
     results: list[dict[str, Any]] = []
     error: str | None = None
     try:
-        selected = select_benchmarks(args.only)
         run(args, selected, results)
     except BenchError as failure:
         error = str(failure)
     except KeyboardInterrupt:
-        error = "interrupted"
+        print("bench: interrupted (servers stopped, database dropped)", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if results:
         print_report(results, seconds=args.seconds)
-    if error != "interrupted" and not (error or "").startswith("wrk is not installed"):
-        path = write_json(results, seconds=args.seconds, warmup=args.warmup, error=error)
-        print(f"results written to {path.relative_to(ROOT)}")
-    if error == "interrupted":
-        print("interrupted: servers stopped, database dropped", file=sys.stderr)
-        return 130
+    path = write_json(results, seconds=args.seconds, warmup=args.warmup, error=error)
+    print(f"results written to {path.relative_to(ROOT)}")
     if error:
         print(f"bench: error: {error}", file=sys.stderr)
-        return 2 if error.startswith("wrk is not installed") else 1
+        return 1
     failed = [result["name"] for result in results if not result["ok"]]
     if failed:
         print(f"bench: failed (errors during the run): {', '.join(failed)}", file=sys.stderr)
@@ -853,7 +878,7 @@ register(
         name="health_inprocess",
         description="GET /health via Flask's test client, no network: the app's own stack vs bare Flask",
         prepare=_prepare_health_inprocess,
-        runs=2000,
+        runs=1000,
     )
 )
 

@@ -87,9 +87,12 @@ def wipe_tables() -> None:
 
 
 @pytest.fixture(scope="session")
-def housekeeping_app(base_config: dict[str, Any], migrated_database: None) -> Flask:
+def housekeeping_app(base_config: dict[str, Any], migrated_database: None) -> Iterator[Flask]:
     """An app on the test database used only to wipe rows between tests."""
-    return create_app(dict(base_config))
+    app = create_app(dict(base_config))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture
@@ -114,6 +117,9 @@ def make_app(base_config: dict[str, Any], housekeeping_app: Flask) -> Iterator[A
     for app in built:
         with app.app_context():
             db.engine.dispose()
+        redis = app.extensions.get("clinic_redis")
+        if redis is not None:
+            redis.close()
 
 
 @pytest.fixture
