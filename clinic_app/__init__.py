@@ -33,13 +33,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     configure_logging(app.config["LOG_LEVEL"])
 
-    from clinic_app.core.access import enforce_access
+    from clinic_app.auth.identity import authorize, load_identity
+    from clinic_app.core.access import enforce_access, install_authorizer
     from clinic_app.core.errors import register_error_handlers
     from clinic_app.core.http import register_request_hooks
 
-    # Order matters: request id and CSRF first, then access control, then the features' hooks.
+    # Order matters: request id and CSRF, then who is calling, then rate limits, then access.
     register_request_hooks(app)
+    app.before_request(load_identity)
+    from clinic_app.core.ratelimit import enforce_rate_limit, init_rate_limits
+
+    init_rate_limits(app)
+    app.before_request(enforce_rate_limit)
     app.before_request(enforce_access)
+    install_authorizer(authorize)
     _init_extensions(app)
     _register_blueprints(app)
     register_error_handlers(app)
@@ -48,19 +55,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
 
+    from clinic_app.auth.context import template_context
+
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
-        return {"app_version": __version__, "htmx_cdn_url": app.config.get("HTMX_CDN_URL")}
+        return {"app_version": __version__, "htmx_cdn_url": app.config.get("HTMX_CDN_URL"), **template_context()}
 
     return app
 
 
 def _init_extensions(app: Flask) -> None:
-    from clinic_app.extensions import csrf, db, migrate
+    from clinic_app.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # server-side session rows are the protection
 
     with app.app_context():
         engine = db.engine
@@ -96,10 +107,22 @@ if hasattr(os, "register_at_fork"):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from clinic_app.health import bp as health_bp
-    from clinic_app.jobs import bp as jobs_bp
-    from clinic_app.site import bp as site_bp
+    import importlib
 
-    app.register_blueprint(site_bp)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(jobs_bp)
+    # Each feature's blueprint, then the modules that attach its routes (imported here, not by the
+    # package, so features can use each other's services without import cycles).
+    features = {
+        "site": ("views",),
+        "health": ("api",),
+        "auth": ("views", "api"),
+        "accounts": ("views",),
+        "orgs": ("views",),
+        "audit": ("views",),
+        "jobs": ("demo", "views", "api"),
+    }
+    for feature, modules in features.items():
+        package = importlib.import_module(f"clinic_app.{feature}")
+        for module in modules:
+            importlib.import_module(f"clinic_app.{feature}.{module}")
+        if package.bp.name not in app.blueprints:
+            app.register_blueprint(package.bp)

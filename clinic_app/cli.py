@@ -12,7 +12,83 @@ from flask import Flask, current_app
 DEMO_SEEDERS: list[Callable[[], list[str]]] = []
 
 
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
 def register_cli(app: Flask) -> None:
+    from clinic_app.orgs.demo import seed_demo as seed_demo_organizations
+
+    if seed_demo_organizations not in DEMO_SEEDERS:
+        DEMO_SEEDERS.insert(0, seed_demo_organizations)
+
+    @app.cli.command("create-org")
+    @click.argument("name")
+    @click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone, e.g. Australia/Sydney.")
+    @click.option("--region", default="AU", show_default=True, help="Two-letter country code for phone numbers.")
+    def create_org(name: str, time_zone: str, region: str) -> None:
+        """Create an organization and print its id."""
+        from clinic_app.core.errors import Invalid
+        from clinic_app.extensions import db
+        from clinic_app.orgs import service as orgs
+
+        try:
+            organization = orgs.create_organization(name=name, time_zone=time_zone, region=region)
+        except Invalid as error:
+            _fail(error.detail)
+        db.session.commit()
+        click.echo(organization.id)
+
+    @app.cli.command("create-user")
+    @click.option("--org", "organization_id", required=True, help="Organization id (from create-org).")
+    @click.option("--role", required=True, type=click.Choice(["owner", "admin", "clinician", "receptionist"]))
+    @click.option("--email", required=True)
+    @click.option("--name", "display_name", default=None, help="Display name (defaults to the e-mail's local part).")
+    def create_user(organization_id: str, role: str, email: str, display_name: str | None) -> None:
+        """Create a user with a role; the password is read from standard input."""
+        from clinic_app.accounts import service as accounts
+        from clinic_app.core import audit
+        from clinic_app.core.errors import Conflict, Invalid, NotFound
+        from clinic_app.extensions import db
+        from clinic_app.orgs import service as orgs
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            _fail('Give the password on standard input, e.g. `read -rs PW; echo "$PW" | flask create-user ...`.')
+        try:
+            organization = orgs.get_organization(organization_id)
+            user = accounts.find_by_email(email)
+            if user is None:
+                user = accounts.create_user(
+                    email=email, display_name=display_name or email.split("@")[0], password=password
+                )
+            orgs.add_membership(organization_id=organization.id, user=user, role=role, actor=audit.Actor())
+        except (Invalid, Conflict, NotFound) as error:
+            _fail(error.detail)
+        db.session.commit()
+        click.echo(user.id)
+
+    @app.cli.command("audit-verify")
+    def audit_verify() -> None:
+        """Check every audit chain; exit 1 if any event was altered, removed or reordered."""
+        from clinic_app.core.audit import verify_chains
+
+        checked, problems = verify_chains()
+        for problem in problems:
+            click.echo(f"BROKEN chain={problem.chain} seq={problem.seq} event={problem.event_id}: {problem.problem}")
+        if problems:
+            click.echo(f"{len(problems)} problem(s) in {checked} audit events.", err=True)
+            sys.exit(1)
+        click.echo(f"Audit trail intact: {checked} events checked.")
+
+    @app.cli.command("permissions-table")
+    def permissions_table() -> None:
+        """Print the role/permission table as Markdown (docs/permissions.md is generated from it)."""
+        from clinic_app.core.permissions import markdown_table
+
+        click.echo(markdown_table())
+
     @app.cli.command("access-audit")
     def access_audit() -> None:
         """List every route with its access policy; exit 1 if any route has none."""

@@ -50,6 +50,10 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "FIELD_ENCRYPTION_KEYS": _test_key(),
         "DATABASE_URL": DATABASE_URL or f"sqlite:///{instance / 'test.db'}",
         "JOBS_BACKEND": "eager",
+        # Counters per app (so tests do not share them); the Redis storage has its own test.
+        "RATELIMIT_STORAGE_URI": "memory://",
+        # Cheap argon2id for speed; production uses the library's RFC 9106 defaults.
+        "PASSWORD_HASH_COST": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
         "LOG_LEVEL": "INFO",
     }
     if REDIS_URL:
@@ -80,10 +84,15 @@ def migrated_database(base_config: dict[str, Any]) -> Iterator[None]:
 
 
 def wipe_tables() -> None:
-    """Delete every row (children first); faster than dropping and recreating per test."""
+    """Remove every row; faster than dropping and recreating per test. On PostgreSQL one TRUNCATE
+    (which the append-only audit trigger, rightly, does not cover)."""
     with db.engine.begin() as connection:
-        for table in reversed(db.metadata.sorted_tables):
-            connection.execute(table.delete())
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in db.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
 
 
 @pytest.fixture(scope="session")
@@ -146,3 +155,28 @@ def chromium_path() -> str:
             f"Chromium not found at {path}: run `make test` (it installs Debian's chromium) or set CHROMIUM_PATH."
         )
     return path
+
+
+@pytest.fixture
+def tenants(app: Flask) -> Any:
+    """Organization A (one user per role) and organization B (its own owner)."""
+    from tests.factories import build_tenants
+
+    with app.app_context():
+        return build_tenants()
+
+
+@pytest.fixture
+def login_as(app: Flask, tenants: Any) -> Any:
+    """``login_as("clinician")`` → a test client signed in as that role of organization A;
+    ``login_as("outsider")`` → the owner of organization B."""
+    from tests.factories import sign_in
+
+    def sign_in_as(role: str) -> FlaskClient:
+        client = app.test_client()
+        user = tenants.outsider if role == "outsider" else tenants.user(role)
+        response = sign_in(client, user.email)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return client
+
+    return sign_in_as

@@ -3,8 +3,11 @@
 A view is decorated with exactly one of
 
 * ``@public`` — anyone, signed in or not (health checks, the log-in page, static files);
+* ``@authenticated`` — any signed-in person or API client, with no organization needed (their own
+  account, the organization switcher);
 * ``@requires("permission:name")`` — a signed-in user or API client of the current organization
-  whose role (or token scopes) grants the permission.
+  whose role (or token scopes) grants the permission. ``hide=True`` answers 404 instead of 403 to
+  a member whose role lacks it, for things whose mere existence is private (clinical content).
 
 ``enforce_access`` runs before every request. A route with no declaration answers 403 and logs an
 error naming the endpoint, and ``flask access-audit`` (and a test over ``app.url_map``) fails, so a
@@ -34,9 +37,18 @@ BUILTIN_PUBLIC_ENDPOINTS = frozenset({"static"})
 class Policy:
     public: bool = False
     permission: str | None = None
+    hide: bool = False
+
+    @property
+    def organization_scoped(self) -> bool:
+        return self.permission is not None
 
     def describe(self) -> str:
-        return "public" if self.public else f"requires {self.permission}"
+        if self.public:
+            return "public"
+        if self.permission is None:
+            return "authenticated"
+        return f"requires {self.permission}" + (" (404 when denied)" if self.hide else "")
 
 
 # Called for non-public policies; the identity feature installs the real check at start-up.
@@ -54,11 +66,21 @@ def public(view: F) -> F:
     return view
 
 
-def requires(permission: str) -> Callable[[F], F]:
-    """Only callers whose role or token scopes grant ``permission`` may use this view."""
+def authenticated(view: F) -> F:
+    """Any signed-in person or API client; no organization is needed."""
+    view.access_policy = Policy()  # type: ignore[attr-defined]
+    return view
+
+
+def requires(permission: str, *, hide: bool = False) -> Callable[[F], F]:
+    """Only callers whose role or token scopes grant ``permission`` in the current organization."""
+    from clinic_app.core.permissions import PERMISSIONS
+
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}: add it to core/permissions.py")
 
     def decorate(view: F) -> F:
-        view.access_policy = Policy(permission=permission)  # type: ignore[attr-defined]
+        view.access_policy = Policy(permission=permission, hide=hide)  # type: ignore[attr-defined]
         return view
 
     return decorate

@@ -221,6 +221,10 @@ def register_error_handlers(app: Flask) -> None:
             errors=getattr(error, "errors", []),
             extra=error.extra,
         )
+        if isinstance(error, Unauthorized):
+            problem.headers["WWW-Authenticate"] = 'Bearer realm="clinic"'
+        if isinstance(error, DomainError) and error.status == 429:
+            problem.headers["Retry-After"] = str(error.extra.pop("retry_after", 900))
         return render_problem(problem)
 
     @app.errorhandler(HTTPException)

@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("health", __name__)
-
-from clinic_app.health import api  # noqa: E402,F401  (registers the routes)

@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("jobs", __name__)
-
-from clinic_app.jobs import api, demo, views  # noqa: E402,F401

@@ -1,23 +1,31 @@
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, url_for
+from flask import Response, g, redirect, render_template, request, url_for
 
-from clinic_app.core.access import public
+from clinic_app.core.access import requires
+from clinic_app.core.errors import Forbidden
+from clinic_app.core.tenancy import current_organization_id, current_user_id
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.jobs import bp, service
 from clinic_app.jobs.forms import DemoJobForm
 
 
+def can_run() -> bool:
+    return g.identity.can("jobs:run")
+
+
 @bp.route("/jobs/demo", methods=["GET", "POST"])
-@public
+@requires("jobs:read")
 def demo() -> Response | str | tuple[str, int]:
     form = DemoJobForm()
+    if request.method == "POST" and not can_run():
+        raise Forbidden("Your role cannot start jobs.")
     if form.validate_on_submit():
         job = service.start_demo(
             steps=form.steps.data,
             delay_seconds=float(form.delay_seconds.data),
-            organization_id=None,
-            actor_id=None,
+            organization_id=current_organization_id(),
+            actor_id=current_user_id(),
         )
         if is_htmx():
             return render_template("jobs/_job.html", job=job)
@@ -27,16 +35,16 @@ def demo() -> Response | str | tuple[str, int]:
 
 
 @bp.get("/jobs/<job_id>")
-@public
+@requires("jobs:read")
 def detail(job_id: str) -> str:
-    job = service.get_job(job_id, organization_id=None)
+    job = service.get_job(job_id, organization_id=current_organization_id())
     return render_page("jobs/detail.html", "jobs/_job.html", job=job)
 
 
 @bp.post("/jobs/<job_id>/cancel")
-@public
+@requires("jobs:run")
 def cancel(job_id: str) -> Response | str:
-    job = service.cancel(job_id, organization_id=None)
+    job = service.cancel(job_id, organization_id=current_organization_id())
     if is_htmx():
         return render_template("jobs/_job.html", job=job)
     return redirect(url_for("jobs.detail", job_id=job.id), code=303)

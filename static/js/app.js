@@ -23,6 +23,14 @@
     }
   });
 
+  // Selects marked data-autosubmit submit their form on change (the organization switcher).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.matches && target.matches("select[data-autosubmit]") && target.form) {
+      target.form.submit();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var status = document.querySelector("[data-htmx-check]");
     if (status) {

@@ -5,6 +5,9 @@ import re
 
 import pytest
 
+from tests.browser.helpers import browser_sign_in
+from tests.factories import build_tenants
+
 pytestmark = pytest.mark.browser
 
 
@@ -21,6 +24,9 @@ def test_home_page_renders_with_local_htmx(live_server, page):
 
 
 def test_job_progress_updates_without_reload(live_server, page):
+    with live_server.app.app_context():
+        tenants = build_tenants()
+    browser_sign_in(page, live_server.url, tenants.user("admin").email)
     page.goto(live_server.url + "/jobs/demo")
     page.evaluate("window.__sameDocument = true")
     page.fill("#steps", "4")

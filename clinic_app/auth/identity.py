@@ -1,0 +1,208 @@
+"""Who is calling, and may they? Installed into core.access at start-up.
+
+``load_identity`` (before every request) reads a bearer token (an organization API token or an
+access token from ``/api/v1/auth/login``) or the browser session, and ``authorize`` enforces a
+view's policy: authentication, then the organization (URL, ``X-Organization-ID`` header, or the
+session's current organization) checked against the caller's memberships — another
+organization's id answers 404 — then the permission.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import abort, g, redirect, request, session, url_for
+from flask_login import login_user, logout_user
+
+from clinic_app.accounts.models import User
+from clinic_app.auth import service
+from clinic_app.auth.models import ApiToken, UserSession
+from clinic_app.core import audit
+from clinic_app.core.access import Policy
+from clinic_app.core.errors import Forbidden, Invalid, NotFound, Unauthorized, wants_json
+from clinic_app.core.permissions import role_grants
+from clinic_app.extensions import db, login_manager
+from clinic_app.orgs import service as orgs
+
+log = logging.getLogger("clinic_app.auth")
+
+SESSION_KEY = "sid"
+
+
+@dataclass
+class Identity:
+    kind: str  # "session", "access_token" or "api_token"
+    user: User | None = None
+    api_token: ApiToken | None = None
+    session_row: UserSession | None = None
+    token_family_id: str | None = None
+    organization_id: str | None = None
+    role: str | None = None
+    memberships: list[orgs.MembershipView] = field(default_factory=list)
+
+    @property
+    def actor(self) -> audit.Actor:
+        return audit.Actor(
+            user_id=self.user.id if self.user else None, token_id=self.api_token.id if self.api_token else None
+        )
+
+    def can(self, permission: str) -> bool:
+        if self.api_token is not None:
+            return service.token_grants(self.api_token, permission)
+        return self.role is not None and role_grants(self.role, permission)
+
+
+def current_identity() -> Identity | None:
+    return g.get("identity")
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    row = service.find_live_session(session.get(SESSION_KEY))
+    if row is None or row.user_id != user_id:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    g.session_row = row
+    return user
+
+
+def load_identity() -> None:
+    """before_request: work out who is calling (never refuses; ``authorize`` does that)."""
+    g.identity = None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            g.auth_error = "Use Authorization: Bearer <token>."
+            return
+        credential = credential.strip()
+        if credential.startswith(service.API_TOKEN_PREFIX):
+            token = service.find_api_token(credential)
+            if token is None:
+                g.auth_error = "Invalid, expired or revoked API token."
+                return
+            g.identity = Identity(kind="api_token", api_token=token, organization_id=token.organization_id)
+        else:
+            try:
+                claims = service.verify_access_token(credential)
+            except Unauthorized as error:
+                g.auth_error = error.detail
+                return
+            g.identity = Identity(kind="access_token", user=claims.user, token_family_id=claims.family_id)
+    else:
+        from flask_login import current_user
+
+        user = current_user._get_current_object() if current_user.is_authenticated else None
+        if user is None:
+            if SESSION_KEY in session:  # expired or revoked: forget it so the next page is clean
+                session.pop(SESSION_KEY, None)
+                g.session_ended = True
+            return
+        row = g.get("session_row")
+        g.identity = Identity(
+            kind="session", user=user, session_row=row, organization_id=row.organization_id if row else None
+        )
+    identity = g.identity
+    if identity.user is not None:
+        identity.memberships = orgs.memberships_of(identity.user.id)
+        g.log_user_id = identity.user.id
+        member_of = {m.organization_id for m in identity.memberships}
+        if identity.kind == "session" and identity.organization_id not in member_of:
+            # Their current organization was taken away: fall back to another one they belong to.
+            identity.organization_id = identity.memberships[0].organization_id if identity.memberships else None
+
+
+def sign_in(user: User) -> None:
+    """Start a browser session: a new session id (no fixation), then remember the user."""
+    secret, _row = service.start_session(user, ip_address=request.remote_addr, user_agent=request.user_agent.string)
+    session.clear()
+    session[SESSION_KEY] = secret
+    session.permanent = False
+    login_user(user)
+
+
+def sign_out() -> None:
+    identity = current_identity()
+    if identity and identity.session_row is not None and identity.user is not None:
+        service.end_session(identity.session_row, user=identity.user)
+    logout_user()
+    session.clear()
+
+
+def _requested_organization(identity: Identity) -> str | None:
+    from_url = (request.view_args or {}).get("organization_id")
+    if from_url:
+        return from_url
+    from_header = request.headers.get("X-Organization-ID", "").strip()
+    if from_header:
+        return from_header
+    if identity.organization_id:
+        return identity.organization_id
+    if len(identity.memberships) == 1:
+        return identity.memberships[0].organization_id
+    if identity.memberships:
+        raise Invalid("You belong to several organizations: say which one with the X-Organization-ID header.")
+    return None
+
+
+def _deny(
+    status_error: type[Forbidden] | type[NotFound], identity: Identity, policy: Policy, organization_id: str | None
+) -> None:
+    audit.record(
+        "access.denied",
+        organization_id=organization_id,
+        actor=identity.actor,
+        target_type="route",
+        target_id=request.endpoint,
+        outcome=audit.DENIED,
+        details={"permission": policy.permission, "method": request.method},
+        independent=True,
+    )
+    if status_error is NotFound:
+        raise NotFound("The requested resource was not found.")
+    raise Forbidden("Your role does not allow this.")
+
+
+def _not_signed_in() -> None:
+    detail = g.get("auth_error") or "Authentication required."
+    if wants_json() or request.headers.get("Authorization"):
+        raise Unauthorized(detail)
+    target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if request.headers.get("HX-Request") == "true":
+        response = redirect(target)
+        response.status_code = 401
+        response.headers["HX-Redirect"] = target
+        abort(response)
+    abort(redirect(target))
+
+
+def authorize(policy: Policy) -> None:
+    """Enforce ``policy`` for the current request, or raise (401 / 404 / 403)."""
+    identity = current_identity()
+    if identity is None:
+        _not_signed_in()
+        return
+    if not policy.organization_scoped:
+        return
+    organization_id = _requested_organization(identity)
+    if organization_id is None:
+        raise NotFound("The requested resource was not found.")
+    if identity.api_token is not None:
+        if organization_id != identity.api_token.organization_id:
+            raise NotFound("The requested resource was not found.")
+        identity.organization_id = organization_id
+    else:
+        assert identity.user is not None
+        membership = next((m for m in identity.memberships if m.organization_id == organization_id), None)
+        if membership is None:
+            # Not theirs, or does not exist: the same answer, so ids reveal nothing.
+            raise NotFound("The requested resource was not found.")
+        identity.organization_id = organization_id
+        identity.role = membership.role
+    g.log_organization_id = organization_id
+    assert policy.permission is not None
+    if not identity.can(policy.permission):
+        _deny(NotFound if policy.hide else Forbidden, identity, policy, organization_id)

@@ -1,0 +1,98 @@
+"""Credentials: browser sessions, API refresh-token families, organization API tokens, one-time
+password links, and failed log-ins (for throttling). Secrets are stored only as SHA-256 hashes:
+every secret is 256 random bits, so a fast hash is enough and a database leak reveals nothing usable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clinic_app.core.db import Model, PublicIdMixin
+from clinic_app.core.time import utcnow
+
+
+class UserSession(PublicIdMixin, Model):
+    """A signed-in browser. The cookie holds a random secret; this row decides whether it still works."""
+
+    __tablename__ = "user_sessions"
+    id_prefix = "ses"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class TokenFamily(PublicIdMixin, Model):
+    """One API log-in: its access tokens and the chain of refresh tokens rotated from it."""
+
+    __tablename__ = "token_families"
+    id_prefix = "tfm"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(PublicIdMixin, Model):
+    __tablename__ = "refresh_tokens"
+    id_prefix = "rft"
+
+    family_id: Mapped[str] = mapped_column(ForeignKey("token_families.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ApiToken(PublicIdMixin, Model):
+    """An integration's credential, scoped to one organization and a set of permissions."""
+
+    __tablename__ = "api_tokens"
+    id_prefix = "tok"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, so people can tell tokens apart without seeing them.
+    display_prefix: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class PasswordLink(PublicIdMixin, Model):
+    """A one-time link to set a password (new staff) or reset one."""
+
+    __tablename__ = "password_links"
+    id_prefix = "pwl"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="set_password")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class LoginFailure(PublicIdMixin, Model):
+    """A failed log-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_failures"
+    id_prefix = "lgf"
+
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ip_address: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

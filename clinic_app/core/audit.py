@@ -1,0 +1,187 @@
+"""The audit trail: append-only, hash-chained per organization.
+
+Each event stores the SHA-256 of its own canonical content together with the previous event's
+hash in the same chain (one chain per organization, plus a ``system`` chain for events with no
+organization, such as a failed log-in for an unknown address). Changing, deleting or reordering a
+row breaks the chain, which ``verify_chains()`` (``flask audit-verify``) reports.
+
+Events never carry PHI values: ids, actions and outcomes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import g, has_request_context, request
+from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from clinic_app.core.db import Model, PublicIdMixin
+from clinic_app.core.time import isoformat, utcnow
+from clinic_app.extensions import db
+
+log = logging.getLogger("clinic_app.audit")
+
+SUCCESS, FAILURE, DENIED, ALARM = "success", "failure", "denied", "alarm"
+SYSTEM_CHAIN = "system"
+GENESIS = "0" * 64
+
+
+class AuditEvent(PublicIdMixin, Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_events_org_time", "organization_id", "created_at"),
+    )
+    id_prefix = "aud"
+
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    organization_id: Mapped[str | None] = mapped_column(String(40))
+    actor_user_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    actor_token_id: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(80))
+    patient_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    outcome: Mapped[str] = mapped_column(String(16), default=SUCCESS)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def canonical(self) -> bytes:
+        content = {
+            "id": self.id,
+            "chain": self.chain,
+            "seq": self.seq,
+            "organization_id": self.organization_id,
+            "actor_user_id": self.actor_user_id,
+            "actor_token_id": self.actor_token_id,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "patient_id": self.patient_id,
+            "outcome": self.outcome,
+            "request_id": self.request_id,
+            "ip_address": self.ip_address,
+            "details": self.details or {},
+            "created_at": isoformat(self.created_at),
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, for the audit record (a person, an API token, or the system)."""
+
+    user_id: str | None = None
+    token_id: str | None = None
+
+
+def _request_facts() -> tuple[str | None, str | None]:
+    if not has_request_context():
+        return None, None
+    return g.get("request_id"), request.remote_addr
+
+
+def _append(session: Session, event: AuditEvent) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appends to one chain across processes for the rest of this transaction.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": event.chain})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.chain == event.chain)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    event.seq = (last.seq + 1) if last else 1
+    event.prev_hash = last.hash if last else GENESIS
+    event.hash = event.compute_hash()
+    session.add(event)
+    session.flush()
+
+
+def record(
+    action: str,
+    *,
+    organization_id: str | None,
+    actor: Actor | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    patient_id: str | None = None,
+    outcome: str = SUCCESS,
+    details: dict[str, Any] | None = None,
+    independent: bool = False,
+) -> AuditEvent:
+    """Append an event.
+
+    By default it joins the caller's transaction, so an action that rolls back leaves no event.
+    ``independent=True`` commits it on its own at once: for denials and failures, which must be
+    kept although the request that caused them fails.
+    """
+    request_id, ip_address = _request_facts()
+    actor = actor or Actor()
+    event = AuditEvent(
+        chain=organization_id or SYSTEM_CHAIN,
+        organization_id=organization_id,
+        actor_user_id=actor.user_id,
+        actor_token_id=actor.token_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        patient_id=patient_id,
+        outcome=outcome,
+        request_id=request_id,
+        ip_address=ip_address,
+        details=details or {},
+        created_at=utcnow(),
+    )
+    if independent:
+        with Session(db.engine, expire_on_commit=False) as session:
+            _append(session, event)
+            session.commit()
+    else:
+        _append(db.session, event)
+    log.info("audit", extra={"event": "audit", "action": action, "outcome": outcome, "audit_id": event.id})
+    return event
+
+
+@dataclass
+class ChainProblem:
+    chain: str
+    seq: int
+    event_id: str
+    problem: str
+
+
+def verify_chains(session: Session | None = None) -> tuple[int, list[ChainProblem]]:
+    """Check every chain; returns (events checked, problems found)."""
+    session = session or db.session
+    problems: list[ChainProblem] = []
+    checked = 0
+    chains = session.scalars(select(AuditEvent.chain).distinct()).all()
+    for chain in chains:
+        expected_prev, expected_seq = GENESIS, 1
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq))
+        for event in rows:
+            checked += 1
+            if event.seq != expected_seq:
+                problems.append(ChainProblem(chain, event.seq, event.id, f"expected sequence {expected_seq}"))
+            if event.prev_hash != expected_prev:
+                problems.append(ChainProblem(chain, event.seq, event.id, "previous-hash link is broken"))
+            if event.compute_hash() != event.hash:
+                problems.append(ChainProblem(chain, event.seq, event.id, "content does not match its hash"))
+            expected_prev, expected_seq = event.hash, event.seq + 1
+    return checked, problems

@@ -1,0 +1,111 @@
+"""Who may do what: every permission, and the one table mapping roles to them.
+
+``docs/permissions.md`` is generated from this module (``flask permissions-table``); a test keeps
+the two equal. A permission ending in ``:*`` grants every permission with that prefix; ``*``
+grants everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+OWNER, ADMIN, CLINICIAN, RECEPTIONIST = "owner", "admin", "clinician", "receptionist"
+ROLES: tuple[str, ...] = (OWNER, ADMIN, CLINICIAN, RECEPTIONIST)
+ROLE_LABELS = {OWNER: "Owner", ADMIN: "Practice admin", CLINICIAN: "Clinician", RECEPTIONIST: "Receptionist"}
+
+# Every permission a view or API token may name, with what it allows.
+PERMISSIONS: dict[str, str] = {
+    "organization:member": "Belong to the organization (see its name, switch to it)",
+    "patients:read": "See patient records, lists and search",
+    "patients:write": "Create, edit and archive patients",
+    "intake:write": "Run the intake flow",
+    "symptoms:write": "Create custom symptoms for the organization",
+    "appointments:read": "See appointments and the day view",
+    "appointments:write": "Book, reschedule and cancel appointments",
+    "dashboard:read": "See dashboards, active patients and re-engagement",
+    "engagement:write": "Record re-engagement contact outcomes",
+    "consultations:read": "See that consultations happened (no clinical content)",
+    "consultations:write": "Start and stop consultations",
+    "clinical:read": "Read transcripts and report content",
+    "reports:write": "Generate and edit reports",
+    "reports:sign": "Sign reports",
+    "reports:export": "Export reports as PDF",
+    "health_data:read": "Read wearable data and its analysis",
+    "jobs:read": "Watch background jobs of the organization",
+    "jobs:run": "Start demonstration jobs",
+    "sync:read": "See sync status and history",
+    "sync:run": "Start and cancel syncs",
+    "admin:integrations": "Connect and disconnect Cliniko",
+    "admin:staff": "Add staff, change roles, deactivate",
+    "admin:tokens": "Create and revoke API tokens",
+    "admin:audit": "Read the audit trail",
+    "admin:billing": "Manage billing",
+    "admin:webhooks": "Manage webhooks",
+    "admin:organization": "Change the organization's settings",
+}
+
+_FRONT_DESK = {
+    "organization:member",
+    "patients:read",
+    "patients:write",
+    "intake:write",
+    "appointments:read",
+    "appointments:write",
+    "consultations:read",
+    "dashboard:read",
+    "jobs:read",
+}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    OWNER: frozenset({"*"}),
+    # Practice admins run the practice, not the consulting room: no clinical content, no signing.
+    ADMIN: frozenset(
+        _FRONT_DESK | {"engagement:write", "jobs:run", "sync:read", "sync:run", "symptoms:write", "admin:*"}
+    ),
+    CLINICIAN: frozenset(
+        _FRONT_DESK
+        | {
+            "symptoms:write",
+            "engagement:write",
+            "consultations:write",
+            "clinical:read",
+            "reports:write",
+            "reports:sign",
+            "reports:export",
+            "health_data:read",
+            "sync:read",
+        }
+    ),
+    RECEPTIONIST: frozenset(_FRONT_DESK | {"engagement:write"}),
+}
+
+
+def grants(granted: Iterable[str], needed: str) -> bool:
+    """Whether the ``granted`` permissions (wildcards allowed) include ``needed``."""
+    for permission in granted:
+        if permission in ("*", needed):
+            return True
+        if permission.endswith(":*") and needed.startswith(permission[:-1]):
+            return True
+    return False
+
+
+def role_grants(role: str, needed: str) -> bool:
+    return grants(ROLE_PERMISSIONS.get(role, frozenset()), needed)
+
+
+def expand(granted: Iterable[str]) -> list[str]:
+    """The concrete permissions that ``granted`` (with wildcards) stands for."""
+    granted = list(granted)
+    return [name for name in PERMISSIONS if grants(granted, name)]
+
+
+def markdown_table() -> str:
+    """The role table as Markdown, for docs/permissions.md."""
+    header = "| Permission | What it allows | " + " | ".join(ROLE_LABELS[r] for r in ROLES) + " |"
+    rule = "|---|---|" + "---|" * len(ROLES)
+    rows = [
+        f"| `{name}` | {text} | " + " | ".join("yes" if role_grants(r, name) else "—" for r in ROLES) + " |"
+        for name, text in PERMISSIONS.items()
+    ]
+    return "\n".join([header, rule, *rows])

@@ -1,0 +1,112 @@
+"""Rate-limit tiers of the API contract, with its headers and 429 body.
+
+| Tier   | Paths                     | Limit               |
+|--------|---------------------------|---------------------|
+| public | ``/``, ``/health``, ``/docs`` | 100 per 15 minutes  |
+| sync   | ``/api/v1/sync/*``        | 100 per 15 minutes  |
+| admin  | ``/api/v1/admin/*``       | 50 per 15 minutes   |
+| api    | ``/api/v1/*``             | 1000 per 15 minutes |
+
+Counters are kept per tier and per caller: the API token or the user (and organization) when
+authenticated, the client address otherwise. Redis stores them in production (shared by every
+web process); memory in the embedded default. Built on ``limits`` (the engine under
+Flask-Limiter) so the tiers can follow path prefixes and the answers follow the contract exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from clinic_app.core.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    limit: RateLimitItem
+
+
+TIERS = {
+    "public": Tier("public", parse("100/15minutes")),
+    "api": Tier("api", parse("1000/15minutes")),
+    "sync": Tier("sync", parse("100/15minutes")),
+    "admin": Tier("admin", parse("50/15minutes")),
+}
+
+
+class RateLimited(DomainError):
+    status = 429
+    title = "Rate limit exceeded"
+
+
+def tier_for(path: str) -> Tier | None:
+    if path.startswith("/api/v1/sync/"):
+        return TIERS["sync"]
+    if path.startswith("/api/v1/admin/"):
+        return TIERS["admin"]
+    if path.startswith("/api/v1/") or path == "/api/v1":
+        return TIERS["api"]
+    if path in ("/", "/health", "/docs", "/redoc"):
+        return TIERS["public"]
+    return None
+
+
+def _caller_key() -> str:
+    identity = g.get("identity")
+    if identity is not None:
+        if identity.api_token is not None:
+            return f"token:{identity.api_token.id}"
+        if identity.user is not None:
+            return f"user:{identity.user.id}"
+    return f"ip:{request.remote_addr or 'unknown'}"
+
+
+def init_rate_limits(app: Flask) -> None:
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://"
+    storage = storage_from_string(uri)
+    app.extensions["clinic_ratelimiter"] = FixedWindowRateLimiter(storage)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        stats = g.pop("rate_limit", None)
+        if stats is not None:
+            limit, remaining, reset = stats
+            response.headers["X-RateLimit-Limit"] = str(limit)
+            response.headers["X-RateLimit-Remaining"] = str(remaining)
+            response.headers["X-RateLimit-Reset"] = str(reset)
+            response.headers["Retry-After"] = str(max(0, reset - int(time.time())))
+        return response
+
+
+def enforce_rate_limit() -> None:
+    """before_request: count the request against its tier; 429 with the contract's body when over."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    tier = tier_for(request.path)
+    if tier is None:
+        return
+    limiter: FixedWindowRateLimiter = current_app.extensions["clinic_ratelimiter"]
+    key = _caller_key()
+    try:
+        allowed = limiter.hit(tier.limit, tier.name, key)
+        window = limiter.get_window_stats(tier.limit, tier.name, key)
+    except Exception:  # storage down: fail open rather than take the whole API with it
+        current_app.logger.warning("rate-limit storage unavailable", extra={"event": "ratelimit_storage_error"})
+        return
+    reset = math.ceil(window.reset_time)
+    remaining = max(0, window.remaining)
+    g.rate_limit = (tier.limit.amount, remaining, reset)
+    if not allowed:
+        retry_after = max(1, reset - int(time.time()))
+        raise RateLimited(
+            f"Too many requests. Try again in {retry_after} seconds.",
+            rate_limit={"limit": tier.limit.amount, "remaining": 0, "reset_time": reset, "retry_after": retry_after},
+            retry_after=retry_after,
+        )

@@ -1,0 +1,5 @@
+"""Organizations (clinics), memberships and staff management."""
+
+from flask import Blueprint
+
+bp = Blueprint("orgs", __name__)

@@ -1,0 +1,203 @@
+"""Organizations and memberships. The last owner of an organization can never be removed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from sqlalchemy import func, select
+
+from clinic_app.accounts.models import User
+from clinic_app.core import audit
+from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
+from clinic_app.core.permissions import OWNER, ROLES
+from clinic_app.extensions import db
+from clinic_app.orgs.models import Membership, Organization
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    organization_id: str
+    organization_name: str
+    role: str
+
+
+def _slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60] or "clinic"
+    candidate, n = slug, 2
+    while db.session.scalar(select(Organization.id).where(Organization.slug == candidate)):
+        candidate, n = f"{slug}-{n}", n + 1
+    return candidate
+
+
+def create_organization(*, name: str, time_zone: str = "UTC", region: str = "AU") -> Organization:
+    """A new clinic. Raises Invalid for an empty name, unknown time zone or region."""
+    name = (name or "").strip()
+    errors = []
+    if not name or len(name) > 200:
+        errors.append(FieldError("name", "Enter a name of 1 to 200 characters."))
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(FieldError("time_zone", f"{time_zone!r} is not a known time zone (e.g. Australia/Sydney)."))
+    region = (region or "").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        errors.append(FieldError("region", f"{region!r} is not a known two-letter country code (e.g. AU)."))
+    if errors:
+        raise Invalid(errors=errors)
+    organization = Organization(name=name, slug=_slugify(name), time_zone=time_zone, region=region, settings={})
+    db.session.add(organization)
+    db.session.flush()
+    audit.record(
+        "organization.created", organization_id=organization.id, target_type="organization", target_id=organization.id
+    )
+    return organization
+
+
+def get_organization(organization_id: str) -> Organization:
+    organization = db.session.get(Organization, organization_id)
+    if organization is None or not organization.is_active:
+        raise NotFound("No such organization.")
+    return organization
+
+
+def active_membership(user_id: str, organization_id: str) -> Membership | None:
+    return db.session.scalar(
+        select(Membership)
+        .join(Organization, Organization.id == Membership.organization_id)
+        .where(
+            Membership.user_id == user_id,
+            Membership.organization_id == organization_id,
+            Membership.is_active.is_(True),
+            Organization.is_active.is_(True),
+        )
+    )
+
+
+def memberships_of(user_id: str) -> list[MembershipView]:
+    """The user's active memberships, oldest first (the first is the default organization)."""
+    rows = db.session.execute(
+        select(Membership.organization_id, Organization.name, Membership.role)
+        .join(Organization, Organization.id == Membership.organization_id)
+        .where(Membership.user_id == user_id, Membership.is_active.is_(True), Organization.is_active.is_(True))
+        .order_by(Membership.created_at, Organization.name)
+    ).all()
+    return [MembershipView(r.organization_id, r.name, r.role) for r in rows]
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise Invalid(errors=[FieldError("role", f"Choose one of: {', '.join(ROLES)}.")])
+
+
+def add_membership(*, organization_id: str, user: User, role: str, actor: audit.Actor) -> Membership:
+    """Give ``user`` a role in the organization (re-activating an old membership if there is one).
+
+    Raises Invalid for an unknown role, Conflict when they are already an active member.
+    """
+    _check_role(role)
+    membership = db.session.scalar(
+        select(Membership).where(Membership.organization_id == organization_id, Membership.user_id == user.id)
+    )
+    if membership is not None and membership.is_active:
+        raise Conflict("This person is already a member of the organization.")
+    if membership is None:
+        membership = Membership(organization_id=organization_id, user_id=user.id, role=role, is_active=True)
+        db.session.add(membership)
+    else:
+        membership.role, membership.is_active = role, True
+    db.session.flush()
+    audit.record(
+        "membership.added",
+        organization_id=organization_id,
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        details={"role": role},
+    )
+    return membership
+
+
+def get_membership(organization_id: str, membership_id: str) -> Membership:
+    membership = db.session.get(Membership, membership_id)
+    if membership is None or membership.organization_id != organization_id:
+        raise NotFound("No such member.")
+    return membership
+
+
+def _active_owner_count(organization_id: str) -> int:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organization_id == organization_id,
+                Membership.role == OWNER,
+                Membership.is_active.is_(True),
+                User.is_active.is_(True),
+            )
+        )
+        or 0
+    )
+
+
+def change_role(*, organization_id: str, membership_id: str, role: str, actor: audit.Actor) -> Membership:
+    """Raises Invalid (unknown role), NotFound, or Conflict (it would leave no owner)."""
+    _check_role(role)
+    membership = get_membership(organization_id, membership_id)
+    if membership.role == role:
+        return membership
+    if membership.role == OWNER and membership.is_active and _active_owner_count(organization_id) <= 1:
+        raise Conflict("This is the organization's last owner. Make someone else an owner first.")
+    previous = membership.role
+    membership.role = role
+    db.session.flush()
+    audit.record(
+        "membership.role_changed",
+        organization_id=organization_id,
+        actor=actor,
+        target_type="user",
+        target_id=membership.user_id,
+        details={"from": previous, "to": role},
+    )
+    return membership
+
+
+def deactivate_membership(*, organization_id: str, membership_id: str, actor: audit.Actor) -> Membership:
+    """Remove someone from the organization. Their sessions and API log-ins end at once.
+
+    Raises NotFound, or Conflict for the last owner.
+    """
+    membership = get_membership(organization_id, membership_id)
+    if not membership.is_active:
+        return membership
+    if membership.role == OWNER and _active_owner_count(organization_id) <= 1:
+        raise Conflict("This is the organization's last owner and cannot be removed.")
+    membership.is_active = False
+    user = db.session.get(User, membership.user_id)
+    assert user is not None
+    # Every credential they hold stops working now; they can sign in again to reach other clinics.
+    user.session_version += 1
+    db.session.flush()
+    from clinic_app.auth import service as auth_service
+
+    auth_service.revoke_all_credentials(user.id, reason="membership_deactivated")
+    audit.record(
+        "membership.deactivated", organization_id=organization_id, actor=actor, target_type="user", target_id=user.id
+    )
+    return membership
+
+
+def members(organization_id: str) -> list[tuple[Membership, User]]:
+    rows = db.session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == organization_id)
+        .order_by(Membership.is_active.desc(), User.display_name)
+    ).all()
+    return [(m, u) for m, u in rows]
