@@ -114,7 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     features = {
         "site": ("views",),
         "health": ("api",),
-        "auth": ("views", "api"),
+        "auth": ("views", "api", "tokens_views"),
         "accounts": ("views",),
         "orgs": ("views",),
         "audit": ("views",),

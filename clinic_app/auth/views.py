@@ -6,7 +6,7 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from clinic_app.auth import bp, identity, service
 from clinic_app.auth.forms import LoginForm, SetPasswordForm
-from clinic_app.core.access import authenticated, public, requires
+from clinic_app.core.access import authenticated, public
 from clinic_app.core.errors import Invalid, Unauthorized
 
 
@@ -74,8 +74,3 @@ def set_password(secret: str) -> Response | tuple[str, int] | str:
         status = 422
     return render_template("auth/set_password.html", form=form, user=user), status
 
-
-@bp.get("/settings/api-tokens")
-@requires("admin:tokens")
-def api_tokens() -> str:
-    return "API tokens (being built)"
