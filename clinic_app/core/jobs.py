@@ -330,7 +330,7 @@ def run_job(job_id: str) -> None:
         with _app_for_worker().app_context():
             return run_job(job_id)
 
-    job = db.session.get(Job, job_id)
+    job = db.session.get(Job, job_id, populate_existing=True)
     if job is None:
         log.warning("job record missing", extra={"event": "job_missing", "job_id": job_id})
         return

@@ -5,5 +5,5 @@ def browser_sign_in(page, base_url: str, email: str, password: str = PASSWORD) -
     page.goto(base_url + "/login")
     page.fill("#email", email)
     page.fill("#password", password)
-    page.click("form button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)

@@ -31,7 +31,7 @@ def test_job_progress_updates_without_reload(live_server, page):
     page.evaluate("window.__sameDocument = true")
     page.fill("#steps", "4")
     page.fill("#delay_seconds", "0.4")
-    page.click("button[type=submit]")
+    page.click("#demo-form button[type=submit]")
     progress = page.locator("#job-progress progress")
     progress.wait_for()
     seen = set()

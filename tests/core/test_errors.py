@@ -8,6 +8,15 @@ import pytest
 
 from clinic_app.core.access import public
 
+@pytest.fixture
+def auth(app, tenants):
+    """Bearer headers of an organization API token that may run and read jobs."""
+    from tests.factories import api_token_for
+
+    token = api_token_for(app, tenants.a.id, ["jobs:run", "jobs:read"], creator=tenants.user("owner"))
+    return {"Authorization": f"Bearer {token}"}
+
+
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "error", "timestamp", "path"}
 
 
@@ -28,36 +37,43 @@ def test_missing_api_route_is_404_problem(client):
     assert body["path"] == "/api/v1/no-such-thing"
 
 
-def test_malformed_json_is_400_problem(client):
-    body = assert_problem(client.post("/api/v1/jobs/demo", data="{not json", content_type="application/json"), 400)
+def test_malformed_json_is_400_problem(client, auth):
+    body = assert_problem(
+        client.post("/api/v1/jobs/demo", data="{not json", content_type="application/json", headers=auth), 400
+    )
     assert "not valid JSON" in body["detail"]
 
 
-def test_wrong_content_type_is_415_problem(client):
-    body = assert_problem(client.post("/api/v1/jobs/demo", data="steps=3", content_type="text/plain"), 415)
+def test_wrong_content_type_is_415_problem(client, auth):
+    body = assert_problem(
+        client.post("/api/v1/jobs/demo", data="steps=3", content_type="text/plain", headers=auth), 415
+    )
     assert "application/json" in body["detail"]
 
 
-def test_oversized_body_is_413_problem(make_app):
+def test_oversized_body_is_413_problem(make_app, auth):
     client = make_app(MAX_CONTENT_LENGTH="1024").test_client()
     big = json.dumps({"steps": 1, "padding": "x" * 4096})
-    assert_problem(client.post("/api/v1/jobs/demo", data=big, content_type="application/json"), 413)
+    assert_problem(client.post("/api/v1/jobs/demo", data=big, content_type="application/json", headers=auth), 413)
 
 
-def test_validation_error_is_422_listing_each_field(client):
-    body = assert_problem(client.post("/api/v1/jobs/demo", json={"steps": 0, "delay_seconds": "soon"}), 422)
+def test_validation_error_is_422_listing_each_field(client, auth):
+    body = assert_problem(
+        client.post("/api/v1/jobs/demo", json={"steps": 0, "delay_seconds": "soon"}, headers=auth), 422
+    )
     fields = {e["field"] for e in body["errors"]}
     assert fields == {"steps", "delay_seconds"}
 
 
 def test_wrong_method_is_405_problem_with_allow_header(client):
-    response = client.delete("/api/v1/jobs/demo")
+    response = client.delete("/api/v1/jobs/demo")  # routing answers before authentication
     assert_problem(response, 405)
     assert "POST" in response.headers["Allow"]
 
 
 @pytest.mark.parametrize(("path", "status"), [("/no-such-page", 404), ("/jobs/demo", 405)])
-def test_browser_routes_get_styled_error_pages(client, path, status):
+def test_browser_routes_get_styled_error_pages(login_as, path, status):
+    client = login_as("admin")
     response = client.open(path, method="GET" if status == 404 else "PUT", headers={"Accept": "text/html"})
     assert response.status_code == status
     assert response.mimetype == "text/html"
@@ -67,7 +83,8 @@ def test_browser_routes_get_styled_error_pages(client, path, status):
     assert response.headers["X-Request-ID"] in html
 
 
-def test_htmx_errors_are_fragments_aimed_at_the_alert_area(client):
+def test_htmx_errors_are_fragments_aimed_at_the_alert_area(login_as):
+    client = login_as("admin")
     response = client.get("/jobs/job_missing", headers={"HX-Request": "true", "Accept": "text/html"})
     assert response.status_code == 404
     html = response.get_data(as_text=True)

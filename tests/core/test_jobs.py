@@ -90,11 +90,16 @@ def test_unknown_job_kind_is_refused(app_context):
         jobs.enqueue("test.nothing")
 
 
-def test_rq_backend_with_redis_down_answers_unavailable(make_app):
+def test_rq_backend_with_redis_down_answers_unavailable(make_app, tenants):
+    from tests.factories import api_token_for
+
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0", JOBS_BACKEND="rq")
     with app.app_context(), pytest.raises(Unavailable):
         jobs.enqueue("test.record", value=1)
-    response = app.test_client().post("/api/v1/jobs/demo", json={"steps": 1, "delay_seconds": 0})
+    token = api_token_for(app, tenants.a.id, ["jobs:run"], creator=tenants.user("owner"))
+    response = app.test_client().post(
+        "/api/v1/jobs/demo", json={"steps": 1, "delay_seconds": 0}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     with app.app_context():

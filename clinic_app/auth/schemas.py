@@ -1,0 +1,90 @@
+"""JSON shapes of the auth API (``/api/v1/auth/...``).
+
+Field names follow the seed contracts: ``verify`` and ``organization/{id}/access`` answer exactly
+as the practice backend documented them, and ``UserContext`` carries the health-data backend's
+user fields plus the caller's organizations.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+
+from clinic_app.core.api import Schema, Timestamp
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class LoginRequest(Schema):
+    email: str = Field(min_length=1, max_length=254, description="The e-mail address the account signs in with")
+    # SecretStr keeps the value out of reprs, tracebacks and logs.
+    password: SecretStr = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(Schema):
+    refresh_token: SecretStr = Field(
+        min_length=1, max_length=200, description="The refresh token from the log-in or the previous refresh"
+    )
+
+
+class LogoutRequest(Schema):
+    refresh_token: SecretStr | None = Field(
+        default=None,
+        max_length=200,
+        description="Accepted for compatibility; the whole log-in (every token issued by it) is ended anyway",
+    )
+
+
+class ProfileUpdate(Schema):
+    """Only the name can be changed here; organization ids or roles in the body are ignored."""
+
+    display_name: str = Field(max_length=120, description="1 to 120 characters")
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class OrganizationRole(Schema):
+    organization_id: str
+    name: str
+    role: str
+
+
+class UserContext(Schema):
+    user_id: str
+    email: str | None
+    display_name: str
+    role: str | None = Field(description="The role in the current organization (the default one unless chosen)")
+    permissions: list[str] = Field(description="Every permission that role grants, wildcards expanded")
+    is_verified: bool
+    is_active: bool
+    custom_claims: dict[str, Any]
+    created_at: Timestamp | None
+    last_login: Timestamp | None
+    organizations: list[OrganizationRole]
+
+
+class TokenPairOut(Schema):
+    access_token: str
+    refresh_token: str = Field(description="Single use: each refresh returns a new one and spends the old")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+    user: UserContext
+
+
+class LogoutOut(Schema):
+    message: str
+
+
+class VerifyOut(Schema):
+    authenticated: bool
+    organization_id: str
+    message: str
+
+
+class OrganizationAccessOut(Schema):
+    organization_id: str
+    access_granted: bool
+    message: str
