@@ -62,6 +62,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESSION_IDLE_MINUTES", "30", "Browser session idle timeout."),
     Variable("SESSION_MAX_HOURS", "12", "Browser session absolute lifetime."),
     Variable("INSTANCE_PATH", None, "Folder for the SQLite file and generated development secrets."),
+    Variable("SMTP_HOST", None, "Mail server for outgoing e-mail. Unset: mail is printed to the console (not in production)."),
+    Variable("SMTP_PORT", "587", "Mail server port."),
+    Variable("SMTP_USERNAME", None, "Optional log-in for the mail server."),
+    Variable("SMTP_PASSWORD", None, "Password for `SMTP_USERNAME`."),
+    Variable("SMTP_STARTTLS", "true", "Upgrade the mail connection with STARTTLS before logging in and sending."),
+    Variable("MAIL_FROM", "clinic@localhost", "Sender address of outgoing e-mail."),
 )
 
 
@@ -186,6 +192,10 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     if jobs_backend == "rq" and not redis_url:
         raise ConfigError("JOBS_BACKEND=rq needs REDIS_URL.")
 
+    mail_from = _env("MAIL_FROM", environ) or "clinic@localhost"
+    if "@" not in mail_from or "\n" in mail_from or "\r" in mail_from:
+        raise ConfigError(f"MAIL_FROM must be an e-mail address, not {mail_from!r}.")
+
     config: dict[str, Any] = {
         "APP_ENV": app_env,
         "PRODUCTION": production,
@@ -206,6 +216,12 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SESSION_IDLE_MINUTES": _as_int(_env("SESSION_IDLE_MINUTES", environ) or "30", "SESSION_IDLE_MINUTES"),
         "SESSION_MAX_HOURS": _as_int(_env("SESSION_MAX_HOURS", environ) or "12", "SESSION_MAX_HOURS"),
         "INSTANCE_PATH": str(instance_path),
+        "SMTP_HOST": _env("SMTP_HOST", environ),
+        "SMTP_PORT": _as_int(_env("SMTP_PORT", environ) or "587", "SMTP_PORT"),
+        "SMTP_USERNAME": _env("SMTP_USERNAME", environ),
+        "SMTP_PASSWORD": _env("SMTP_PASSWORD", environ),
+        "SMTP_STARTTLS": _as_bool(_env("SMTP_STARTTLS", environ) or "true", "SMTP_STARTTLS"),
+        "MAIL_FROM": mail_from,
         # Cookies: HttpOnly and SameSite everywhere; Secure (and the __Host- prefix) in production.
         "SESSION_COOKIE_NAME": "__Host-clinic_session" if production else "clinic_session",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -2,7 +2,8 @@
 
 At least 12 characters, up to 256, any characters, no composition rules; refused when it appears
 on the common-password list shipped with the app (the 30,000 most common passwords that come with
-the zxcvbn package) or is just the person's own e-mail address or name.
+the zxcvbn package, also with digits or symbols added at the end), repetitive or sequential, or
+just the person's own e-mail address or name.
 """
 
 from __future__ import annotations
@@ -31,12 +32,27 @@ def password_problem(password: str, *, email: str = "", name: str = "") -> str |
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
     lowered = password.lower()
-    if lowered in _common_passwords():
+    common = _common_passwords()
+    # A common password with digits or symbols stuck on the end is still a common password.
+    stem = lowered.rstrip("0123456789!@#$%^&*()-_=+.?~ ")
+    if lowered in common or (len(stem) >= 4 and stem in common):
         return "This password is on a list of commonly used passwords. Please choose a different one."
+    if _is_repetitive(lowered):
+        return "This password repeats the same characters. Please choose something less predictable."
     personal = {email.lower(), email.lower().split("@")[0], name.lower().replace(" ", "")}
     if lowered in personal or lowered.replace(" ", "") in personal:
         return "Your password must not be your e-mail address or name."
     return None
+
+
+def _is_repetitive(text: str) -> bool:
+    """A short unit repeated (``aaaaaaaaaaaa``, ``abcabcabcabc``, ``passwordpassword``) or a plain
+    run (``123456789012``, ``abcdefghijkl``)."""
+    for size in range(1, len(text) // 2 + 1):
+        if len(text) % size == 0 and text[:size] * (len(text) // size) == text:
+            return True
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps in ({1}, {-1})
 
 
 def _hasher() -> PasswordHasher:

@@ -1,0 +1,214 @@
+"""The auth API: log in for a token pair, refresh (rotating), log out, verify, and the caller's own
+account (``/me``).
+
+Rules: a log-in is one token family; logging out or replaying a spent refresh token ends the whole
+family. ``/me`` describes a person, so an organization API token gets 403 there. The organization
+for ``verify`` comes from ``X-Organization-ID`` (or the caller's only/default one) and is checked by
+the access layer, so a header naming someone else's organization answers 404.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from clinic_app.accounts import service as accounts
+from clinic_app.accounts.models import User
+from clinic_app.auth import bp, service
+from clinic_app.auth.identity import Identity, current_identity
+from clinic_app.auth.schemas import (
+    LoginRequest,
+    LogoutOut,
+    LogoutRequest,
+    OrganizationAccessOut,
+    OrganizationRole,
+    ProfileUpdate,
+    RefreshRequest,
+    TokenPairOut,
+    UserContext,
+    VerifyOut,
+)
+from clinic_app.core.access import authenticated, public, requires
+from clinic_app.core.api import api_route, parse_body
+from clinic_app.core.errors import Forbidden, NotFound
+from clinic_app.core.permissions import ROLE_PERMISSIONS, expand
+from clinic_app.core.tenancy import current_organization_id
+from clinic_app.orgs import service as orgs
+
+TAGS = ("auth",)
+
+
+def user_context(user: User, memberships: list[orgs.MembershipView], organization_id: str | None) -> UserContext:
+    """The seed's UserContext for ``user``, with the role and permissions of ``organization_id``
+    (their first organization when None)."""
+    membership = next((m for m in memberships if m.organization_id == organization_id), None)
+    if membership is None and organization_id is None and memberships:
+        membership = memberships[0]
+    role = membership.role if membership else None
+    return UserContext(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=role,
+        permissions=expand(ROLE_PERMISSIONS.get(role, frozenset())) if role else [],
+        # Accounts are created by an admin and activated through a one-time link sent to the address.
+        is_verified=True,
+        is_active=user.is_active,
+        custom_claims={},
+        created_at=user.created_at,
+        last_login=user.last_login_at,
+        organizations=[
+            OrganizationRole(organization_id=m.organization_id, name=m.organization_name, role=m.role)
+            for m in memberships
+        ],
+    )
+
+
+def _token_answer(user: User, pair: service.TokenPair) -> TokenPairOut:
+    return TokenPairOut(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        refresh_expires_in=pair.refresh_expires_in,
+        user=user_context(user, orgs.memberships_of(user.id), None),
+    )
+
+
+def _person() -> tuple[Identity, User]:
+    identity = current_identity()
+    if identity is None or identity.user is None:
+        raise Forbidden("This endpoint describes a person; an organization API token has no personal account.")
+    return identity, identity.user
+
+
+def _chosen_organization(identity: Identity) -> str | None:
+    """``X-Organization-ID`` when sent (it must be one of the caller's, else 404), otherwise the
+    browser session's current organization, otherwise None (their default one)."""
+    requested = request.headers.get("X-Organization-ID", "").strip()
+    if requested:
+        if not any(m.organization_id == requested for m in identity.memberships):
+            raise NotFound("The requested resource was not found.")
+        return requested
+    return identity.organization_id
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/login",
+    methods=("POST",),
+    body=LoginRequest,
+    response=TokenPairOut,
+    summary="Log in with e-mail and password for an access and refresh token",
+    tags=TAGS,
+    extra_statuses={401: "Wrong e-mail address or password", 429: "Too many failed attempts; wait and retry"},
+)
+@public
+def api_login(body: LoginRequest) -> TokenPairOut:
+    user, pair = service.api_login(body.email, body.password.get_secret_value(), ip_address=request.remote_addr)
+    return _token_answer(user, pair)
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/refresh",
+    methods=("POST",),
+    body=RefreshRequest,
+    response=TokenPairOut,
+    summary="Exchange a refresh token for a new pair (the old refresh token is spent)",
+    description=(
+        "Refresh tokens are single use. Presenting one that was already used ends the whole log-in: "
+        "every access and refresh token issued from it stops working."
+    ),
+    tags=TAGS,
+    extra_statuses={401: "Invalid, expired, revoked or already-used refresh token"},
+)
+@public
+def api_refresh(body: RefreshRequest) -> TokenPairOut:
+    user, pair = service.refresh(body.refresh_token.get_secret_value())
+    return _token_answer(user, pair)
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/logout",
+    methods=("POST",),
+    response=LogoutOut,
+    summary="End this API log-in (its access and refresh tokens)",
+    description=(
+        "Call with the access token from /api/v1/auth/login. An optional JSON body "
+        '{"refresh_token": "..."} is accepted for compatibility. Browser sessions sign out with POST /logout; '
+        "organization API tokens are revoked on the API tokens page."
+    ),
+    tags=TAGS,
+    extra_statuses={403: "Not an API log-in (a browser session or an organization API token)"},
+)
+@authenticated
+def api_logout() -> LogoutOut:
+    identity = current_identity()
+    assert identity is not None  # @authenticated
+    if identity.kind != "access_token" or identity.user is None or identity.token_family_id is None:
+        if identity.api_token is not None:
+            raise Forbidden("An organization API token cannot log out; an admin revokes it on the API tokens page.")
+        raise Forbidden("This ends an API log-in (bearer access token). Browser sessions sign out with POST /logout.")
+    if request.get_data(cache=True):  # the body is optional, but when sent it must be well formed
+        parse_body(LogoutRequest)
+    service.revoke_family(identity.token_family_id, user_id=identity.user.id)
+    return LogoutOut(message="Logged out")
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/verify",
+    response=VerifyOut,
+    summary="Check a token and its organization (X-Organization-ID)",
+    tags=TAGS,
+)
+@requires("organization:member")
+def api_verify() -> VerifyOut:
+    return VerifyOut(authenticated=True, organization_id=current_organization_id(), message="Authentication successful")
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/organization/<organization_id>/access",
+    response=OrganizationAccessOut,
+    summary="Check that the caller may act in this organization",
+    tags=TAGS,
+)
+@requires("organization:member")
+def api_organization_access(organization_id: str) -> OrganizationAccessOut:
+    # The access layer has already answered 404 for an organization that is not the caller's.
+    return OrganizationAccessOut(organization_id=current_organization_id(), access_granted=True, message="Access granted")
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/me",
+    response=UserContext,
+    summary="The signed-in person, their role and permissions, and their organizations",
+    description="The role and permissions are those of X-Organization-ID when sent, else the default organization.",
+    tags=TAGS,
+    extra_statuses={403: "Called with an organization API token (it has no personal account)"},
+)
+@authenticated
+def api_me() -> UserContext:
+    identity, user = _person()
+    return user_context(user, identity.memberships, _chosen_organization(identity))
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/me",
+    methods=("PUT",),
+    body=ProfileUpdate,
+    response=UserContext,
+    summary="Change the signed-in person's display name",
+    description="Only display_name is changed; organization ids, roles or other fields in the body are ignored.",
+    tags=TAGS,
+    extra_statuses={403: "Called with an organization API token (it has no personal account)"},
+)
+@authenticated
+def api_update_me(body: ProfileUpdate) -> UserContext:
+    identity, user = _person()
+    organization_id = _chosen_organization(identity)
+    accounts.update_profile(user, display_name=body.display_name)
+    return user_context(user, identity.memberships, organization_id)

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 
@@ -14,3 +14,21 @@ class SetPasswordForm(FlaskForm):
         "Repeat the new password",
         validators=[InputRequired(), EqualTo("new_password", message="The passwords differ.")],
     )
+
+
+# Lifetimes an admin may pick for a new API token (days; "never" means no expiry).
+API_TOKEN_EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "365 days"), ("never", "Never")]
+
+
+class ApiTokenForm(FlaskForm):
+    """A new organization API token. Name and scopes are checked by the service (one rule for every
+    caller): the scopes offered are set per request to what the admin's role holds, and anything
+    else sent is refused there with a field message rather than silently dropped here."""
+
+    name = StringField("Name")
+    scopes = SelectMultipleField("Permissions", choices=[], validate_choice=False)
+    expires_in = SelectField("Expires after", choices=API_TOKEN_EXPIRY_CHOICES, default="90")
+
+    @property
+    def expires_in_days(self) -> int | None:
+        return None if self.expires_in.data == "never" else int(self.expires_in.data)

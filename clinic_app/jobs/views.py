@@ -1,37 +1,35 @@
 from __future__ import annotations
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, url_for
 
 from clinic_app.core.access import requires
-from clinic_app.core.errors import Forbidden
 from clinic_app.core.tenancy import current_organization_id, current_user_id
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.jobs import bp, service
 from clinic_app.jobs.forms import DemoJobForm
 
 
-def can_run() -> bool:
-    return g.identity.can("jobs:run")
-
-
-@bp.route("/jobs/demo", methods=["GET", "POST"])
+@bp.get("/jobs/demo")
 @requires("jobs:read")
-def demo() -> Response | str | tuple[str, int]:
+def demo() -> str:
+    return render_page("jobs/demo.html", "jobs/_demo_form.html", form=DemoJobForm())
+
+
+@bp.post("/jobs/demo")
+@requires("jobs:run")
+def start_demo() -> Response | tuple[str, int] | str:
     form = DemoJobForm()
-    if request.method == "POST" and not can_run():
-        raise Forbidden("Your role cannot start jobs.")
-    if form.validate_on_submit():
-        job = service.start_demo(
-            steps=form.steps.data,
-            delay_seconds=float(form.delay_seconds.data),
-            organization_id=current_organization_id(),
-            actor_id=current_user_id(),
-        )
-        if is_htmx():
-            return render_template("jobs/_job.html", job=job)
-        return redirect(url_for("jobs.detail", job_id=job.id), code=303)
-    status = 422 if form.errors else 200
-    return render_page("jobs/demo.html", "jobs/_demo_form.html", form=form), status
+    if not form.validate_on_submit():
+        return render_page("jobs/demo.html", "jobs/_demo_form.html", form=form), 422
+    job = service.start_demo(
+        steps=form.steps.data,
+        delay_seconds=float(form.delay_seconds.data),
+        organization_id=current_organization_id(),
+        actor_id=current_user_id(),
+    )
+    if is_htmx():
+        return render_template("jobs/_job.html", job=job)
+    return redirect(url_for("jobs.detail", job_id=job.id), code=303)
 
 
 @bp.get("/jobs/<job_id>")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from sqlalchemy import func, select
 
+from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
 from clinic_app.core import audit
-from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
-from clinic_app.core.permissions import OWNER, ROLES
+from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from clinic_app.core.permissions import OWNER, ROLES, role_grants
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
 
@@ -201,3 +203,172 @@ def members(organization_id: str) -> list[tuple[Membership, User]]:
         .order_by(Membership.is_active.desc(), User.display_name)
     ).all()
     return [(m, u) for m, u in rows]
+
+
+# --- staff management by a person -------------------------------------------------------------
+#
+# The functions above are the organization's primitives (used by demo data, tests and CLI). The
+# staff pages and any future staff API go through the functions below, which also decide what the
+# acting person may do: only owners hand out the owner role or touch an owner's membership.
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """One row of the staff list, with whether the viewer may change it."""
+
+    membership_id: str
+    user_id: str
+    name: str
+    email: str
+    role: str
+    membership_active: bool
+    account_active: bool
+    last_sign_in_at: datetime | None
+    can_manage: bool
+
+    @property
+    def is_active(self) -> bool:
+        return self.membership_active and self.account_active
+
+
+@dataclass(frozen=True)
+class AddedMember:
+    """The outcome of adding someone. ``password_secret`` is set (and must be shown or sent once)
+    when the account has no password yet, which is always the case for a new account."""
+
+    membership: Membership
+    user: User
+    account_created: bool
+    password_secret: str | None
+
+
+def assignable_roles(actor_role: str | None) -> tuple[str, ...]:
+    """The roles ``actor_role`` may give (``None`` stands for an API client, never an owner)."""
+    return ROLES if actor_role == OWNER else tuple(role for role in ROLES if role != OWNER)
+
+
+def may_manage(actor_role: str | None, member_role: str) -> bool:
+    """Whether ``actor_role`` may change or remove a member who has ``member_role``."""
+    return member_role != OWNER or actor_role == OWNER
+
+
+def _require_authority(
+    *,
+    organization_id: str,
+    actor: audit.Actor,
+    actor_role: str | None,
+    action: str,
+    member_role: str | None = None,
+    new_role: str | None = None,
+    target_id: str | None = None,
+) -> None:
+    reason = None
+    if actor_role is not None and not role_grants(actor_role, "admin:staff"):
+        reason = "Your role does not allow managing staff."
+    elif member_role is not None and not may_manage(actor_role, member_role):
+        reason = "Only an owner can change or remove an owner."
+    elif new_role is not None and new_role not in assignable_roles(actor_role):
+        reason = "Only an owner can make someone an owner."
+    if reason is None:
+        return
+    audit.record(
+        "membership.change_denied",
+        organization_id=organization_id,
+        actor=actor,
+        target_type="user" if target_id else None,
+        target_id=target_id,
+        outcome=audit.DENIED,
+        details={"action": action, "actor_role": actor_role, "member_role": member_role, "new_role": new_role},
+        independent=True,  # kept although the request that tried it is rolled back
+    )
+    raise Forbidden(reason)
+
+
+def staff(organization_id: str, *, actor_role: str | None) -> list[StaffMember]:
+    """Everyone who is or was a member, active first, by name."""
+    return [
+        StaffMember(
+            membership_id=membership.id,
+            user_id=user.id,
+            name=user.display_name,
+            email=user.email,
+            role=membership.role,
+            membership_active=membership.is_active,
+            account_active=user.is_active,
+            last_sign_in_at=user.last_login_at,
+            can_manage=membership.is_active and may_manage(actor_role, membership.role),
+        )
+        for membership, user in members(organization_id)
+    ]
+
+
+def add_staff_member(
+    *, organization_id: str, email: str, display_name: str, role: str, actor: audit.Actor, actor_role: str | None
+) -> AddedMember:
+    """Give the person with ``email`` a role, creating their account (without a password) if
+    there is none. An account with no password yet gets a new one-time set-password link.
+
+    Raises Invalid (e-mail, role, or the name a new account needs), Forbidden (an admin giving
+    the owner role) or Conflict (already an active member).
+    """
+    errors: list[FieldError] = []
+    try:
+        email = accounts.normalise_email(email)
+    except Invalid as error:
+        errors.extend(error.errors)
+    if role not in ROLES:
+        errors.append(FieldError("role", f"Choose one of: {', '.join(ROLES)}."))
+    if errors:
+        raise Invalid(errors=errors)
+    _require_authority(
+        organization_id=organization_id, actor=actor, actor_role=actor_role, action="add", new_role=role
+    )
+    user = accounts.find_by_email(email)
+    created = user is None
+    if user is None:
+        user = accounts.create_user(email=email, display_name=display_name)
+    membership = add_membership(organization_id=organization_id, user=user, role=role, actor=actor)
+    secret = None
+    if user.password_hash is None:
+        from clinic_app.auth import service as auth_service  # auth's service imports this module
+
+        secret = auth_service.issue_password_link(user)
+    return AddedMember(membership=membership, user=user, account_created=created, password_secret=secret)
+
+
+def change_staff_role(
+    *, organization_id: str, membership_id: str, role: str, actor: audit.Actor, actor_role: str | None
+) -> Membership:
+    """Raises NotFound (also another organization's member), Invalid (unknown role), Conflict (a
+    deactivated member, or the last owner) or Forbidden (an admin and the owner role)."""
+    membership = get_membership(organization_id, membership_id)
+    _check_role(role)
+    if not membership.is_active:
+        raise Conflict("This person is no longer a member. Add them again to give them a role.")
+    _require_authority(
+        organization_id=organization_id,
+        actor=actor,
+        actor_role=actor_role,
+        action="change_role",
+        member_role=membership.role,
+        new_role=role,
+        target_id=membership.user_id,
+    )
+    return change_role(organization_id=organization_id, membership_id=membership_id, role=role, actor=actor)
+
+
+def deactivate_staff_member(
+    *, organization_id: str, membership_id: str, actor: audit.Actor, actor_role: str | None
+) -> Membership:
+    """Remove someone and end their sessions. Raises NotFound, Conflict (the last owner) or
+    Forbidden (an admin and an owner)."""
+    membership = get_membership(organization_id, membership_id)
+    _require_authority(
+        organization_id=organization_id,
+        actor=actor,
+        actor_role=actor_role,
+        action="deactivate",
+        member_role=membership.role,
+        target_id=membership.user_id,
+    )
+    return deactivate_membership(organization_id=organization_id, membership_id=membership_id, actor=actor)
