@@ -52,7 +52,8 @@ def _is_repetitive(text: str) -> bool:
         if len(text) % size == 0 and text[:size] * (len(text) // size) == text:
             return True
     steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
-    return steps in ({1}, {-1})
+    # Runs up or down, digits wrapping round (…8901…).
+    return steps in ({1}, {-1}, {1, -9}, {-1, 9})
 
 
 def _hasher() -> PasswordHasher:
