@@ -1,11 +1,11 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, SelectField, StringField
+from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from clinic_app.core.permissions import RECEPTIONIST
 
-# Roles are offered per viewer (only owners see "Owner") and checked by the service, which is
-# the one place that knows who may give which role; the forms only parse.
+# Roles are offered per viewer (only owners see "Owner") but checked by the service, the one
+# place that decides who may give which role: these forms only parse.
 
 
 class MemberForm(FlaskForm):
@@ -16,8 +16,3 @@ class MemberForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = StringField("Role", validators=[InputRequired(message="Choose a role.")])
-    confirmed = HiddenField()
-
-
-class ConfirmForm(FlaskForm):
-    confirmed = HiddenField()

@@ -284,22 +284,31 @@ def _require_authority(
     raise Forbidden(reason)
 
 
+def _staff_row(membership: Membership, user: User, actor_role: str | None) -> StaffMember:
+    return StaffMember(
+        membership_id=membership.id,
+        user_id=user.id,
+        name=user.display_name,
+        email=user.email,
+        role=membership.role,
+        membership_active=membership.is_active,
+        account_active=user.is_active,
+        last_sign_in_at=user.last_login_at,
+        can_manage=membership.is_active and may_manage(actor_role, membership.role),
+    )
+
+
 def staff(organization_id: str, *, actor_role: str | None) -> list[StaffMember]:
     """Everyone who is or was a member, active first, by name."""
-    return [
-        StaffMember(
-            membership_id=membership.id,
-            user_id=user.id,
-            name=user.display_name,
-            email=user.email,
-            role=membership.role,
-            membership_active=membership.is_active,
-            account_active=user.is_active,
-            last_sign_in_at=user.last_login_at,
-            can_manage=membership.is_active and may_manage(actor_role, membership.role),
-        )
-        for membership, user in members(organization_id)
-    ]
+    return [_staff_row(membership, user, actor_role) for membership, user in members(organization_id)]
+
+
+def staff_member(organization_id: str, membership_id: str, *, actor_role: str | None) -> StaffMember:
+    """One row of the staff list. Raises NotFound (also for another organization's member)."""
+    membership = get_membership(organization_id, membership_id)
+    user = db.session.get(User, membership.user_id)
+    assert user is not None
+    return _staff_row(membership, user, actor_role)
 
 
 def add_staff_member(

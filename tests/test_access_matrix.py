@@ -1,0 +1,155 @@
+"""Every route × every kind of caller gets the outcome its declared policy promises.
+
+The routes are read from the app's URL map at collection time, so a new route is covered without
+anyone remembering to add it here; a route with no policy fails ``test_every_route_declares...``
+in tests/core/test_access.py and is refused at request time.
+
+Callers: anonymous; the owner of another organization (B); each role of organization A. Browser
+routes are called with a signed-in session, API routes with a bearer access token. Path parameters
+are filled with real ids of organization A's records, so the outsider is asking for A's things.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import pytest
+from werkzeug.routing import Rule
+
+from clinic_app import create_app
+from clinic_app.core import jobs
+from clinic_app.core.access import Policy, policy_for
+from clinic_app.core.permissions import ROLES, role_grants
+from clinic_app.extensions import db
+from tests.factories import access_token_for, api_token_for, make_user, sign_in
+
+ACTORS = ("anonymous", "outsider", *ROLES)
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _collect() -> list[tuple[str, str, str]]:
+    app = create_app({"APP_ENV": "test", "INSTANCE_PATH": tempfile.mkdtemp(), "DATABASE_URL": "sqlite://"})
+    cases = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            cases.append((rule.rule, method, rule.endpoint))
+    return sorted(cases)
+
+
+CASES = _collect()
+
+
+def _records(app: Any, tenants: Any) -> dict[str, str]:
+    """Ids of organization A's records, by the path parameter names routes use."""
+    with app.app_context():
+        target = make_user("target@harbour.example", organization_id=tenants.a.id, role="receptionist")
+        from clinic_app.orgs.service import active_membership
+
+        membership = active_membership(target.id, tenants.a.id)
+        job = jobs.Job(kind="demo.countdown", organization_id=tenants.a.id, status=jobs.RUNNING, params={})
+        db.session.add(job)
+        db.session.commit()
+        values = {
+            "organization_id": tenants.a.id,
+            "job_id": job.id,
+            "membership_id": membership.id,
+            "member_id": membership.id,
+            "user_id": target.id,
+            "filename": "css/app.css",
+            "secret": "not-a-real-secret",
+        }
+    token = api_token_for(app, tenants.a.id, ["organization:member"], creator=tenants.user("owner"))
+    with app.app_context():
+        from clinic_app.auth.models import ApiToken
+
+        values["token_id"] = db.session.query(ApiToken.id).filter_by(organization_id=tenants.a.id).scalar()
+    values["_token"] = token
+    return values
+
+
+def _url(rule: Rule, values: dict[str, str]) -> str:
+    filled = {name: values.get(name, f"zz_{name}_unknown") for name in rule.arguments}
+    path = rule.rule
+    for name in rule.arguments:
+        path = path.replace(f"<{name}>", filled[name])
+        for converter in ("string", "path", "int", "uuid"):
+            path = path.replace(f"<{converter}:{name}>", filled[name])
+    assert "<" not in path, f"could not fill {rule.rule}"
+    return path
+
+
+def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
+    kwargs: dict[str, Any] = {"headers": headers}
+    if method in UNSAFE:
+        if url.startswith("/api/"):
+            kwargs["json"] = {}
+        else:
+            kwargs["data"] = {}
+    return client.open(url, method=method, **kwargs)
+
+
+def _is_sent_to_sign_in(response: Any, api: bool) -> bool:
+    if api:
+        return response.status_code == 401
+    return response.status_code in (302, 401) and "/login" in response.headers.get(
+        "Location", response.headers.get("HX-Redirect", "")
+    )
+
+
+@pytest.mark.parametrize(("path", "method", "endpoint"), CASES, ids=[f"{m} {p}" for p, m, _ in CASES])
+def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint):
+    app = make_app(WTF_CSRF_ENABLED=False)
+    policy: Policy | None = policy_for(app, endpoint)
+    assert policy is not None, f"{endpoint} has no access policy"
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == path)
+    values = _records(app, tenants)
+    url = _url(rule, values)
+    api = path.startswith("/api/")
+    names_of_a = (tenants.a.id, tenants.a.name, "target@harbour.example")
+
+    for actor in ACTORS:
+        if actor == "anonymous":
+            client, headers = app.test_client(), {}
+        elif api:
+            user = tenants.outsider if actor == "outsider" else tenants.user(actor)
+            client, headers = app.test_client(), {"Authorization": f"Bearer {access_token_for(app, user)}"}
+        else:
+            client, headers = app.test_client(), {}
+            user = tenants.outsider if actor == "outsider" else tenants.user(actor)
+            assert sign_in(client, user.email).status_code == 303
+        response = _call(client, method, url, headers)
+        response.close()
+        status = response.status_code
+        where = f"{method} {url} as {actor}: {status} {response.get_data(as_text=True)[:200]}"
+
+        if policy.public:
+            assert status not in (401, 403), where
+            continue
+        if actor == "anonymous":
+            assert _is_sent_to_sign_in(response, api), where
+            continue
+        if policy.permission is None:  # any signed-in caller
+            assert status not in (401, 403), where
+            continue
+        if actor == "outsider":
+            if any(name in rule.arguments for name in values):
+                assert status == 404, where  # A's ids are invisible to B
+            else:
+                assert status not in (401,), where  # acts in B's own organization
+            body = response.get_data(as_text=True).replace(url, "")  # their own request echoed back is no leak
+            assert not any(name in body for name in names_of_a), f"organization A leaked: {where}"
+            continue
+        if role_grants(actor, policy.permission):
+            assert status not in (401, 403), where
+            if policy.hide:
+                assert status != 404 or "not found" in response.get_data(as_text=True).lower(), where
+        else:
+            assert status == (404 if policy.hide else 403), where
+
+
+def test_the_matrix_covers_every_route():
+    app = create_app({"APP_ENV": "test", "INSTANCE_PATH": tempfile.mkdtemp(), "DATABASE_URL": "sqlite://"})
+    covered = {endpoint for _path, _method, endpoint in CASES}
+    assert covered == {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert len(CASES) > 20
