@@ -119,6 +119,7 @@ def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint
             user = tenants.outsider if actor == "outsider" else tenants.user(actor)
             assert sign_in(client, user.email).status_code == 303
         response = _call(client, method, url, headers)
+        response.get_data()
         response.close()
         status = response.status_code
         where = f"{method} {url} as {actor}: {status} {response.get_data(as_text=True)[:200]}"
