@@ -70,7 +70,7 @@ def test_a_second_browser_is_cut_off_when_its_user_is_deactivated(live_server, b
     page_two.click("[data-nav=account]")
     page_two.wait_for_url(lambda url: "/login?next=/account" in url)
     assert page_two.locator("input#email").is_visible()
-    page_one.reload()
+    page_one.goto(live_server.url + "/jobs/demo")
     assert "/login" in page_one.url
     first.close()
     second.close()
