@@ -9,6 +9,7 @@ just the person's own e-mail address or name.
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import pairwise
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -51,7 +52,7 @@ def _is_repetitive(text: str) -> bool:
     for size in range(1, len(text) // 2 + 1):
         if len(text) % size == 0 and text[:size] * (len(text) // size) == text:
             return True
-    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    steps = {ord(b) - ord(a) for a, b in pairwise(text)}
     # Runs up or down, digits wrapping round (…8901…).
     return steps in ({1}, {-1}, {1, -9}, {-1, 9})
 

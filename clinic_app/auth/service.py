@@ -7,12 +7,14 @@ are rows with ``revoked_at``; access tokens name their family and the user's ``s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.jose import JoseError, jwt
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
@@ -27,6 +29,7 @@ from clinic_app.auth.models import (
 from clinic_app.core import audit
 from clinic_app.core.credentials import hash_secret, keyed_hash, new_secret
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound, Unauthorized
+from clinic_app.core.http import after_this_transaction
 from clinic_app.core.permissions import PERMISSIONS, grants, role_grants
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -54,6 +57,22 @@ class LoginThrottled(Invalid):
 # --- log-in -----------------------------------------------------------------------------------
 
 
+def _update_apart(model: type, row_id: str, **values: object) -> None:
+    _write_apart(lambda session: session.execute(update(model).where(model.id == row_id).values(**values)))
+
+
+def _write_apart(change: Callable[[Session], object]) -> None:
+    """Commit ``change`` in its own transaction once the request's ends: kept whatever the
+    request's outcome, and never waiting on locks the request's transaction holds."""
+
+    def write() -> None:
+        with Session(db.engine) as session:
+            change(session)
+            session.commit()
+
+    after_this_transaction(write)
+
+
 def _email_key(email: str) -> str:
     return keyed_hash(current_app.config["SECRET_KEY"], (email or "").strip().lower())
 
@@ -79,11 +98,8 @@ def _throttle_message(ip_address: str | None, email: str) -> str | None:
 
 
 def _record_failure(email: str, ip_address: str | None, *, user: User | None, reason: str) -> None:
-    from sqlalchemy.orm import Session
-
-    with Session(db.engine) as session:
-        session.add(LoginFailure(email_hash=_email_key(email), ip_address=ip_address, created_at=utcnow()))
-        session.commit()
+    failure = LoginFailure(email_hash=_email_key(email), ip_address=ip_address, created_at=utcnow())
+    _write_apart(lambda session: session.add(failure))
     audit.record(
         "auth.login_failed",
         organization_id=None,
@@ -170,10 +186,12 @@ def find_live_session(secret: str | None) -> UserSession | None:
         return None
     now = utcnow()
     if now >= row.expires_at or now - row.last_seen_at >= session_limits().idle:
-        row.revoked_at = now
+        _update_apart(UserSession, row.id, revoked_at=now)
         return None
     if (now - row.last_seen_at).total_seconds() >= SESSION_TOUCH_SECONDS:
-        row.last_seen_at = now
+        # Written apart, so a read-only request holds no write lock (SQLite) and every request,
+        # failed ones included, counts as activity.
+        _update_apart(UserSession, row.id, last_seen_at=now)
     return row
 
 
@@ -447,7 +465,7 @@ def find_api_token(plain: str) -> ApiToken | None:
     if token is None or token.revoked_at is not None or (token.expires_at is not None and now >= token.expires_at):
         return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= SESSION_TOUCH_SECONDS:
-        token.last_used_at = now
+        _update_apart(ApiToken, token.id, last_used_at=now)
     return token
 
 

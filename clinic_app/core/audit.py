@@ -128,8 +128,9 @@ def record(
     """Append an event.
 
     By default it joins the caller's transaction, so an action that rolls back leaves no event.
-    ``independent=True`` commits it on its own at once: for denials and failures, which must be
-    kept although the request that caused them fails.
+    ``independent=True`` commits it in its own transaction after the request's unit of work ends
+    (at once outside a request): for denials and failures, which must be kept although the
+    request that caused them fails, and must not wait on the request's own locks.
     """
     request_id, ip_address = _request_facts()
     actor = actor or Actor()
@@ -149,9 +150,14 @@ def record(
         created_at=utcnow(),
     )
     if independent:
-        with Session(db.engine, expire_on_commit=False) as session:
-            _append(session, event)
-            session.commit()
+        from clinic_app.core.http import after_this_transaction
+
+        def write() -> None:
+            with Session(db.engine, expire_on_commit=False) as session:
+                _append(session, event)
+                session.commit()
+
+        after_this_transaction(write)
     else:
         _append(db.session, event)
     log.info("audit", extra={"event": "audit", "action": action, "outcome": outcome, "audit_id": event.id})

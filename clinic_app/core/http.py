@@ -6,14 +6,36 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
 from clinic_app.extensions import csrf, db
 
 log = logging.getLogger("clinic_app.request")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def after_this_transaction(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the request's unit of work has been committed or rolled back.
+
+    For writes that must happen whatever the request's outcome (a refused access, a failed
+    log-in) without waiting on locks the request's own transaction holds. Outside a request the
+    callback runs at once.
+    """
+    if has_request_context():
+        g.setdefault("after_transaction", []).append(callback)
+    else:
+        callback()
+
+
+def _run_after_transaction() -> None:
+    for callback in g.pop("after_transaction", []):
+        try:
+            callback()
+        except Exception:
+            log.exception("after-transaction work failed", extra={"event": "after_transaction_failed"})
 
 
 def csp_nonce() -> str:
@@ -81,6 +103,7 @@ def register_request_hooks(app: Flask) -> None:
             db.session.commit()
         else:
             db.session.rollback()
+        _run_after_transaction()
 
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
@@ -121,5 +144,6 @@ def register_request_hooks(app: Flask) -> None:
     def _teardown(error: BaseException | None) -> None:
         if error is not None:
             db.session.rollback()
+            _run_after_transaction()
 
     app.jinja_env.globals["csp_nonce"] = csp_nonce

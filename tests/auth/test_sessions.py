@@ -233,3 +233,20 @@ def test_switching_organization(app, tenants):
         "/organizations/switch", data={"organization_id": "org_doesnotexist", "csrf_token": csrf_from(page)}
     )
     assert unknown.status_code == 404
+
+
+def test_refused_access_after_an_idle_minute_is_quick_and_audited(app, login_as):
+    """A session touch and the denial's audit event are written apart from the request's own
+    transaction, so neither waits on the other (SQLite would lock for 30 s and answer 500)."""
+    import time
+
+    client = login_as("receptionist")
+    with time_machine.travel(utcnow() + timedelta(minutes=2), tick=False):
+        started = time.monotonic()
+        response = client.get("/staff")
+        assert response.status_code == 403
+        assert time.monotonic() - started < 5
+    with app.app_context():
+        denied = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).one()
+        assert denied.target_id == "orgs.staff" and denied.outcome == "denied"
+        assert db.session.scalars(select(UserSession)).one().last_seen_at > utcnow() + timedelta(minutes=1)
