@@ -62,7 +62,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESSION_IDLE_MINUTES", "30", "Browser session idle timeout."),
     Variable("SESSION_MAX_HOURS", "12", "Browser session absolute lifetime."),
     Variable("INSTANCE_PATH", None, "Folder for the SQLite file and generated development secrets."),
-    Variable("SMTP_HOST", None, "Mail server for outgoing e-mail. Unset: mail is printed to the console (not in production)."),
+    Variable(
+        "SMTP_HOST", None, "Mail server for outgoing e-mail. Unset: mail is printed to the console (not in production)."
+    ),
     Variable("SMTP_PORT", "587", "Mail server port."),
     Variable("SMTP_USERNAME", None, "Optional log-in for the mail server."),
     Variable("SMTP_PASSWORD", None, "Password for `SMTP_USERNAME`."),

