@@ -65,6 +65,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    import clinic_app.core.crypto  # noqa: F401  (its key table belongs to the schema)
+    import clinic_app.core.key_rotation  # noqa: F401  (registers the re-encryption job)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)

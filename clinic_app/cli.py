@@ -82,6 +82,39 @@ def register_cli(app: Flask) -> None:
             sys.exit(1)
         click.echo(f"Audit trail intact: {checked} events checked.")
 
+    keys = click.Group("keys", help="Field-encryption keys.")
+    app.cli.add_command(keys)
+
+    @keys.command("rotate")
+    @click.option("--wait", is_flag=True, help="Wait for the re-encryption to finish (in-process jobs only).")
+    def rotate(wait: bool) -> None:
+        """Re-wrap all keys under the current master key, start new data keys, and re-encrypt
+        stored values with them in a background job (progress on the job's page)."""
+        from clinic_app.core.jobs import enqueue, wait_for_local_jobs
+        from clinic_app.core.key_rotation import ROTATE_KIND, start_rotation
+        from clinic_app.extensions import db
+
+        rewrapped, organizations = start_rotation()
+        job = enqueue(ROTATE_KIND)
+        db.session.commit()
+        click.echo(f"Re-wrapped {rewrapped} key(s); new data keys for {organizations} organization(s).")
+        click.echo(f"Re-encryption job {job.id} queued.")
+        if wait and current_app.config["JOBS_BACKEND"] != "rq":
+            wait_for_local_jobs(current_app)
+            db.session.refresh(job)
+            click.echo(f"Job {job.status}: {job.result}")
+            if job.status != "succeeded":
+                sys.exit(1)
+
+    @keys.command("status")
+    def key_status() -> None:
+        """How many stored values are not yet under their organization's current data key."""
+        from clinic_app.core.crypto import current_master_key_id
+        from clinic_app.core.key_rotation import pending_count
+
+        click.echo(f"Current master key: {current_master_key_id()}")
+        click.echo(f"Values waiting for re-encryption: {pending_count()}")
+
     @app.cli.command("permissions-table")
     def permissions_table() -> None:
         """Print the role/permission table as Markdown (docs/permissions.md is generated from it)."""

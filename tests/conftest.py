@@ -76,7 +76,7 @@ def migrated_database(base_config: dict[str, Any]) -> Iterator[None]:
             db.drop_all()
             with db.engine.begin() as connection:
                 connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade()
+        upgrade(revision="heads")
     yield
     with app.app_context():
         downgrade(revision="base")  # every migration must also reverse cleanly

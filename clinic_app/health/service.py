@@ -45,19 +45,19 @@ def check_database() -> DatabaseStatus:
     return DatabaseStatus(True, dialect, round((time.perf_counter() - started) * 1000, 2), None)
 
 
-def head_revision() -> str | None:
+def head_revisions() -> tuple[str, ...]:
     script = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
-    return script.get_current_head()
+    return tuple(sorted(script.get_heads()))
 
 
 def check_migrations() -> MigrationStatus:
-    head = head_revision()
+    heads = head_revisions()
     try:
         with db.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            current = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
     except SQLAlchemyError as error:
-        return MigrationStatus(None, head, type(error).__name__)
-    return MigrationStatus(current, head, None)
+        return MigrationStatus(None, ",".join(heads) or None, type(error).__name__)
+    return MigrationStatus(",".join(current) or None, ",".join(heads) or None, None)
 
 
 def check_redis() -> tuple[bool, bool, str | None]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
-from clinic_app.core import audit
+from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from clinic_app.core.permissions import OWNER, ROLES, role_grants
 from clinic_app.extensions import db
@@ -57,6 +57,7 @@ def create_organization(*, name: str, time_zone: str = "UTC", region: str = "AU"
     organization = Organization(name=name, slug=_slugify(name), time_zone=time_zone, region=region, settings={})
     db.session.add(organization)
     db.session.flush()
+    crypto.ensure_keys(organization.id)
     audit.record(
         "organization.created", organization_id=organization.id, target_type="organization", target_id=organization.id
     )
