@@ -172,22 +172,23 @@ class ChainProblem:
     problem: str
 
 
-def verify_chains(session: Session | None = None) -> tuple[int, list[ChainProblem]]:
-    """Check every chain; returns (events checked, problems found)."""
+def verify_chains(session: Session | None = None, *, chain: str | None = None) -> tuple[int, list[ChainProblem]]:
+    """Check every chain, or only ``chain`` (an organization id, or ``SYSTEM_CHAIN``); returns
+    (events checked, problems found), problems in chain and sequence order."""
     session = session or db.session
     problems: list[ChainProblem] = []
     checked = 0
-    chains = session.scalars(select(AuditEvent.chain).distinct()).all()
-    for chain in chains:
+    chains = [chain] if chain is not None else session.scalars(select(AuditEvent.chain).distinct()).all()
+    for name in chains:
         expected_prev, expected_seq = GENESIS, 1
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq))
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.chain == name).order_by(AuditEvent.seq))
         for event in rows:
             checked += 1
             if event.seq != expected_seq:
-                problems.append(ChainProblem(chain, event.seq, event.id, f"expected sequence {expected_seq}"))
+                problems.append(ChainProblem(name, event.seq, event.id, f"expected sequence {expected_seq}"))
             if event.prev_hash != expected_prev:
-                problems.append(ChainProblem(chain, event.seq, event.id, "previous-hash link is broken"))
+                problems.append(ChainProblem(name, event.seq, event.id, "previous-hash link is broken"))
             if event.compute_hash() != event.hash:
-                problems.append(ChainProblem(chain, event.seq, event.id, "content does not match its hash"))
+                problems.append(ChainProblem(name, event.seq, event.id, "content does not match its hash"))
             expected_prev, expected_seq = event.hash, event.seq + 1
     return checked, problems

@@ -47,9 +47,10 @@ class RateLimited(DomainError):
 
 
 def tier_for(path: str) -> Tier | None:
-    if path.startswith("/api/v1/sync/"):
+    # The bare prefixes belong to their tier too, so a route at /api/v1/sync cannot escape it.
+    if path.startswith("/api/v1/sync/") or path == "/api/v1/sync":
         return TIERS["sync"]
-    if path.startswith("/api/v1/admin/"):
+    if path.startswith("/api/v1/admin/") or path == "/api/v1/admin":
         return TIERS["admin"]
     if path.startswith("/api/v1/") or path == "/api/v1":
         return TIERS["api"]
@@ -77,11 +78,11 @@ def init_rate_limits(app: Flask) -> None:
     def _headers(response: Response) -> Response:
         stats = g.pop("rate_limit", None)
         if stats is not None:
-            limit, remaining, reset = stats
+            limit, remaining, reset, retry_after = stats
             response.headers["X-RateLimit-Limit"] = str(limit)
             response.headers["X-RateLimit-Remaining"] = str(remaining)
             response.headers["X-RateLimit-Reset"] = str(reset)
-            response.headers["Retry-After"] = str(max(0, reset - int(time.time())))
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
 
@@ -102,9 +103,13 @@ def enforce_rate_limit() -> None:
         return
     reset = math.ceil(window.reset_time)
     remaining = max(0, window.remaining)
-    g.rate_limit = (tier.limit.amount, remaining, reset)
+    # Seconds until the window ends, worked out once so the header and a 429 body agree, and
+    # never longer than the window (ceil of the reset, minus the floor of now, would add one).
+    retry_after = max(0, math.ceil(window.reset_time - time.time()))
     if not allowed:
-        retry_after = max(1, reset - int(time.time()))
+        retry_after = max(1, retry_after)
+    g.rate_limit = (tier.limit.amount, remaining, reset, retry_after)
+    if not allowed:
         raise RateLimited(
             f"Too many requests. Try again in {retry_after} seconds.",
             rate_limit={"limit": tier.limit.amount, "remaining": 0, "reset_time": reset, "retry_after": retry_after},
