@@ -28,6 +28,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.config["VERSION"] = __version__
     app.json.sort_keys = False  # keep the contract's field order
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Client address (rate limits, throttling, audit) and scheme from the trusted proxies only.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from clinic_app.core.logging import configure_logging
 
@@ -65,7 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    import clinic_app.core.crypto  # noqa: F401  (its key table belongs to the schema)
+    import clinic_app.core.crypto
     import clinic_app.core.key_rotation  # noqa: F401  (registers the re-encryption job)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
@@ -121,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
         "orgs": ("views",),
         "audit": ("views",),
         "jobs": ("demo", "views", "api"),
+        "symptoms": ("views", "api"),
     }
     for feature, modules in features.items():
         package = importlib.import_module(f"clinic_app.{feature}")

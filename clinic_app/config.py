@@ -63,6 +63,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESSION_MAX_HOURS", "12", "Browser session absolute lifetime."),
     Variable("INSTANCE_PATH", None, "Folder for the SQLite file and generated development secrets."),
     Variable(
+        "TRUSTED_PROXIES",
+        "0",
+        "How many reverse proxies in front of the app to trust for X-Forwarded-For/-Proto/-Host (0: none).",
+    ),
+    Variable(
         "SMTP_HOST", None, "Mail server for outgoing e-mail. Unset: mail is printed to the console (not in production)."
     ),
     Variable("SMTP_PORT", "587", "Mail server port."),
@@ -218,6 +223,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SESSION_IDLE_MINUTES": _as_int(_env("SESSION_IDLE_MINUTES", environ) or "30", "SESSION_IDLE_MINUTES"),
         "SESSION_MAX_HOURS": _as_int(_env("SESSION_MAX_HOURS", environ) or "12", "SESSION_MAX_HOURS"),
         "INSTANCE_PATH": str(instance_path),
+        "TRUSTED_PROXIES": _as_int(_env("TRUSTED_PROXIES", environ) or "0", "TRUSTED_PROXIES", minimum=0),
         "SMTP_HOST": _env("SMTP_HOST", environ),
         "SMTP_PORT": _as_int(_env("SMTP_PORT", environ) or "587", "SMTP_PORT"),
         "SMTP_USERNAME": _env("SMTP_USERNAME", environ),

@@ -147,15 +147,23 @@ class Problem:
 
 
 def wants_json() -> bool:
-    """API paths always answer JSON; elsewhere, a client that prefers JSON over HTML gets it."""
+    """API paths always answer JSON. Elsewhere people get pages: browsers and htmx name text/html
+    (or are htmx); a client that names JSON, or accepts anything without naming HTML (curl's
+    ``*/*``), gets problem+json."""
     if request.path.startswith("/api/"):
         return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
-    return best in ("application/json", PROBLEM_JSON) and not request.accept_mimetypes.accept_html
+    if is_htmx():
+        return False
+    named = {mimetype for mimetype, quality in request.accept_mimetypes if quality > 0}
+    if "text/html" in named:
+        return False
+    return bool(named & {"application/json", PROBLEM_JSON, "*/*"})
 
 
 def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An htmx request for a fragment. A history restore (the page was not in htmx's cache)
+    needs the whole page, so it does not count."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
 
 
 def render_problem(problem: Problem) -> Response:

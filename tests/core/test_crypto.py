@@ -60,8 +60,12 @@ def test_tampered_value_is_unreadable_with_an_alarm_not_an_exception(app, org_id
 
 def test_blind_index_is_stable_per_organization_and_differs_between_them(org_ids):
     first, second = crypto.vault_for(org_ids[0]), crypto.vault_for(org_ids[1])
-    assert first.blind_index("patients.email", "jane@example.com") == first.blind_index("patients.email", "jane@example.com")
-    assert first.blind_index("patients.email", "jane@example.com") != second.blind_index("patients.email", "jane@example.com")
+    assert first.blind_index("patients.email", "jane@example.com") == first.blind_index(
+        "patients.email", "jane@example.com"
+    )
+    assert first.blind_index("patients.email", "jane@example.com") != second.blind_index(
+        "patients.email", "jane@example.com"
+    )
     assert first.blind_index("patients.email", "") is None
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from clinic_app.core.access import public
 
+
 @pytest.fixture
 def auth(app, tenants):
     """Bearer headers of an organization API token that may run and read jobs."""

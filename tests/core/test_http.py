@@ -65,3 +65,32 @@ def test_request_log_line_is_json_with_request_id_and_no_query_string(client, ca
     assert line["path"] == "/health"
     assert line["status"] == 200
     assert "Jane" not in json.dumps(line) and "secret" not in json.dumps(line)
+
+
+def test_forwarded_headers_are_ignored_unless_proxies_are_trusted(make_app, caplog):
+    from flask import request
+
+    from clinic_app.core.access import public
+
+    seen = []
+
+    @public
+    def whoami():
+        seen.append((request.remote_addr, request.scheme))
+        return "ok"
+
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    plain = make_app()
+    plain.add_url_rule("/whoami", "whoami", whoami)
+    plain.test_client().get("/whoami", headers=headers)
+    trusted = make_app(TRUSTED_PROXIES="1")
+    trusted.add_url_rule("/whoami", "whoami", whoami)
+    trusted.test_client().get("/whoami", headers=headers)
+    assert seen == [("127.0.0.1", "http"), ("203.0.113.9", "https")]
+
+
+def test_curl_style_clients_get_json_errors_and_htmx_history_restores_get_full_pages(client):
+    response = client.get("/no-such-page", headers={"Accept": "*/*"})
+    assert response.mimetype == "application/problem+json"
+    restore = client.get("/login", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.get_data(as_text=True)
