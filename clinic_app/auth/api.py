@@ -177,7 +177,9 @@ def api_verify() -> VerifyOut:
 @requires("organization:member")
 def api_organization_access(organization_id: str) -> OrganizationAccessOut:
     # The access layer has already answered 404 for an organization that is not the caller's.
-    return OrganizationAccessOut(organization_id=current_organization_id(), access_granted=True, message="Access granted")
+    return OrganizationAccessOut(
+        organization_id=current_organization_id(), access_granted=True, message="Access granted"
+    )
 
 
 @api_route(

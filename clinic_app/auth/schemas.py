@@ -68,7 +68,7 @@ class UserContext(Schema):
 class TokenPairOut(Schema):
     access_token: str
     refresh_token: str = Field(description="Single use: each refresh returns a new one and spends the old")
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme's name, not a secret)
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
     user: UserContext

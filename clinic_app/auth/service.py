@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from authlib.jose import JoseError, jwt
+from authlib.jose import JoseError, JsonWebToken
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -45,6 +45,9 @@ SESSION_TOUCH_SECONDS = 60
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 20
+
+# Only HS256 is accepted: never "none", never an algorithm the caller picks.
+_jwt = JsonWebToken(["HS256"])
 
 GENERIC_LOGIN_ERROR = "The e-mail address or password is not right."
 
@@ -299,7 +302,7 @@ def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=ACCESS_TOKEN_MINUTES)).timestamp()),
     }
-    access = jwt.encode({"alg": "HS256"}, claims, _jwt_key()).decode()
+    access = _jwt.encode({"alg": "HS256"}, claims, _jwt_key()).decode()
     plain, hashed = new_secret("clr_")
     db.session.add(
         RefreshToken(
@@ -393,7 +396,16 @@ class AccessClaims:
 def verify_access_token(token: str) -> AccessClaims:
     """Raises Unauthorized for a bad signature, expiry, a revoked log-in or an ended account."""
     try:
-        claims = jwt.decode(token, _jwt_key(), claims_options={"iss": {"essential": True, "value": "clinic-app"}})
+        claims = _jwt.decode(
+            token,
+            _jwt_key(),
+            claims_options={
+                "iss": {"essential": True, "value": "clinic-app"},
+                "exp": {"essential": True},
+                "sub": {"essential": True},
+                "fam": {"essential": True},
+            },
+        )
         claims.validate(now=int(utcnow().timestamp()), leeway=0)
     except (JoseError, ValueError):
         raise Unauthorized("Invalid or expired token.") from None

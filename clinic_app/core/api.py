@@ -31,7 +31,7 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
 
-class ProblemSchema(Schema):
+class Problem(Schema):
     """RFC 9457 problem details, with the contract's ``error``/``detail``/``timestamp``/``path``."""
 
     type: str
@@ -155,7 +155,6 @@ def openapi_path(rule: str) -> str:
 def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document for every ``api_route`` in the app's URL map."""
     operations: list[tuple[str, str, str, Operation]] = []
-    models: dict[str, type[BaseModel]] = {"Problem": ProblemSchema}
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         operation: Operation | None = getattr(view, "api_operation", None)
@@ -163,14 +162,16 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             continue
         for method in operation.methods:
             operations.append((openapi_path(rule.rule), method.lower(), rule.endpoint, operation))
-        for model in (operation.body, operation.query, operation.response):
-            if model is not None:
-                models[model.__name__] = model
 
-    schema_inputs = [(model, "validation") for model in models.values()] + [
-        (model, "serialization") for model in models.values()
-    ]
-    keyed, definitions = models_json_schema(schema_inputs, ref_template="#/components/schemas/{model}")
+    # Request models in their validation form, response models in their serialization form: a
+    # model used only one way keeps its plain name (no "-Input"/"-Output" suffix).
+    inputs = {(op.body, "validation") for *_, op in operations if op.body is not None}
+    inputs |= {(op.query, "validation") for *_, op in operations if op.query is not None}
+    inputs |= {(op.response, "serialization") for *_, op in operations if op.response is not None}
+    inputs.add((Problem, "serialization"))
+    keyed, definitions = models_json_schema(
+        sorted(inputs, key=lambda item: (item[0].__name__, item[1])), ref_template="#/components/schemas/{model}"
+    )
     components = definitions.get("$defs", {})
 
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
@@ -212,7 +213,7 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         if operation.response is not None:
             success["content"] = {"application/json": {"schema": ref(operation.response, "serialization")}}
         entry["responses"][str(operation.status)] = success
-        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        problem = {"application/problem+json": {"schema": keyed[(Problem, "serialization")]}}
         errors = {"429": "Rate limit exceeded"}
         if policy is not None and not policy.public:
             entry["security"] = [{"bearerAuth": []}]

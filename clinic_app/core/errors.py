@@ -230,7 +230,9 @@ def register_error_handlers(app: Flask) -> None:
             extra=error.extra,
         )
         if isinstance(error, Unauthorized):
-            problem.headers["WWW-Authenticate"] = 'Bearer realm="clinic"'
+            # RFC 6750: say the token was bad when one was sent.
+            sent = request.headers.get("Authorization", "").startswith("Bearer ")
+            problem.headers["WWW-Authenticate"] = 'Bearer realm="clinic"' + (', error="invalid_token"' if sent else "")
         if isinstance(error, DomainError) and error.status == 429:
             problem.headers["Retry-After"] = str(error.extra.pop("retry_after", 900))
         return render_problem(problem)

@@ -32,3 +32,14 @@ def test_docs_page_renders_offline_from_the_document(client):
     assert "/api/v1/jobs/demo" in html and "/api/v1/health/migration" in html
     assert "cdn" not in html.lower()
     assert client.get("/redoc").headers["Location"].endswith("/docs")
+
+
+def test_every_reference_in_the_document_resolves(client):
+    import json
+    import re
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= set(spec["components"]["schemas"])
+    assert "Problem" in refs
+    assert not any(name.endswith(("-Input", "-Output")) for name in spec["components"]["schemas"])
