@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 # Features add their demo data here (called in order by ``flask seed-demo``; each must be idempotent).
 DEMO_SEEDERS: list[Callable[[], list[str]]] = []
@@ -22,6 +23,9 @@ def register_cli(app: Flask) -> None:
 
     if seed_demo_organizations not in DEMO_SEEDERS:
         DEMO_SEEDERS.insert(0, seed_demo_organizations)
+    from clinic_app.patients.cli import register as register_patient_commands  # flask seed-scale
+
+    register_patient_commands(app)
 
     @app.cli.command("create-org")
     @click.argument("name")
@@ -82,7 +86,7 @@ def register_cli(app: Flask) -> None:
             sys.exit(1)
         click.echo(f"Audit trail intact: {checked} events checked.")
 
-    keys = click.Group("keys", help="Field-encryption keys.")
+    keys = AppGroup("keys", help="Field-encryption keys.")
     app.cli.add_command(keys)
 
     @keys.command("rotate")

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from clinic_app.extensions import csrf, db
 
@@ -18,24 +20,33 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def after_this_transaction(callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the request's unit of work has been committed or rolled back.
+    """Run ``callback`` once the current unit of work (``db.session``'s transaction: a request, a
+    job's checkpoint, a command) has been committed or rolled back.
 
-    For writes that must happen whatever the request's outcome (a refused access, a failed
-    log-in) without waiting on locks the request's own transaction holds. Outside a request the
-    callback runs at once.
+    For writes that must happen whatever the outcome (a refused access, a failed log-in, an
+    unreadable value) and must not wait on locks the unit of work itself holds.
     """
-    if has_request_context():
-        g.setdefault("after_transaction", []).append(callback)
-    else:
+    if not db.session().in_transaction() and not has_request_context():
         callback()
+        return
+    db.session.info.setdefault("after_transaction", []).append(callback)
 
 
-def _run_after_transaction() -> None:
-    for callback in g.pop("after_transaction", []):
+def _run_after_transaction(session: Session | None = None) -> None:
+    info = (session or db.session).info
+    while info.get("after_transaction"):
+        callback = info["after_transaction"].pop(0)
         try:
             callback()
         except Exception:
             log.exception("after-transaction work failed", extra={"event": "after_transaction_failed"})
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    if session.info.get("after_transaction"):
+        _run_after_transaction(session)
 
 
 def csp_nonce() -> str:
