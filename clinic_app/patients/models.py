@@ -1,0 +1,99 @@
+"""The patient record and its lookup identifiers.
+
+Names are plaintext (lower-cased ``*_key`` copies serve sorting and prefix search); every other
+personal value is stored as ciphertext in a ``*_enc`` column (see docs/patients.md). Equality
+lookups go through HMAC blind indexes: ``email_bidx`` and ``dob_bidx`` on the row, and one
+``PatientIdentifier`` row per phone number or external id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clinic_app.core import crypto
+from clinic_app.core.db import Model, PublicIdMixin, TimestampMixin
+
+NAME_MAX = 100
+
+# Byte-order comparison for the search keys on PostgreSQL, so ``key >= 'smi' AND key < 'smj'``
+# is exactly "starts with smi" and the b-tree index serves it whatever the database's locale.
+# SQLite compares bytes already.
+SearchKey = String(NAME_MAX).with_variant(String(NAME_MAX, collation="C"), "postgresql")
+
+
+class Patient(PublicIdMixin, TimestampMixin, Model):
+    """A patient of one organization."""
+
+    __tablename__ = "patients"
+    __table_args__ = (
+        # Every index leads with the organization: each query is scoped to one.
+        Index("ix_patients_org_archived", "organization_id", "archived"),  # counts per status
+        Index("ix_patients_org_last_first", "organization_id", "last_name_key", "first_name_key", "id"),
+        Index("ix_patients_org_first_last", "organization_id", "first_name_key", "last_name_key", "id"),
+        Index("ix_patients_org_preferred", "organization_id", "preferred_name_key", "id"),
+        Index("ix_patients_org_created", "organization_id", "created_at", "id"),
+        Index("ix_patients_org_email_bidx", "organization_id", "email_bidx"),
+        Index("ix_patients_org_dob_bidx", "organization_id", "dob_bidx"),
+    )
+    id_prefix = "pat"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+
+    first_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    last_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    preferred_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    first_name_key: Mapped[str] = mapped_column(SearchKey)
+    last_name_key: Mapped[str] = mapped_column(SearchKey)
+    preferred_name_key: Mapped[str | None] = mapped_column(SearchKey)
+
+    date_of_birth_enc: Mapped[str | None] = mapped_column(Text)
+    sex_enc: Mapped[str | None] = mapped_column(Text)
+    gender_enc: Mapped[str | None] = mapped_column(Text)
+    phones_enc: Mapped[str | None] = mapped_column(Text)  # JSON list of {"type", "number"}
+    email_enc: Mapped[str | None] = mapped_column(Text)
+    address_enc: Mapped[str | None] = mapped_column(Text)  # JSON object
+    emergency_contact_enc: Mapped[str | None] = mapped_column(Text)  # JSON object
+    notes_enc: Mapped[str | None] = mapped_column(Text)
+    external_ids_enc: Mapped[str | None] = mapped_column(Text)  # JSON object, e.g. {"cliniko": "123"}
+
+    email_bidx: Mapped[str | None] = mapped_column(String(64))
+    dob_bidx: Mapped[str | None] = mapped_column(String(64))
+
+    archived: Mapped[bool] = mapped_column(default=False)
+    archived_at: Mapped[datetime | None]
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class PatientIdentifier(PublicIdMixin, Model):
+    """The blind index of one phone number (``kind`` "phone") or external id (``kind``
+    "external:<system>") of a patient, for exact lookups; holds no readable value."""
+
+    __tablename__ = "patient_identifiers"
+    __table_args__ = (Index("ix_patient_identifiers_lookup", "organization_id", "kind", "bidx"),)
+    id_prefix = "pid"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    bidx: Mapped[str] = mapped_column(String(64))
+
+
+# The field name each column's ciphertext is bound to (and that key rotation re-encrypts under).
+ENCRYPTED_FIELDS: dict[str, str] = {
+    "date_of_birth": "patients.date_of_birth",
+    "sex": "patients.sex",
+    "gender": "patients.gender",
+    "phones": "patients.phones",
+    "email": "patients.email",
+    "address": "patients.address",
+    "emergency_contact": "patients.emergency_contact",
+    "notes": "patients.notes",
+    "external_ids": "patients.external_ids",
+}
+
+for _name, _field in ENCRYPTED_FIELDS.items():
+    crypto.encrypted_column(Patient, f"{_name}_enc", _field)
