@@ -23,7 +23,9 @@ def make_org(name: str, *, time_zone: str = "Australia/Sydney", region: str = "A
     return orgs.create_organization(name=name, time_zone=time_zone, region=region)
 
 
-def make_user(email: str, *, organization_id: str | None = None, role: str | None = None, name: str | None = None) -> Any:
+def make_user(
+    email: str, *, organization_id: str | None = None, role: str | None = None, name: str | None = None
+) -> Any:
     user = accounts.create_user(email=email, display_name=name or email.split("@")[0].title(), password=PASSWORD)
     if organization_id and role:
         orgs.add_membership(organization_id=organization_id, user=user, role=role, actor=audit.Actor())
@@ -93,8 +95,12 @@ def api_token_for(app: Flask, organization_id: str, scopes: list[str], *, creato
     with app.app_context():
         creator = db.session.get(type(creator), creator.id)
         _token, plain = auth_service.create_api_token(
-            organization_id=organization_id, name="Test integration", scopes=scopes, expires_in_days=None,
-            creator=creator, creator_role="owner",
+            organization_id=organization_id,
+            name="Test integration",
+            scopes=scopes,
+            expires_in_days=None,
+            creator=creator,
+            creator_role="owner",
         )
         db.session.commit()
         return plain

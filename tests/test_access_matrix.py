@@ -1,4 +1,4 @@
-"""Every route × every kind of caller gets the outcome its declared policy promises.
+"""Every route x every kind of caller gets the outcome its declared policy promises.
 
 The routes are read from the app's URL map at collection time, so a new route is covered without
 anyone remembering to add it here; a route with no policy fails ``test_every_route_declares...``
@@ -49,6 +49,14 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         membership = active_membership(target.id, tenants.a.id)
         job = jobs.Job(kind="demo.countdown", organization_id=tenants.a.id, status=jobs.RUNNING, params={})
         db.session.add(job)
+        from clinic_app.core.audit import Actor
+        from clinic_app.patients import service as patients
+
+        record = patients.validate_for(tenants.a.id, {"first_name": "Matrix", "last_name": "Patient"})
+        patient = patients.create_patient(tenants.a.id, record, actor=Actor())
+        from clinic_app.intake import service as intake
+
+        draft = intake.start_draft(tenants.a.id, actor=Actor())
         db.session.commit()
         values = {
             "organization_id": tenants.a.id,
@@ -58,6 +66,9 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
             "user_id": target.id,
             "filename": "css/app.css",
             "secret": "not-a-real-secret",
+            "patient_id": patient.id,
+            "draft_id": draft.id,
+            "step": "demographics",
         }
     token = api_token_for(app, tenants.a.id, ["organization:member"], creator=tenants.user("owner"))
     with app.app_context():

@@ -47,8 +47,16 @@ def test_create_user_refuses_bad_input_and_writes_nothing(app):
     organization_id = runner.invoke(args=["create-org", "Bayside Physio"]).output.strip()
     cases = [
         (["--org", organization_id, "--role", "admin", "--email", "sam@bayside.example"], "short\n", "at least 12"),
-        (["--org", organization_id, "--role", "admin", "--email", "not-an-email"], "a long bayside passphrase\n", "email"),
-        (["--org", "org_missing", "--role", "admin", "--email", "sam@bayside.example"], "a long bayside passphrase\n", "No such organization"),
+        (
+            ["--org", organization_id, "--role", "admin", "--email", "not-an-email"],
+            "a long bayside passphrase\n",
+            "email",
+        ),
+        (
+            ["--org", "org_missing", "--role", "admin", "--email", "sam@bayside.example"],
+            "a long bayside passphrase\n",
+            "No such organization",
+        ),
         (["--org", organization_id, "--role", "admin", "--email", "sam@bayside.example"], "", "standard input"),
         (["--org", organization_id, "--role", "superuser", "--email", "sam@bayside.example"], "x\n", "Invalid value"),
     ]

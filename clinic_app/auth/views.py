@@ -73,4 +73,3 @@ def set_password(secret: str) -> Response | tuple[str, int] | str:
     elif form.errors:
         status = 422
     return render_template("auth/set_password.html", form=form, user=user), status
-

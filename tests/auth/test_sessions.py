@@ -31,7 +31,8 @@ def test_sign_in_lands_on_the_next_page_with_a_fresh_session(app, client, tenant
     before = session_cookie(client)
     token = csrf_from(client.get("/login?next=/account").get_data(as_text=True))
     response = client.post(
-        "/login?next=/account", data={"email": tenants.user("clinician").email, "password": PASSWORD, "csrf_token": token}
+        "/login?next=/account",
+        data={"email": tenants.user("clinician").email, "password": PASSWORD, "csrf_token": token},
     )
     assert response.status_code == 303
     assert response.headers["Location"] == "/account"
@@ -72,7 +73,8 @@ def test_deactivated_person_cannot_sign_in(app, client, tenants):
 def test_next_redirects_never_leave_the_site(client, tenants, next_url, landing):
     token = csrf_from(client.get("/login").get_data(as_text=True))
     response = client.post(
-        "/login", query_string={"next": next_url},
+        "/login",
+        query_string={"next": next_url},
         data={"email": tenants.user("admin").email, "password": PASSWORD, "csrf_token": token},
     )
     assert response.headers["Location"] == landing
@@ -102,8 +104,12 @@ def test_password_change_signs_out_every_other_session(app, login_as, tenants):
     new_password = "a brand new harbour passphrase"
     response = laptop.post(
         "/account/password",
-        data={"current_password": PASSWORD, "new_password": new_password, "confirm": new_password,
-              "csrf_token": page_csrf(laptop)},
+        data={
+            "current_password": PASSWORD,
+            "new_password": new_password,
+            "confirm": new_password,
+            "csrf_token": page_csrf(laptop),
+        },
     )
     assert response.status_code == 303
     assert signed_in(laptop)
@@ -195,7 +201,9 @@ def test_production_cookie_is_secure_with_host_prefix(make_app, tenants):
     client = app.test_client()
     token = csrf_from(client.get("/login", base_url="https://localhost").get_data(as_text=True))
     response = client.post(
-        "/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
+        "/login",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},
         data={"email": tenants.user("admin").email, "password": PASSWORD, "csrf_token": token},
     )
     assert response.status_code == 303
@@ -224,7 +232,8 @@ def test_switching_organization(app, tenants):
     page = client.get("/account").get_data(as_text=True)
     assert 'id="org-switch"' in page and "Northside Mind Health" in page
     response = client.post(
-        "/organizations/switch", data={"organization_id": tenants.b.id, "next": "/account", "csrf_token": csrf_from(page)}
+        "/organizations/switch",
+        data={"organization_id": tenants.b.id, "next": "/account", "csrf_token": csrf_from(page)},
     )
     assert response.status_code == 303
     with app.app_context():

@@ -5,8 +5,8 @@ its user is deactivated."""
 import pytest
 
 from clinic_app.core import audit
-from clinic_app.orgs import service as orgs
 from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
 from tests.browser.helpers import browser_sign_in
 from tests.factories import build_tenants
 
@@ -63,7 +63,9 @@ def test_a_second_browser_is_cut_off_when_its_user_is_deactivated(live_server, b
     with live_server.app.app_context():
         membership = orgs.active_membership(clinician.id, tenants.a.id)
         orgs.deactivate_membership(
-            organization_id=tenants.a.id, membership_id=membership.id, actor=audit.Actor(user_id=tenants.user("owner").id)
+            organization_id=tenants.a.id,
+            membership_id=membership.id,
+            actor=audit.Actor(user_id=tenants.user("owner").id),
         )
         db.session.commit()
 
