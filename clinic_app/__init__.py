@@ -127,7 +127,9 @@ def _register_blueprints(app: Flask) -> None:
         "orgs": ("views",),
         "audit": ("views",),
         "jobs": ("demo", "views", "api"),
+        "patients": ("views", "api"),
         "symptoms": ("views", "api"),
+        "intake": ("views", "api"),
     }
     for feature, modules in features.items():
         package = importlib.import_module(f"clinic_app.{feature}")

@@ -39,3 +39,83 @@
     }
   });
 })();
+
+// Intake: small helpers for the step forms (no inline handlers, no eval).
+(function () {
+  "use strict";
+
+  // A form marked data-reset-on-success empties itself once htmx has accepted what it sent
+  // (the "add a symptom not in the list" box).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (event.detail.successful && form && form.matches && form.matches("form[data-reset-on-success]")) {
+      form.reset();
+    }
+  });
+
+  // Autosave state: "Saving…" from the moment a field of the step form changes until the autosave
+  // that carried the latest change has answered (an answer to an older one does not count).
+  var edits = 0;
+  function showAutosave(state, text) {
+    var status = document.getElementById("autosave-status");
+    if (status) {
+      var label = document.createElement("span");
+      label.setAttribute("data-autosave", state);
+      label.textContent = text;
+      status.replaceChildren(label);
+    }
+  }
+  function showSaving() {
+    showAutosave("pending", "Saving…");
+  }
+  function noteEdit(event) {
+    var form = event.target && event.target.form;
+    if (form && form.id === "intake-form") {
+      edits += 1;
+      showSaving();
+    }
+  }
+  document.addEventListener("input", noteEdit, true);
+  document.addEventListener("change", noteEdit, true);
+  document.addEventListener("htmx:configRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "autosave-status") {
+      target.setAttribute("data-edits-sent", String(edits));
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "autosave-status" && target.getAttribute("data-edits-sent") !== String(edits)) {
+      showSaving();
+    }
+  });
+
+  // A dropped connection leaves the answers on the screen: say they are not saved yet (the next
+  // change, or Next, sends them again).
+  function autosaveFailed(event) {
+    var target = event.detail.target;
+    if (target && target.id === "autosave-status") {
+      showAutosave("failed", "Not saved yet: the server could not be reached");
+    }
+  }
+  document.addEventListener("htmx:sendError", autosaveFailed);
+  document.addEventListener("htmx:responseError", autosaveFailed);
+
+  // After a step is swapped in, move focus to where the person continues: the first field with a
+  // problem, or the step's heading (so screen readers announce the new step).
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "intake-step") {
+      return;
+    }
+    var step = document.getElementById("intake-step");
+    var invalid = step && step.querySelector("[aria-invalid='true']");
+    var heading = document.getElementById("intake-heading");
+    if (invalid) {
+      invalid.focus();
+    } else if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
+  });
+})();
