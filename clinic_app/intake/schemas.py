@@ -33,6 +33,7 @@ from clinic_app.intake.validation import (
     UNITS,
     Duration,
 )
+from clinic_app.patients.schemas import AddressIn, EmergencyContactIn
 
 SourceIn = Literal["master", "user", "custom"]
 
@@ -49,21 +50,6 @@ class DurationIn(Schema):
 class PhoneIn(Schema):
     type: Literal["mobile", "home", "work", "other"] | None = None
     number: str = Field(description="Local (read in the organization's region) or international format")
-
-
-class AddressIn(Schema):
-    line1: str | None = None
-    line2: str | None = None
-    suburb: str | None = None
-    state: str | None = None
-    postcode: str | None = None
-    country: str | None = None
-
-
-class EmergencyContactIn(Schema):
-    name: str | None = None
-    relationship: str | None = None
-    phone: str | None = None
 
 
 class InformantsIn(Schema):

@@ -58,9 +58,13 @@ def api_create(body: PatientCreate) -> PatientOut:
 )
 @requires("patients:read")
 def api_list(query: PatientListQuery) -> PatientListOut:
-    organization_id = current_organization_id()
+    return _page(query, q=None)
+
+
+def _page(query: PatientListQuery, *, q: str | None) -> PatientListOut:
     page = service.search_patients(
-        organization_id,
+        current_organization_id(),
+        q=q,
         status=query.status,
         sort=query.sort,
         cursor=query.cursor,
@@ -84,18 +88,7 @@ def api_list(query: PatientListQuery) -> PatientListOut:
 )
 @requires("patients:read")
 def api_search(query: PatientSearchQuery) -> PatientListOut:
-    organization_id = current_organization_id()
-    page = service.search_patients(
-        organization_id,
-        q=query.q,
-        status=query.status,
-        sort=query.sort,
-        cursor=query.cursor,
-        limit=query.limit,
-        actor=current_actor(),
-        channel="api",
-    )
-    return PatientListOut.of(page)
+    return _page(query, q=query.q)
 
 
 @api_route(
