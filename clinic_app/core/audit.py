@@ -19,7 +19,8 @@ from typing import Any
 
 from flask import g, has_request_context, request
 from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin
 from clinic_app.core.time import isoformat, utcnow
@@ -113,6 +114,46 @@ def _append(session: Session, event: AuditEvent) -> None:
     session.flush()
 
 
+_PENDING = "audit_pending"
+
+
+def _defer(session: Session, event: AuditEvent) -> None:
+    """Queue an event to be chained when its transaction commits.
+
+    Chaining takes the chain's lock (PostgreSQL advisory lock) until the transaction ends; taken
+    at the moment of recording, it would be held while the rest of the request runs (queries,
+    rendering), and every other request of the same organization would queue behind it. Taken just
+    before commit, it is held for the commit alone. Events keep the order they were recorded in; a
+    rollback drops them with the rest of the work; a query that reads the trail in the same
+    transaction chains them first (``_chain_before_reading``)."""
+    if not session.in_transaction():
+        session.begin()  # what autobegin would do at the first statement: a rollback now drops it
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def _chain_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    for event in pending or ():
+        _append(session, event)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _chain_before_commit(session: Session) -> None:
+    _chain_pending(session)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _chain_before_reading(state: ORMExecuteState) -> None:
+    if state.session.info.get(_PENDING) and any(m.class_ is AuditEvent for m in state.all_mappers):
+        _chain_pending(state.session)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
 def record(
     action: str,
     *,
@@ -127,7 +168,8 @@ def record(
 ) -> AuditEvent:
     """Append an event.
 
-    By default it joins the caller's transaction, so an action that rolls back leaves no event.
+    By default it joins the caller's transaction, so an action that rolls back leaves no event
+    (it is chained when that transaction commits: ``seq`` and ``hash`` are set then).
     ``independent=True`` commits it in its own transaction after the request's unit of work ends
     (at once outside a request): for denials and failures, which must be kept although the
     request that caused them fails, and must not wait on the request's own locks.
@@ -159,7 +201,7 @@ def record(
 
         after_this_transaction(write)
     else:
-        _append(db.session, event)
+        _defer(db.session(), event)
     log.info("audit", extra={"event": "audit", "action": action, "outcome": outcome, "audit_id": event.id})
     return event
 

@@ -29,7 +29,7 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -137,6 +137,7 @@ def _create_key(organization_id: str, purpose: str, version: int) -> Organizatio
     )
     db.session.add(row)
     db.session.flush()
+    _forget_vault(organization_id)
     return row
 
 
@@ -256,12 +257,35 @@ def _load_key(organization_id: str, key_id: str) -> OrganizationKey:
     return row
 
 
+def _request_vaults() -> dict[str, Vault] | None:
+    """This request's vaults by organization (None outside a request): a page reads the keys once."""
+    if not has_request_context():
+        return None
+    return g.setdefault("_vaults", {})
+
+
+def _forget_vault(organization_id: str) -> None:
+    vaults = _request_vaults()
+    if vaults is not None:
+        vaults.pop(organization_id, None)
+
+
 def vault_for(organization_id: str) -> Vault:
     """The organization's vault, creating its keys on first use."""
+    vaults = _request_vaults()
+    if vaults is not None and organization_id in vaults:
+        return vaults[organization_id]
+    vault = _build_vault(organization_id)
+    if vaults is not None:
+        vaults[organization_id] = vault
+    return vault
+
+
+def _build_vault(organization_id: str) -> Vault:
     rows = list(db.session.scalars(select(OrganizationKey).where(OrganizationKey.organization_id == organization_id)))
     if not any(r.purpose == DATA for r in rows) or not any(r.purpose == INDEX for r in rows):
         ensure_keys(organization_id)
-        return vault_for(organization_id)
+        return _build_vault(organization_id)
     data_keys = {r.id: r for r in rows if r.purpose == DATA}
     current = max((r for r in data_keys.values() if r.is_current), key=lambda r: r.version)
     index = next(r for r in rows if r.purpose == INDEX)

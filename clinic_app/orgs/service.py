@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from flask import g, has_request_context
 from sqlalchemy import func, select
 
 from clinic_app.accounts import service as accounts
@@ -65,9 +66,17 @@ def create_organization(*, name: str, time_zone: str = "UTC", region: str = "AU"
 
 
 def get_organization(organization_id: str) -> Organization:
-    organization = db.session.get(Organization, organization_id)
+    """The active organization (NotFound otherwise). Kept for the rest of the request: a page asks
+    for its region, time zone and name several times, and the session's identity map holds the
+    row only while something references it."""
+    cache: dict[str, Organization] | None = g.setdefault("_organizations", {}) if has_request_context() else None
+    organization = cache.get(organization_id) if cache is not None else None
+    if organization is None:
+        organization = db.session.get(Organization, organization_id)
     if organization is None or not organization.is_active:
         raise NotFound("No such organization.")
+    if cache is not None:
+        cache[organization_id] = organization
     return organization
 
 

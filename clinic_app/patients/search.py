@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, Subquery, and_, func, literal, or_, select, tuple_
+from sqlalchemy import CTE, ColumnElement, Select, Subquery, and_, func, literal, or_, select, tuple_, union
 
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
@@ -92,13 +92,14 @@ def _starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
     return and_(column >= prefix, column < _successor(prefix))
 
 
-def name_condition(query: str) -> ColumnElement[bool] | None:
-    """Patients whose last, first or preferred name starts with the query; with several words,
-    also a given name (first or preferred) starting with the first words and the last name with
-    the rest, or the other way round ("jane smi", "smith ja", "mary ann smi")."""
+def name_options(query: str) -> list[ColumnElement[bool]]:
+    """The ways a patient's name can match the query, any of which is enough: last, first or
+    preferred name starts with it; with several words, also a given name (first or preferred)
+    starting with the first words and the last name with the rest, or the other way round
+    ("jane smi", "smith ja", "mary ann smi"). Each option is served by one name index."""
     key = name_key(query)
     if not key:
-        return None
+        return []
     options = [
         _starts_with(Patient.last_name_key, key),
         _starts_with(Patient.first_name_key, key),
@@ -110,45 +111,52 @@ def name_condition(query: str) -> ColumnElement[bool] | None:
         given = or_(_starts_with(Patient.first_name_key, head), _starts_with(Patient.preferred_name_key, head))
         options.append(and_(given, _starts_with(Patient.last_name_key, rest)))
         options.append(and_(_starts_with(Patient.last_name_key, head), _starts_with(Patient.first_name_key, rest)))
-    return or_(*options)
+    return options
 
 
-def classify(query: str, region: str, vault: crypto.Vault) -> tuple[str, ColumnElement[bool] | None]:
-    """What kind of search ``query`` is and the condition that answers it. An e-mail address or
-    a phone number is matched exactly through its blind index; anything else is a name prefix."""
+def classify(query: str, region: str, vault: crypto.Vault) -> tuple[str, list[ColumnElement[bool]]]:
+    """What kind of search ``query`` is and the conditions that answer it (a patient matches if
+    any does; none: nothing matches). An e-mail address or a phone number is matched exactly
+    through its blind index; anything else is a name prefix."""
     query = query.strip()
     if "@" in query:
         bidx = vault.blind_index("patients.email", normalise_email(query))
-        return "email", Patient.email_bidx == bidx
+        return "email", [Patient.email_bidx == bidx]
     if looks_like_phone(query):
         number = parse_phone(query, region)
         if number is None:
-            return "phone", None  # not a number anyone could have: nothing matches
+            return "phone", []  # not a number anyone could have: nothing matches
         bidx = vault.blind_index(identifier_field(PHONE_KIND), to_e164(number))
         matching = select(PatientIdentifier.patient_id).where(
             PatientIdentifier.organization_id == vault.organization_id,
             PatientIdentifier.kind == PHONE_KIND,
             PatientIdentifier.bidx == bidx,
         )
-        return "phone", Patient.id.in_(matching)
-    return "name", name_condition(query)
+        return "phone", [Patient.id.in_(matching)]
+    return "name", name_options(query)
 
 
 _SORT_KEYS = {"name": ("last_name_key", "first_name_key", "id"), "recent": ("created_at", "id")}
 
 
-def _matches(conditions: list[ColumnElement[bool]], materialize: bool) -> Subquery | CTE:
+def _matches(conditions: list[ColumnElement[bool]], options: list[ColumnElement[bool]] | None) -> Subquery | CTE:
     """The matching patients' ids and sort keys, as a named source to order and page.
 
-    A name search is materialised first (a few thousand rows at most, found through the name
-    indexes, then sorted): otherwise PostgreSQL walks the whole name-ordered index hoping to fill
-    a page early, which is slow when the matches sit late in the alphabet. The plain list keeps
-    the walk, which is what makes it fast. Only ids and keys are collected; the list's columns
-    (ciphertext included) are read for the one page shown."""
-    keys = select(Patient.id, Patient.last_name_key, Patient.first_name_key, Patient.created_at).where(*conditions)
-    if materialize:
-        return keys.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
-    return keys.subquery("matches")
+    A search (``options``: a patient matches if any holds) is materialised first, a few thousand
+    rows at most: one branch per option, united, so that each branch is an index-only scan of one
+    name index (they carry the sort keys and the archived flag) and no wide row is read to find
+    the matches. Otherwise PostgreSQL walks the whole name-ordered index hoping to fill a page
+    early, which is slow when the matches sit late in the alphabet. The plain list keeps the walk,
+    which is what makes it fast. The list's columns (ciphertext included) are read for the one
+    page shown."""
+    columns = (Patient.id, Patient.last_name_key, Patient.first_name_key, Patient.created_at)
+    if options is None:
+        return select(*columns).where(*conditions).subquery("matches")
+    if not options:
+        options = [Patient.id.is_(None)]
+    branches = [select(*columns).where(*conditions, option) for option in options]
+    keys = branches[0] if len(branches) == 1 else union(*branches)
+    return keys.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 def _keyset(source: Subquery | CTE, sort: str, anchor: Patient, forward: bool) -> ColumnElement[bool]:
@@ -207,11 +215,10 @@ def search_patients(
     conditions: list[ColumnElement[bool]] = [Patient.organization_id == organization_id]
     if status != "all":
         conditions.append(Patient.archived.is_(status == "archived"))
-    kind = None
+    kind, options = None, None
     if q and q.strip():
         region = region or orgs.get_organization(organization_id).region or "AU"
-        kind, condition = classify(q, region, vault)
-        conditions.append(condition if condition is not None else Patient.id.is_(None))
+        kind, options = classify(q, region, vault)
 
     forward, anchor = True, None
     if cursor:
@@ -221,13 +228,13 @@ def search_patients(
             raise _bad_cursor()
         forward = direction == "n"
 
-    source = _matches(conditions, materialize=kind == "name")
+    source = _matches(conditions, options)
     rows, has_next, has_prev = _fetch(source, sort, anchor, forward, limit)
     if rows and isinstance(source, CTE):
         total = rows[0].match_count
     else:
         total = db.session.scalar(
-            select(func.count()).select_from(select(Patient.id).where(*conditions).limit(TOTAL_CAP + 1).subquery())
+            select(func.count()).select_from(source.select().limit(TOTAL_CAP + 1).subquery())
         )
     page = PatientPage(
         rows=[row_of(patient, vault) for patient in rows],

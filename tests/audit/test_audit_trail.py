@@ -85,6 +85,35 @@ def test_events_are_hash_chained_per_organization(app, tenants):
         assert {e.organization_id for e in events} == {organization.id}
 
 
+def test_events_are_chained_at_commit_in_the_order_they_were_recorded(app, tenants):
+    with app.app_context():
+        first = audit.record("test.first", organization_id=tenants.a.id)
+        second = audit.record("test.second", organization_id=tenants.a.id)
+        # Not chained yet: the chain's lock is taken only when the transaction commits.
+        assert first.seq is None and second.seq is None
+        db.session.commit()
+        assert second.seq == first.seq + 1
+        assert second.prev_hash == first.hash
+
+
+def test_reading_the_trail_in_the_same_transaction_sees_events_not_yet_committed(app, tenants):
+    with app.app_context():
+        event = audit.record("test.pending", organization_id=tenants.a.id)
+        found = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "test.pending"))
+        assert found is not None and found.id == event.id and found.seq is not None
+        db.session.commit()
+
+
+def test_events_of_a_rolled_back_transaction_are_never_written(app, tenants):
+    with app.app_context():
+        audit.record("test.rolled_back", organization_id=tenants.a.id)
+        db.session.rollback()
+        audit.record("test.kept", organization_id=tenants.a.id)
+        db.session.commit()
+        actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert "test.kept" in actions and "test.rolled_back" not in actions
+
+
 def test_audit_verify_passes_on_a_fresh_trail(app, tenants):
     add_events(app, tenants.a.id, 3)
     add_events(app, None, action="auth.login_failed")  # the system chain is checked too

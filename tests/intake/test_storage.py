@@ -173,7 +173,7 @@ def test_the_migration_merges_both_branches_into_one_head():
     config = Config(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == ["6f3d4b8a0c04"]
+    assert len(scripts.get_heads()) == 1  # later migrations build on it; the history never forks again
     revision = scripts.get_revision("6f3d4b8a0c04")
     assert set(revision.down_revision) == {"4d1b2f6e8a02", "5e2c3a7f9b03"}
 
