@@ -22,7 +22,7 @@ from clinic_app.core import audit
 from clinic_app.core.access import Policy
 from clinic_app.core.errors import Forbidden, Invalid, NotFound, Unauthorized, wants_json
 from clinic_app.core.permissions import role_grants
-from clinic_app.extensions import db, login_manager
+from clinic_app.extensions import login_manager
 from clinic_app.orgs import service as orgs
 
 log = logging.getLogger("clinic_app.auth")
@@ -59,11 +59,11 @@ def current_identity() -> Identity | None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    row = service.find_live_session(session.get(SESSION_KEY))
-    if row is None or row.user_id != user_id:
+    found = service.find_live_session_and_user(session.get(SESSION_KEY))
+    if found is None or found[0].user_id != user_id:
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if not user.is_active:
         return None
     g.session_row = row
     return user

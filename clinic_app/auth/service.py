@@ -182,10 +182,24 @@ def start_session(user: User, *, ip_address: str | None, user_agent: str | None)
 def find_live_session(secret: str | None) -> UserSession | None:
     """The session this cookie secret belongs to, if it is still alive (not revoked, not idle too
     long, not past its absolute lifetime). Marks expired ones revoked."""
+    found = find_live_session_and_user(secret)
+    return found[0] if found is not None else None
+
+
+def find_live_session_and_user(secret: str | None) -> tuple[UserSession, User] | None:
+    """The live session of this cookie secret and its user, read together (every signed-in
+    request asks for both)."""
     if not secret:
         return None
-    row = db.session.scalar(select(UserSession).where(UserSession.secret_hash == hash_secret(secret)))
-    if row is None or row.revoked_at is not None:
+    found = db.session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.secret_hash == hash_secret(secret))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None:
         return None
     now = utcnow()
     if now >= row.expires_at or now - row.last_seen_at >= session_limits().idle:
@@ -195,7 +209,7 @@ def find_live_session(secret: str | None) -> UserSession | None:
         # Written apart, so a read-only request holds no write lock (SQLite) and every request,
         # failed ones included, counts as activity.
         _update_apart(UserSession, row.id, last_seen_at=now)
-    return row
+    return row, user
 
 
 def end_session(row: UserSession, *, user: User) -> None:

@@ -29,11 +29,12 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app, g, has_request_context
+from flask import current_app
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin
+from clinic_app.core.memo import per_request
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 
@@ -259,9 +260,7 @@ def _load_key(organization_id: str, key_id: str) -> OrganizationKey:
 
 def _request_vaults() -> dict[str, Vault] | None:
     """This request's vaults by organization (None outside a request): a page reads the keys once."""
-    if not has_request_context():
-        return None
-    return g.setdefault("_vaults", {})
+    return per_request("vaults")
 
 
 def _forget_vault(organization_id: str) -> None:

@@ -10,13 +10,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from flask import g, has_request_context
 from sqlalchemy import func, select
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from clinic_app.core.memo import per_request
 from clinic_app.core.permissions import OWNER, ROLES, role_grants
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
@@ -69,7 +69,7 @@ def get_organization(organization_id: str) -> Organization:
     """The active organization (NotFound otherwise). Kept for the rest of the request: a page asks
     for its region, time zone and name several times, and the session's identity map holds the
     row only while something references it."""
-    cache: dict[str, Organization] | None = g.setdefault("_organizations", {}) if has_request_context() else None
+    cache = per_request("organizations")
     organization = cache.get(organization_id) if cache is not None else None
     if organization is None:
         organization = db.session.get(Organization, organization_id)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, Subquery, and_, func, literal, or_, select, tuple_, union
+from sqlalchemy import CTE, ColumnElement, Integer, Select, Subquery, and_, bindparam, func, or_, select, tuple_, union
 
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
@@ -86,91 +87,124 @@ def _successor(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
+# Statements are built once per shape (status, sort, direction, kind of query, number of words)
+# and reused with new values: building and cache-keying a statement of this size costs more than
+# running it. Values always travel as bound parameters.
+
+
+def _in_range(column: Any, name: str) -> ColumnElement[bool]:
     # A range rather than LIKE: served by the b-tree index on both databases, and no wildcard
     # characters to escape.
-    return and_(column >= prefix, column < _successor(prefix))
+    return and_(column >= bindparam(name, type_=column.type), column < bindparam(f"{name}_end", type_=column.type))
 
 
-def name_options(query: str) -> list[ColumnElement[bool]]:
-    """The ways a patient's name can match the query, any of which is enough: last, first or
-    preferred name starts with it; with several words, also a given name (first or preferred)
+def _range_values(name: str, prefix: str) -> dict[str, str]:
+    return {name: prefix, f"{name}_end": _successor(prefix)}
+
+
+def _name_options(words: int) -> list[ColumnElement[bool]]:
+    """The ways a patient's name can match, any of which is enough: last, first or preferred
+    name starts with the query; with several words, also a given name (first or preferred)
     starting with the first words and the last name with the rest, or the other way round
     ("jane smi", "smith ja", "mary ann smi"). Each option is served by one name index."""
-    key = name_key(query)
-    if not key:
-        return []
     options = [
-        _starts_with(Patient.last_name_key, key),
-        _starts_with(Patient.first_name_key, key),
-        _starts_with(Patient.preferred_name_key, key),
+        _in_range(Patient.last_name_key, "key"),
+        _in_range(Patient.first_name_key, "key"),
+        _in_range(Patient.preferred_name_key, "key"),
     ]
-    words = key.split(" ")[:MAX_NAME_WORDS]
-    for split in range(1, len(words)):
-        head, rest = " ".join(words[:split]), " ".join(words[split:])
-        given = or_(_starts_with(Patient.first_name_key, head), _starts_with(Patient.preferred_name_key, head))
-        options.append(and_(given, _starts_with(Patient.last_name_key, rest)))
-        options.append(and_(_starts_with(Patient.last_name_key, head), _starts_with(Patient.first_name_key, rest)))
+    for split in range(1, words):
+        head, rest = f"head{split}", f"rest{split}"
+        given = or_(_in_range(Patient.first_name_key, head), _in_range(Patient.preferred_name_key, head))
+        options.append(and_(given, _in_range(Patient.last_name_key, rest)))
+        options.append(and_(_in_range(Patient.last_name_key, head), _in_range(Patient.first_name_key, rest)))
     return options
 
 
-def classify(query: str, region: str, vault: crypto.Vault) -> tuple[str, list[ColumnElement[bool]]]:
-    """What kind of search ``query`` is and the conditions that answer it (a patient matches if
-    any does; none: nothing matches). An e-mail address or a phone number is matched exactly
-    through its blind index; anything else is a name prefix."""
+def _name_values(key: str) -> tuple[int, dict[str, str]]:
+    """How many words the query has (its shape) and the bounds of each prefix range."""
+    words = key.split(" ")[:MAX_NAME_WORDS]
+    values = _range_values("key", key)
+    for split in range(1, len(words)):
+        values |= _range_values(f"head{split}", " ".join(words[:split]))
+        values |= _range_values(f"rest{split}", " ".join(words[split:]))
+    return len(words), values
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A classified search: its kind, its shape (``words``: 0 when nothing can match) and values."""
+
+    kind: str
+    words: int
+    values: dict[str, str]
+
+
+def classify(query: str, region: str, vault: crypto.Vault) -> _Query:
+    """What kind of search ``query`` is and the values that answer it. An e-mail address or a
+    phone number is matched exactly through its blind index; anything else is a name prefix."""
     query = query.strip()
     if "@" in query:
-        bidx = vault.blind_index("patients.email", normalise_email(query))
-        return "email", [Patient.email_bidx == bidx]
+        return _Query("email", 1, {"bidx": vault.blind_index("patients.email", normalise_email(query))})
     if looks_like_phone(query):
         number = parse_phone(query, region)
         if number is None:
-            return "phone", []  # not a number anyone could have: nothing matches
-        bidx = vault.blind_index(identifier_field(PHONE_KIND), to_e164(number))
+            return _Query("phone", 0, {})  # not a number anyone could have: nothing matches
+        return _Query("phone", 1, {"bidx": vault.blind_index(identifier_field(PHONE_KIND), to_e164(number))})
+    key = name_key(query)
+    if not key:
+        return _Query("name", 0, {})
+    words, values = _name_values(key)
+    return _Query("name", words, values)
+
+
+def _options(kind: str, words: int) -> list[ColumnElement[bool]]:
+    if words == 0:
+        return [Patient.id.is_(None)]
+    if kind == "email":
+        return [Patient.email_bidx == bindparam("bidx", type_=Patient.email_bidx.type)]
+    if kind == "phone":
         matching = select(PatientIdentifier.patient_id).where(
-            PatientIdentifier.organization_id == vault.organization_id,
+            PatientIdentifier.organization_id == bindparam("org", type_=PatientIdentifier.organization_id.type),
             PatientIdentifier.kind == PHONE_KIND,
-            PatientIdentifier.bidx == bidx,
+            PatientIdentifier.bidx == bindparam("bidx", type_=PatientIdentifier.bidx.type),
         )
-        return "phone", [Patient.id.in_(matching)]
-    return "name", name_options(query)
+        return [Patient.id.in_(matching)]
+    return _name_options(words)
 
 
 _SORT_KEYS = {"name": ("last_name_key", "first_name_key", "id"), "recent": ("created_at", "id")}
 
 
-def _matches(conditions: list[ColumnElement[bool]], options: list[ColumnElement[bool]] | None) -> Subquery | CTE:
+def _conditions(status: str) -> list[ColumnElement[bool]]:
+    conditions = [Patient.organization_id == bindparam("org", type_=Patient.organization_id.type)]
+    if status != "all":
+        conditions.append(Patient.archived.is_(status == "archived"))
+    return conditions
+
+
+def _matches(status: str, kind: str | None, words: int) -> Subquery | CTE:
     """The matching patients' ids and sort keys, as a named source to order and page.
 
-    A search (``options``: a patient matches if any holds) is materialised first, a few thousand
-    rows at most: one branch per option, united, so that each branch is an index-only scan of one
-    name index (they carry the sort keys and the archived flag) and no wide row is read to find
-    the matches. Otherwise PostgreSQL walks the whole name-ordered index hoping to fill a page
-    early, which is slow when the matches sit late in the alphabet. The plain list keeps the walk,
-    which is what makes it fast. The list's columns (ciphertext included) are read for the one
-    page shown."""
+    A search is materialised first, a few thousand rows at most: one branch per way of matching,
+    united, so that each branch is an index-only scan of one name index (they carry the sort keys
+    and the archived flag) and no wide row is read to find the matches. Otherwise PostgreSQL walks
+    the whole name-ordered index hoping to fill a page early, which is slow when the matches sit
+    late in the alphabet. The plain list (``kind`` None) keeps the walk, which is what makes it
+    fast. The list's columns (ciphertext included) are read for the one page shown."""
     columns = (Patient.id, Patient.last_name_key, Patient.first_name_key, Patient.created_at)
-    if options is None:
-        return select(*columns).where(*conditions).subquery("matches")
-    if not options:
-        options = [Patient.id.is_(None)]
-    branches = [select(*columns).where(*conditions, option) for option in options]
+    if kind is None:
+        return select(*columns).where(*_conditions(status)).subquery("matches")
+    branches = [select(*columns).where(*_conditions(status), option) for option in _options(kind, words)]
     keys = branches[0] if len(branches) == 1 else union(*branches)
     return keys.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
 
 
-def _keyset(source: Subquery | CTE, sort: str, anchor: Patient, forward: bool) -> ColumnElement[bool]:
-    columns = [source.c[name] for name in _SORT_KEYS[sort]]
-    values = tuple_(*[literal(getattr(anchor, column.key), column.type) for column in columns])
+@functools.lru_cache(maxsize=256)
+def _page_statement(status: str, sort: str, forward: bool, keyset: bool, kind: str | None, words: int) -> Select[Any]:
+    """One more row than a page (to tell whether another follows), with the list's columns;
+    with ``keyset``, the rows after (or before) the anchor's sort keys ``anchor0``, ``anchor1``..."""
+    source = _matches(status, kind, words)
     # Name order runs ascending, recency descending; going back reverses either.
-    ascending = (sort == "name") == forward
-    return tuple_(*columns) > values if ascending else tuple_(*columns) < values
-
-
-def _page_query(
-    source: Subquery | CTE, sort: str, forward: bool, limit: int, after: ColumnElement[bool] | None = None
-) -> Select[Any]:
-    """One more row than a page (to tell whether another follows), with the list's columns."""
     ascending = (sort == "name") == forward
 
     def order(table: Any) -> list[Any]:
@@ -180,10 +214,21 @@ def _page_query(
     if isinstance(source, CTE):
         # The matches are materialised anyway: count them in the same statement.
         columns.append(select(func.count()).select_from(source).scalar_subquery().label("match_count"))
-    keys = select(*columns).order_by(*order(source)).limit(limit + 1)
-    page = (keys.where(after) if after is not None else keys).subquery("page")
+    keys = select(*columns).order_by(*order(source)).limit(bindparam("rows", type_=Integer))
+    if keyset:
+        sort_columns = [source.c[name] for name in _SORT_KEYS[sort]]
+        anchor = tuple_(*[bindparam(f"anchor{i}", type_=c.type) for i, c in enumerate(sort_columns)])
+        keys = keys.where(tuple_(*sort_columns) > anchor if ascending else tuple_(*sort_columns) < anchor)
+    page = keys.subquery("page")
     extra = [page.c.match_count] if isinstance(source, CTE) else []
     return select(*_LIST_COLUMNS, *extra).join(page, page.c.id == Patient.id).order_by(*order(page))
+
+
+@functools.lru_cache(maxsize=8)
+def _count_statement(status: str) -> Select[Any]:
+    """How many patients the plain list holds, counting no further than TOTAL_CAP + 1."""
+    capped = select(Patient.id).where(*_conditions(status)).limit(TOTAL_CAP + 1).subquery()
+    return select(func.count()).select_from(capped)
 
 
 def search_patients(
@@ -212,13 +257,11 @@ def search_patients(
     limit = max(1, min(limit, MAX_LIMIT))
     vault = crypto.vault_for(organization_id)
 
-    conditions: list[ColumnElement[bool]] = [Patient.organization_id == organization_id]
-    if status != "all":
-        conditions.append(Patient.archived.is_(status == "archived"))
-    kind, options = None, None
+    query = None
     if q and q.strip():
         region = region or orgs.get_organization(organization_id).region or "AU"
-        kind, options = classify(q, region, vault)
+        query = classify(q, region, vault)
+    kind = query.kind if query is not None else None
 
     forward, anchor = True, None
     if cursor:
@@ -228,14 +271,13 @@ def search_patients(
             raise _bad_cursor()
         forward = direction == "n"
 
-    source = _matches(conditions, options)
-    rows, has_next, has_prev = _fetch(source, sort, anchor, forward, limit)
-    if rows and isinstance(source, CTE):
-        total = rows[0].match_count
+    shape = (status, sort, kind, query.words if query is not None else 0)
+    values: dict[str, Any] = {"org": organization_id, "rows": limit + 1, **(query.values if query else {})}
+    rows, has_next, has_prev = _fetch(shape, values, anchor, forward, limit)
+    if kind is not None:
+        total = rows[0].match_count if rows else 0
     else:
-        total = db.session.scalar(
-            select(func.count()).select_from(source.select().limit(TOTAL_CAP + 1).subquery())
-        )
+        total = db.session.scalar(_count_statement(status), {"org": organization_id})
     page = PatientPage(
         rows=[row_of(patient, vault) for patient in rows],
         query_kind=kind,
@@ -262,17 +304,18 @@ def search_patients(
 
 
 def _fetch(
-    source: Subquery | CTE, sort: str, anchor: Patient | None, forward: bool, limit: int
+    shape: tuple[str, str, str | None, int], values: dict[str, Any], anchor: Patient | None, forward: bool, limit: int
 ) -> tuple[list[Any], bool, bool]:
     """(rows in display order, whether a next page exists, whether a previous page exists)."""
+    status, sort, kind, words = shape
     if anchor is None:
-        rows = list(db.session.execute(_page_query(source, sort, True, limit)))
+        rows = list(db.session.execute(_page_statement(status, sort, True, False, kind, words), values))
         return rows[:limit], len(rows) > limit, False
-    after = _keyset(source, sort, anchor, forward)
-    rows = list(db.session.execute(_page_query(source, sort, forward, limit, after)))
+    anchored = values | {f"anchor{i}": getattr(anchor, name) for i, name in enumerate(_SORT_KEYS[sort])}
+    rows = list(db.session.execute(_page_statement(status, sort, forward, True, kind, words), anchored))
     if forward:
         return rows[:limit], len(rows) > limit, True
     if len(rows) <= limit:
         # Back at the start: show a full first page rather than a short one.
-        return _fetch(source, sort, None, True, limit)
+        return _fetch(shape, values, None, True, limit)
     return list(reversed(rows[:limit])), True, True
