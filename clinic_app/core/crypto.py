@@ -116,6 +116,9 @@ _cache: dict[str, bytes] = {}
 _cache_lock = threading.Lock()
 
 
+_ciphers: dict[str, AESGCM] = {}
+
+
 def _raw(row: OrganizationKey) -> bytes:
     with _cache_lock:
         raw = _cache.get(row.id)
@@ -124,6 +127,21 @@ def _raw(row: OrganizationKey) -> bytes:
         with _cache_lock:
             _cache[row.id] = raw
     return raw
+
+
+def forget_unwrapped_keys() -> None:
+    """Drop every key unwrapped in this process (as a restart would): the next use unwraps again."""
+    with _cache_lock:
+        _cache.clear()
+        _ciphers.clear()
+
+
+def _cipher(row: OrganizationKey) -> AESGCM:
+    """The AEAD of a data key, set up once per process (a list page decrypts dozens of values)."""
+    cipher = _ciphers.get(row.id)
+    if cipher is None:
+        cipher = _ciphers.setdefault(row.id, AESGCM(_raw(row)))
+    return cipher
 
 
 def _create_key(organization_id: str, purpose: str, version: int) -> OrganizationKey:
@@ -175,10 +193,10 @@ class Vault:
             return None
         nonce = os.urandom(12)
         try:
-            key = _raw(self.current)
+            cipher = _cipher(self.current)
         except CryptoError as error:
             raise _unavailable(error) from None
-        sealed = AESGCM(key).encrypt(nonce, value.encode(), self._aad(field))
+        sealed = cipher.encrypt(nonce, value.encode(), self._aad(field))
         return f"{PREFIX}:{self.current.id}:{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
 
     def decrypt(self, field: str, stored: str | None, *, target_id: str | None = None) -> str | Unreadable | None:
@@ -192,7 +210,7 @@ class Vault:
                 raise ValueError("unknown format")
             row = self.keys.get(key_id) or _load_key(self.organization_id, key_id)
             blob = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-            return AESGCM(_raw(row)).decrypt(blob[:12], blob[12:], self._aad(field)).decode()
+            return _cipher(row).decrypt(blob[:12], blob[12:], self._aad(field)).decode()
         except (ValueError, InvalidTag, CryptoError, UnicodeDecodeError, KeyError) as error:
             log.error(
                 "field could not be decrypted",

@@ -15,6 +15,7 @@ from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import Invalid
+from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.orgs import service as orgs
@@ -37,6 +38,7 @@ def _patient_template_helpers() -> dict[str, Any]:
         return (value.astimezone(zone) if zone else value).strftime("%d %b %Y, %H:%M")
 
     return {
+        "patient_url": _patient_url,
         "is_unreadable": lambda value: isinstance(value, Unreadable),
         "format_phone": format_phone,
         "long_date": lambda value: value.strftime("%d %b %Y") if isinstance(value, date) else "",
@@ -45,6 +47,19 @@ def _patient_template_helpers() -> dict[str, Any]:
         "phone_types": PHONE_TYPES,
         "page_url": page_url,
     }
+
+
+_ID_SLOT = "patient-id-slot"
+
+
+def _patient_url(patient_id: str) -> str:
+    """The record page's address; the route is built once per request, not once per row."""
+    memo = per_request("patient_url")
+    if memo is None:
+        return url_for("patients.detail", patient_id=patient_id)
+    if "template" not in memo:
+        memo["template"] = url_for("patients.detail", patient_id=_ID_SLOT)
+    return memo["template"].replace(_ID_SLOT, patient_id)
 
 
 def _in_organization() -> bool:

@@ -86,7 +86,7 @@ def test_master_key_rotation_rewraps_so_the_old_master_key_can_be_retired(app, o
     assert crypto.rewrap_all() == 4  # data + index key of two organizations
     db.session.commit()
     app.config["FIELD_ENCRYPTION_KEYS"] = {new_kid: base64.urlsafe_b64decode(new_key)}
-    crypto._cache.clear()
+    crypto.forget_unwrapped_keys()
     assert crypto.vault_for(org_ids[0]).decrypt("patients.email", stored) == "jane@example.com"
 
 
@@ -94,11 +94,11 @@ def test_missing_master_key_makes_values_unreadable_not_a_crash(app, org_ids):
     vault = crypto.vault_for(org_ids[0])
     stored = vault.encrypt("patients.email", "jane@example.com")
     db.session.commit()
-    crypto._cache.clear()
+    crypto.forget_unwrapped_keys()
     app.config["FIELD_ENCRYPTION_KEYS"] = {"other": os.urandom(32)}
     with app.test_request_context("/"):
         assert crypto.vault_for(org_ids[0]).decrypt("patients.email", stored) is crypto.UNREADABLE
-    crypto._cache.clear()
+    crypto.forget_unwrapped_keys()
 
 
 def test_new_data_key_keeps_old_values_readable(org_ids):
