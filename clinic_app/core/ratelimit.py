@@ -48,7 +48,8 @@ class RateLimited(DomainError):
 
 def tier_for(path: str) -> Tier | None:
     # The bare prefixes belong to their tier too, so a route at /api/v1/sync cannot escape it.
-    if path.startswith("/api/v1/sync/") or path == "/api/v1/sync":
+    # Starting and watching Cliniko syncs costs the same whichever path asks: one tier.
+    if path.startswith(("/api/v1/sync/", "/api/v1/cliniko/")) or path in ("/api/v1/sync", "/api/v1/cliniko"):
         return TIERS["sync"]
     if path.startswith("/api/v1/admin/") or path == "/api/v1/admin":
         return TIERS["admin"]
