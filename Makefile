@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
+SANDBOX_PORT ?= 5001
+SANDBOX_LOG  ?= instance/cliniko-sandbox.log
 CHROMIUM ?= /usr/bin/chromium
 export FLASK_APP := wsgi
 
@@ -25,13 +27,18 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-## run: migrate, seed the demo data (idempotent) and serve on 127.0.0.1:$(PORT)
+## run: migrate, start a sandbox Cliniko on 127.0.0.1:$(SANDBOX_PORT), seed the demo data (idempotent;
+##      the demo clinic is connected to the sandbox) and serve on 127.0.0.1:$(PORT); Ctrl-C stops both
 run: install
 	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo
-	@echo ""
-	@echo "  Clinic app: open http://127.0.0.1:$(PORT)/   (API docs: http://127.0.0.1:$(PORT)/docs)"
-	@echo ""
+	@mkdir -p $(dir $(SANDBOX_LOG))
+	@$(BIN)/flask cliniko-sandbox --port $(SANDBOX_PORT) >$(SANDBOX_LOG) 2>&1 & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	echo "  Cliniko sandbox: http://127.0.0.1:$(SANDBOX_PORT)/au1/v1 (650 patients, about 1,000 appointments; log: $(SANDBOX_LOG))"; \
+	CLINIKO_SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/flask seed-demo && \
+	echo "" && \
+	echo "  Clinic app: open http://127.0.0.1:$(PORT)/   (API docs: http://127.0.0.1:$(PORT)/docs)" && \
+	echo "" && \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload --with-threads
 
 ## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite)

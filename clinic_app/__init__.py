@@ -57,6 +57,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     register_error_handlers(app)
 
+    from clinic_app.sync import scheduler
+
+    scheduler.install(app)  # embedded default only: the sync scheduler thread starts with the first request
+
     from clinic_app.cli import register_cli
 
     register_cli(app)
@@ -71,8 +75,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    import clinic_app.appointments.models
     import clinic_app.core.crypto
-    import clinic_app.core.key_rotation  # noqa: F401  (registers the re-encryption job)
+    import clinic_app.core.key_rotation  # registers the re-encryption job
+    import clinic_app.sync.engine  # noqa: F401  (registers the sync job and its models for any worker)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -130,6 +136,7 @@ def _register_blueprints(app: Flask) -> None:
         "patients": ("views", "api"),
         "symptoms": ("views", "api"),
         "intake": ("views", "api"),
+        "sync": ("views", "api", "admin_api"),
     }
     for feature, modules in features.items():
         package = importlib.import_module(f"clinic_app.{feature}")

@@ -23,9 +23,19 @@ def register_cli(app: Flask) -> None:
 
     if seed_demo_organizations not in DEMO_SEEDERS:
         DEMO_SEEDERS.insert(0, seed_demo_organizations)
+    from clinic_app.sync.demo import seed_demo_connection  # the demo clinic's sandbox Cliniko
+
+    if seed_demo_connection not in DEMO_SEEDERS:
+        DEMO_SEEDERS.append(seed_demo_connection)
     from clinic_app.patients.cli import register as register_patient_commands  # flask seed-scale
 
     register_patient_commands(app)
+    from clinic_app.sync.sandbox.cli import register as register_sandbox_command  # flask cliniko-sandbox
+
+    register_sandbox_command(app)
+    from clinic_app.sync.cli import register as register_sync_commands  # flask cliniko-connect, flask sync ...
+
+    register_sync_commands(app)
 
     @app.cli.command("create-org")
     @click.argument("name")
@@ -165,6 +175,9 @@ def register_cli(app: Flask) -> None:
             connection=redis_connection(current_app),
             serializer=JSONSerializer,
         )
+        from clinic_app.sync.scheduler import start_rq_chain
+
+        start_rq_chain(current_app)  # the sync scheduler's tick, once per minute across all workers
         worker.work(with_scheduler=True, burst=burst)
 
     @app.cli.command("seed-demo")

@@ -75,6 +75,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SMTP_PASSWORD", None, "Password for `SMTP_USERNAME`."),
     Variable("SMTP_STARTTLS", "true", "Upgrade the mail connection with STARTTLS before logging in and sending."),
     Variable("MAIL_FROM", "clinic@localhost", "Sender address of outgoing e-mail."),
+    Variable(
+        "SYNC_SCHEDULER_ENABLED",
+        "true",
+        "Run scheduled Cliniko syncs (a thread in the embedded default, a self-repeating job on RQ workers).",
+    ),
+    Variable("SYNC_SCHEDULER_INTERVAL", "60", "Seconds between two passes of the sync scheduler."),
+    Variable(
+        "CLINIKO_SANDBOX_URL",
+        None,
+        "Sandbox Cliniko that `flask seed-demo` connects the demo clinic to (`make run` sets it). "
+        "Ignored in production.",
+    ),
 )
 
 
@@ -230,6 +242,9 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SMTP_PASSWORD": _env("SMTP_PASSWORD", environ),
         "SMTP_STARTTLS": _as_bool(_env("SMTP_STARTTLS", environ) or "true", "SMTP_STARTTLS"),
         "MAIL_FROM": mail_from,
+        "SYNC_SCHEDULER_ENABLED": _as_bool(_env("SYNC_SCHEDULER_ENABLED", environ) or "true", "SYNC_SCHEDULER_ENABLED"),
+        "SYNC_SCHEDULER_INTERVAL": _as_int(_env("SYNC_SCHEDULER_INTERVAL", environ) or "60", "SYNC_SCHEDULER_INTERVAL"),
+        "CLINIKO_SANDBOX_URL": None if production else _env("CLINIKO_SANDBOX_URL", environ),
         # Cookies: HttpOnly and SameSite everywhere; Secure (and the __Host- prefix) in production.
         "SESSION_COOKIE_NAME": "__Host-clinic_session" if production else "clinic_session",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -57,6 +57,11 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         from clinic_app.intake import service as intake
 
         draft = intake.start_draft(tenants.a.id, actor=Actor())
+        from clinic_app.sync.models import SyncRun
+
+        # A finished sync of A; A is not connected to Cliniko, so nothing here reaches out.
+        sync_run = SyncRun(organization_id=tenants.a.id, mode="comprehensive", status="failed", steps=["patients"])
+        db.session.add(sync_run)
         db.session.commit()
         values = {
             "organization_id": tenants.a.id,
@@ -69,6 +74,7 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
             "patient_id": patient.id,
             "draft_id": draft.id,
             "step": "demographics",
+            "sync_id": sync_run.id,
         }
     token = api_token_for(app, tenants.a.id, ["organization:member"], creator=tenants.user("owner"))
     with app.app_context():

@@ -1,0 +1,180 @@
+"""The one rule for appointment status and patient activity (docs/rules.md), at fixed clocks."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from clinic_app.appointments import service as appointments
+from clinic_app.appointments.models import Appointment, PatientAppointmentStats
+from clinic_app.core import audit
+from clinic_app.extensions import db
+from clinic_app.patients import service as patients
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({"starts_at": NOW + DAY}, "booked"),
+        ({"starts_at": NOW - DAY}, "attended"),  # past, nobody cancelled it or marked it DNA
+        ({"starts_at": NOW}, "attended"),  # it has started
+        ({"starts_at": NOW + HOUR, "patient_arrived": True}, "attended"),  # arrived early
+        ({"starts_at": NOW - DAY, "did_not_arrive": True}, "did_not_arrive"),
+        ({"starts_at": NOW - DAY, "did_not_arrive": True, "patient_arrived": True}, "did_not_arrive"),
+        ({"starts_at": NOW + DAY, "cancelled_at": NOW - DAY}, "cancelled"),
+        ({"starts_at": NOW - DAY, "cancelled_at": NOW - 2 * DAY, "did_not_arrive": True}, "cancelled"),
+        ({"starts_at": NOW - DAY, "cancelled_at": NOW - 2 * DAY, "patient_arrived": True}, "cancelled"),
+    ],
+)
+def test_appointment_status_rule(facts, expected):
+    arguments = {"cancelled_at": None, "did_not_arrive": False, "patient_arrived": False, **facts}
+    assert appointments.appointment_status(now=NOW, **arguments) == expected
+
+
+def _patient(organization_id, first="Ada", last="Lovelace"):
+    data = patients.validate_for(organization_id, {"first_name": first, "last_name": last})
+    return patients.create_patient(organization_id, data, actor=audit.Actor())
+
+
+def _appointment(organization_id, patient, starts_at, **facts):
+    row = Appointment(organization_id=organization_id, patient_id=patient.id, starts_at=starts_at, **facts)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def test_sql_rule_agrees_with_the_python_rule(app_context, tenants):
+    org = tenants.a.id
+    patient = _patient(org)
+    cases = [
+        {"starts_at": NOW + DAY},
+        {"starts_at": NOW - DAY},
+        {"starts_at": NOW},
+        {"starts_at": NOW + HOUR, "patient_arrived": True},
+        {"starts_at": NOW - DAY, "did_not_arrive": True},
+        {"starts_at": NOW + DAY, "cancelled_at": NOW - DAY},
+        {"starts_at": NOW - DAY, "cancelled_at": NOW - DAY, "did_not_arrive": True},
+    ]
+    rows = [_appointment(org, patient, **case) for case in cases]  # stored as "booked" (the default)
+    expected = {
+        row.id: appointments.appointment_status(
+            starts_at=row.starts_at,
+            cancelled_at=row.cancelled_at,
+            did_not_arrive=row.did_not_arrive,
+            patient_arrived=row.patient_arrived,
+            now=NOW,
+        )
+        for row in rows
+    }
+    assert appointments.refresh_statuses(org, now=NOW) == sum(status != "booked" for status in expected.values())
+    db.session.expire_all()
+    assert {row.id: db.session.get(Appointment, row.id).status for row in rows} == expected
+    assert appointments.refresh_statuses(org, now=NOW) == 0  # nothing left to change
+
+
+def test_a_booking_becomes_attended_once_its_start_passes(app_context, tenants):
+    org = tenants.a.id
+    row = _appointment(org, _patient(org), NOW + HOUR)
+    appointments.refresh_statuses(org, now=NOW)
+    assert db.session.get(Appointment, row.id, populate_existing=True).status == "booked"
+    appointments.refresh_statuses(org, now=NOW + 2 * HOUR)
+    assert db.session.get(Appointment, row.id, populate_existing=True).status == "attended"
+
+
+def test_statistics_follow_the_rule(app_context, tenants):
+    org = tenants.a.id
+    ada, bo = _patient(org), _patient(org, "Bo", "Diddley")
+    first = _appointment(org, ada, NOW - 200 * DAY)  # attended, long ago
+    _appointment(org, ada, NOW - 10 * DAY)  # attended, recent
+    _appointment(org, ada, NOW - 5 * DAY, did_not_arrive=True)
+    _appointment(org, ada, NOW + 3 * DAY, cancelled_at=NOW - DAY)  # cancelled: not upcoming
+    _appointment(org, ada, NOW + 7 * DAY)  # upcoming
+    _appointment(org, ada, NOW + 14 * DAY)  # upcoming
+    _appointment(org, ada, NOW + 1 * DAY, archived_at=NOW - DAY)  # archived: counts nowhere
+    _appointment(org, ada, NOW - 2 * DAY, deleted_at=NOW - DAY)  # deleted: counts nowhere
+    _appointment(org, bo, NOW - 40 * DAY)  # attended, but not recent
+
+    assert appointments.recompute_stats(org, now=NOW) == 2
+    stats = appointments.patient_stats(org, ada.id)
+    assert (stats.total, stats.attended, stats.cancelled, stats.did_not_arrive) == (6, 2, 1, 1)
+    assert (stats.upcoming, stats.recent_attended) == (2, 1)
+    assert stats.first_appointment_at == first.starts_at
+    assert stats.last_attended_at == NOW - 10 * DAY
+    assert stats.next_appointment_at == NOW + 7 * DAY
+    assert stats.is_active is True
+    # The first moment time changes a figure: the next booking starts (before the recent one ages out).
+    assert stats.valid_until == NOW + 7 * DAY
+    assert stats.computed_at == NOW
+
+    other = appointments.patient_stats(org, bo.id)
+    assert (other.total, other.attended, other.recent_attended, other.upcoming) == (1, 1, 0, 0)
+    assert other.is_active is False
+    assert other.valid_until is None  # nothing about Bo changes by time alone
+
+    assert appointments.status_counts(org, now=NOW) == {
+        "booked": 2,
+        "attended": 3,
+        "cancelled": 1,
+        "did_not_arrive": 1,
+    }
+    summary = appointments.activity_summary(org)
+    assert summary["active_patients"] == 1 and summary["patients"] == 2
+    assert summary["total_upcoming_appointments"] == 2
+
+
+def test_recent_means_attended_in_the_last_30_days(app_context, tenants):
+    org = tenants.a.id
+    ada = _patient(org)
+    _appointment(org, ada, NOW - 29 * DAY)
+    appointments.recompute_stats(org, now=NOW)
+    stats = appointments.patient_stats(org, ada.id)
+    assert stats.recent_attended == 1 and stats.is_active
+    assert stats.valid_until == NOW + DAY  # when that attendance leaves the window
+    assert appointments.stale_stats_patient_ids(org, now=NOW) == []
+    assert appointments.stale_stats_patient_ids(org, now=NOW + 2 * DAY) == [ada.id]
+    appointments.recompute_stats(org, [ada.id], now=NOW + 2 * DAY)
+    stats = appointments.patient_stats(org, ada.id)
+    assert stats.recent_attended == 0 and not stats.is_active
+
+
+def test_an_archived_patient_is_never_active(app_context, tenants):
+    org = tenants.a.id
+    ada = _patient(org)
+    _appointment(org, ada, NOW + DAY)
+    patients.archive_patient(org, ada.id, actor=audit.Actor())
+    appointments.recompute_stats(org, now=NOW)
+    stats = appointments.patient_stats(org, ada.id)
+    assert stats.upcoming == 1 and stats.is_active is False
+
+
+def test_patients_without_appointments_get_zeros_and_recompute_replaces_rows(app_context, tenants):
+    org = tenants.a.id
+    ada = _patient(org)
+    appointments.recompute_stats(org, now=NOW)
+    appointments.recompute_stats(org, [ada.id], now=NOW)
+    rows = db.session.scalars(select(PatientAppointmentStats).where(PatientAppointmentStats.patient_id == ada.id)).all()
+    assert len(rows) == 1 and rows[0].total == 0 and rows[0].first_appointment_at is None
+
+
+def test_upcoming_and_recent_lists(app_context, tenants):
+    org = tenants.a.id
+    ada = _patient(org)
+    soon, later = _appointment(org, ada, NOW + DAY), _appointment(org, ada, NOW + 3 * DAY)
+    _appointment(org, ada, NOW + 2 * DAY, cancelled_at=NOW)
+    recent = _appointment(org, ada, NOW - DAY)
+    _appointment(org, ada, NOW - 45 * DAY)
+    upcoming = appointments.patient_appointments(org, ada.id, upcoming=True, now=NOW)
+    assert [row.id for row in upcoming] == [soon.id, later.id]
+    past = appointments.patient_appointments(org, ada.id, upcoming=False, now=NOW)
+    assert [row.id for row in past] == [recent.id]
+
+
+def test_figures_are_per_organization(app_context, tenants):
+    ada = _patient(tenants.a.id)
+    _appointment(tenants.a.id, ada, NOW + DAY)
+    assert appointments.recompute_stats(tenants.b.id, now=NOW) == 0
+    assert appointments.status_counts(tenants.b.id, now=NOW)["booked"] == 0
+    assert appointments.patient_stats(tenants.b.id, ada.id) is None
