@@ -8,12 +8,13 @@ What happens, in order (everything is torn down again in reverse order, even on 
 2. the app (``wsgi:app``, APP_ENV=production, throwaway secrets generated here) and the baseline
    (``bench/baseline_app.py``) are started under the same gunicorn settings on free local ports;
 3. each selected benchmark runs: HTTP ones are driven by wrk against both servers, Python-only
-   ones time a callable and a baseline callable with ``time.perf_counter``;
+   ones time a callable and a baseline callable with ``time.perf_counter``, long jobs (a whole
+   sync) run once per target in a child process whose time and peak memory are measured;
 4. a table with the app/baseline ratios is printed and a JSON copy is written to
    ``bench/results/latest.json``; the servers are stopped and the database is dropped.
 
-Add a benchmark with ``register(HttpBenchmark(...))`` or ``register(TimingBenchmark(...))`` at the
-bottom of this file (see bench/README.md).
+Add a benchmark with ``register(HttpBenchmark(...))``, ``register(TimingBenchmark(...))`` or
+``register(RunBenchmark(...))`` at the bottom of this file (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -165,7 +166,76 @@ class TimingBenchmark:
     warmup_runs: int = 5
 
 
-Benchmark = HttpBenchmark | TimingBenchmark
+@dataclass(frozen=True)
+class ChildMeasure:
+    """One child process as the harness measured it (see ``measure_child``)."""
+
+    seconds: float  # wall clock, start to exit
+    cpu_seconds: float  # user + system time of that process: far below seconds means it waited
+    peak_rss_mb: float  # that process's own peak resident set
+    returncode: int
+    log_path: Path
+    output_tail: str  # the last lines of its stdout and stderr
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A target or a correctness check, said in words: ``PASS  sync under 5 s: 3.10 s``."""
+
+    label: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class RunSample:
+    """One run of one target of a long job.
+
+    ``work_seconds`` is the job's own timing of its work (a sync run's start to finish, as the app
+    records it), which leaves out interpreter and app start-up; the ratio compares these.
+    ``facts`` (JSON-safe) are printed as they are; ``verdicts`` decide whether the benchmark passed.
+    """
+
+    child: ChildMeasure
+    work_seconds: float
+    facts: dict[str, Any] = field(default_factory=dict)
+    verdicts: tuple[Verdict, ...] = ()
+
+
+class Measure(Protocol):
+    """Run a command in a child process to its end and measure it; ``target`` names its log file."""
+
+    def __call__(
+        self, target: str, argv: list[str], *, env: dict[str, str], stdin: str | None = None, timeout_s: float
+    ) -> ChildMeasure: ...
+
+
+class LongJob(Protocol):
+    """What a ``RunBenchmark``'s ``prepare(ctx)`` yields: the two jobs, each run through ``measure``."""
+
+    def baseline(self, measure: Measure) -> RunSample: ...
+
+    def candidate(self, measure: Measure) -> RunSample: ...
+
+
+@dataclass(frozen=True)
+class RunBenchmark:
+    """One long job (a whole sync) against a baseline job, each in its own child process.
+
+    ``prepare(ctx)`` is a context manager: it starts what both jobs need (a sandbox server, say),
+    yields a ``LongJob``, and stops it all on the way out, also on error or Ctrl-C. Each of ``runs``
+    rounds runs the baseline, then the candidate. A child's peak memory is its own (see
+    ``measure_child``), not the harness's nor the servers'. ``slow`` is printed before it starts.
+    """
+
+    name: str
+    description: str
+    prepare: Callable[[BenchContext], contextlib.AbstractContextManager[LongJob]]
+    runs: int = 1
+    slow: str | None = None
+
+
+Benchmark = HttpBenchmark | TimingBenchmark | RunBenchmark
 BENCHMARKS: dict[str, Benchmark] = {}
 
 
@@ -348,6 +418,22 @@ def migrate(env: dict[str, str]) -> None:
 # --- servers ------------------------------------------------------------------------------------
 
 
+def stop_process_group(process: subprocess.Popen[bytes], name: str) -> None:
+    """SIGTERM, then SIGKILL, for a child started with ``start_new_session=True`` and its group."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"warning: {name} ignored SIGTERM; killing it", file=sys.stderr)
+    # Whatever is left in the group (a stuck master, an orphaned worker) is killed.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
 class Server:
     """A gunicorn process group on 127.0.0.1; stop() ends the master and any worker left behind."""
 
@@ -410,20 +496,8 @@ class Server:
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def stop(self) -> None:
-        process = self.process
-        if process is not None:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    print(f"warning: {self.name} ignored SIGTERM; killing it", file=sys.stderr)
-            # Whatever is left in the group (a stuck master, an orphaned worker) is killed.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_TIMEOUT_S)
+        if self.process is not None:
+            stop_process_group(self.process, self.name)
             self.process = None
         if self._log is not None:
             self._log.close()
@@ -671,6 +745,141 @@ def run_timing(benchmark: TimingBenchmark, ctx: BenchContext, *, seconds: int) -
     }
 
 
+# Runs between the harness and a measured command, and reports on it. On Linux a process's peak RSS
+# (ru_maxrss) starts from the high-water mark of the process that spawned it (it is carried across
+# fork and exec), so a command spawned straight from this harness, which holds the app and seeded
+# data, would report at least the harness's size. Spawned from this few-MB interpreter instead
+# (-I -S: no site packages), the command's ru_maxrss, read with wait4, is its own.
+_MEASURE_WRAPPER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+report = {"seconds": time.perf_counter() - started, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+          "peak_rss_kb": usage.ru_maxrss, "returncode": os.waitstatus_to_exitcode(status)}
+with open(sys.argv[1], "w") as out:
+    json.dump(report, out)
+"""
+
+
+def measure_child(
+    argv: list[str], *, env: dict[str, str], log_path: Path, stdin: str | None = None, timeout_s: float
+) -> ChildMeasure:
+    """Run ``argv`` to its end in its own process group; its output goes to ``log_path``.
+
+    The command is started by a minimal wrapper (``_MEASURE_WRAPPER``) that times it and reads its
+    resource usage with ``os.wait4``: its own peak memory and CPU time, not the harness's, the
+    servers' or an earlier child's. Raises BenchError when it outlives ``timeout_s`` (it is killed
+    then, as on Ctrl-C).
+    """
+    report_path = log_path.with_suffix(".measure.json")
+    report_path.unlink(missing_ok=True)
+    wrapper = [sys.executable, "-I", "-S", "-c", _MEASURE_WRAPPER, str(report_path)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*wrapper, *argv],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the wrapper and the command: one group, stopped together
+        )
+        try:
+            if stdin is not None and process.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.write(stdin.encode())
+                process.stdin.close()
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"{' '.join(argv[:6])} ... ran past {timeout_s:.0f}s (log {log_path})") from None
+        finally:
+            stop_process_group(process, log_path.stem)
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        raise BenchError(
+            f"the measuring wrapper reported nothing (exit {process.returncode}; log {log_path})"
+        ) from None
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    return ChildMeasure(
+        seconds=report["seconds"],
+        cpu_seconds=report["cpu_seconds"],
+        peak_rss_mb=report["peak_rss_kb"] / 1024,  # kilobytes on Linux
+        returncode=report["returncode"],
+        log_path=log_path,
+        output_tail="\n".join(lines[-40:]),
+    )
+
+
+def _summarise_samples(samples: list[RunSample]) -> dict[str, Any]:
+    return {
+        "runs": len(samples),
+        "work_s": statistics.median(s.work_seconds for s in samples),
+        "process_s": statistics.median(s.child.seconds for s in samples),
+        "peak_rss_mb": max(s.child.peak_rss_mb for s in samples),
+        "samples": [
+            {
+                "work_s": s.work_seconds,
+                "process_s": s.child.seconds,
+                "cpu_s": s.child.cpu_seconds,
+                "peak_rss_mb": s.child.peak_rss_mb,
+                "exit": s.child.returncode,
+                "log": str(s.child.log_path.relative_to(ROOT)),
+                "facts": s.facts,
+            }
+            for s in samples
+        ],
+    }
+
+
+def _measure_for(benchmark: RunBenchmark, number: int) -> Measure:
+    """``measure_child`` with the log named after the benchmark, the target and the run."""
+    suffix = f"-{number}" if benchmark.runs > 1 else ""
+
+    def measure(
+        target: str, argv: list[str], *, env: dict[str, str], stdin: str | None = None, timeout_s: float
+    ) -> ChildMeasure:
+        log_path = RESULTS_DIR / f"{benchmark.name}-{target}{suffix}.log"
+        print(f"[{benchmark.name}] run {number}/{benchmark.runs}: {target} (log {log_path.relative_to(ROOT)})")
+        return measure_child(argv, env=env, log_path=log_path, stdin=stdin, timeout_s=timeout_s)
+
+    return measure
+
+
+def run_long(benchmark: RunBenchmark, ctx: BenchContext) -> dict[str, Any]:
+    if benchmark.slow:
+        print(f"[{benchmark.name}] this one is slow: {benchmark.slow}")
+    app_samples: list[RunSample] = []
+    base_samples: list[RunSample] = []
+    with benchmark.prepare(ctx) as job:
+        for number in range(1, benchmark.runs + 1):
+            measure = _measure_for(benchmark, number)
+            base_samples.append(job.baseline(measure))
+            app_samples.append(job.candidate(measure))
+    app_result, base_result = _summarise_samples(app_samples), _summarise_samples(base_samples)
+    verdicts = [verdict for sample in app_samples for verdict in sample.verdicts]
+    exits = [s.child.returncode for s in (*app_samples, *base_samples) if s.child.returncode != 0]
+    problems = [f"FAIL {v.label}: {v.detail}" for v in verdicts if not v.passed]
+    problems += [f"a child exited with status {code}" for code in exits]
+    return {
+        "name": benchmark.name,
+        "kind": "run",
+        "description": benchmark.description,
+        "app": app_result,
+        "baseline": base_result,
+        "ratios": {
+            "work": ratio(app_result["work_s"], base_result["work_s"]),
+            "process": ratio(app_result["process_s"], base_result["process_s"]),
+            "peak_rss": ratio(app_result["peak_rss_mb"], base_result["peak_rss_mb"]),
+        },
+        "verdicts": [{"label": v.label, "passed": v.passed, "detail": v.detail} for v in verdicts],
+        "problems": problems,
+        "ok": not problems,
+    }
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -725,9 +934,48 @@ def print_report(results: list[dict[str, Any]], *, seconds: int) -> None:
                 f"(p95 {fmt_ratio(ratios['p95'])})"
             )
         print()
+    long_jobs = [r for r in results if r["kind"] == "run"]
+    if long_jobs:
+        print_long_jobs(long_jobs)
     for result in results:
         for problem in result["problems"]:
             print(f"warning: {result['name']}: {problem}")
+
+
+def _facts(facts: dict[str, Any]) -> str:
+    return "; ".join(f"{name} {value}" for name, value in facts.items()) or "-"
+
+
+def print_long_jobs(results: list[dict[str, Any]]) -> None:
+    print("Long jobs: each target once per run in its own child process")
+    print("  work s = the job's own timing of its work; process s = the child's wall clock (start-up included);")
+    print("  cpu s = that child's user + system time; peak MB = that child's own peak resident set")
+    header = (
+        f"{'benchmark':<20} {'target':<9} {'run':>3} {'work s':>9} {'process s':>10} {'cpu s':>8} {'peak MB':>9} "
+        f"{'exit':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        for target in ("app", "baseline"):
+            for number, row in enumerate(result[target]["samples"], 1):
+                print(
+                    f"{result['name']:<20} {target:<9} {number:>3} {row['work_s']:>9.2f} {row['process_s']:>10.2f} "
+                    f"{row['cpu_s']:>8.2f} {row['peak_rss_mb']:>9.1f} {row['exit']:>5}"
+                )
+    print()
+    for result in results:
+        ratios = result["ratios"]
+        print(
+            f"{result['name']}: work time ratio {fmt_ratio(ratios['work'])} of baseline "
+            f"(process time {fmt_ratio(ratios['process'])}, peak memory {fmt_ratio(ratios['peak_rss'])})"
+        )
+        for target in ("app", "baseline"):
+            for row in result[target]["samples"]:
+                print(f"  {target}: {_facts(row['facts'])}")
+        for verdict in result["verdicts"]:
+            print(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['label']}: {verdict['detail']}")
+        print()
 
 
 def write_json(results: list[dict[str, Any]], *, seconds: int, warmup: int, error: str | None) -> Path:
@@ -838,6 +1086,8 @@ def _run_benchmarks(
                 warmup=args.warmup,
                 script_dir=scratch,
             )
+        elif isinstance(benchmark, RunBenchmark):
+            result = run_long(benchmark, ctx)
         else:
             result = run_timing(benchmark, ctx, seconds=args.seconds)
         results.append(result)
@@ -847,7 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for benchmark in BENCHMARKS.values():
-            kind = "http" if isinstance(benchmark, HttpBenchmark) else "timing"
+            kind = {HttpBenchmark: "http", TimingBenchmark: "timing", RunBenchmark: "run"}[type(benchmark)]
             print(f"{benchmark.name:<20} {kind:<7} {benchmark.description}")
         return 0
     try:
@@ -946,6 +1196,38 @@ register(
         description="patient list page (first page, full HTML) at 100,000 patients, signed in",
         setup=scenarios.patients_session,
         connections=2,
+    )
+)
+
+# Cliniko sync (issue 5): whole comprehensive syncs from the sandbox Cliniko, each target in its own
+# process. bench/sync.py imports this module as bench.run; run as a script, this module is
+# __main__, so it is registered under that name too rather than loaded a second time.
+sys.modules.setdefault("bench.run", sys.modules[__name__])
+from bench import sync  # noqa: E402
+
+register(
+    RunBenchmark(
+        name=sync.SEED_WORKLOAD.name,
+        description="comprehensive sync of the seed's workload (650 patients, 1,000 appointments); target < 5 s",
+        prepare=sync.prepare(sync.SEED_WORKLOAD),
+    )
+)
+
+register(
+    RunBenchmark(
+        name=sync.LARGE_WORKLOAD.name,
+        description="comprehensive sync of 10,000 patients and 100,000 appointments; targets < 60 s, < 400 MB",
+        prepare=sync.prepare(sync.LARGE_WORKLOAD),
+    )
+)
+
+register(
+    RunBenchmark(
+        name=sync.RATE_LIMITED_WORKLOAD.name,
+        description="comprehensive sync, sandbox at 200 requests/min (2,000 patients, 20,000 appointments); "
+        "target within 1.1x of requests / 200 per minute",
+        prepare=sync.prepare(sync.RATE_LIMITED_WORKLOAD),
+        slow="about 2.5 minutes (the baseline and the sync each wait out a full rate-limit window)",
     )
 )
 
