@@ -81,6 +81,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Run scheduled Cliniko syncs (a thread in the embedded default, a self-repeating job on RQ workers).",
     ),
     Variable("SYNC_SCHEDULER_INTERVAL", "60", "Seconds between two passes of the sync scheduler."),
+    Variable("CLINIKO_REQUESTS_PER_MINUTE", "200", "Requests a sync sends Cliniko per minute (its limit per user)."),
     Variable(
         "CLINIKO_SANDBOX_URL",
         None,
@@ -245,6 +246,9 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SYNC_SCHEDULER_ENABLED": _as_bool(_env("SYNC_SCHEDULER_ENABLED", environ) or "true", "SYNC_SCHEDULER_ENABLED"),
         "SYNC_SCHEDULER_INTERVAL": _as_int(_env("SYNC_SCHEDULER_INTERVAL", environ) or "60", "SYNC_SCHEDULER_INTERVAL"),
         "CLINIKO_SANDBOX_URL": None if production else _env("CLINIKO_SANDBOX_URL", environ),
+        "CLINIKO_REQUESTS_PER_MINUTE": _as_int(
+            _env("CLINIKO_REQUESTS_PER_MINUTE", environ) or "200", "CLINIKO_REQUESTS_PER_MINUTE"
+        ),
         # Cookies: HttpOnly and SameSite everywhere; Secure (and the __Host- prefix) in production.
         "SESSION_COOKIE_NAME": "__Host-clinic_session" if production else "clinic_session",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -33,6 +33,9 @@ from clinic_app.sync.ratelimit import SlidingWindowLimiter, backoff_delay, rate_
 
 log = logging.getLogger("clinic_app.sync.client")
 
+# Cliniko counts requests per minute from when they arrive, we from when we send: a second of margin
+# keeps the 201st request of a busy minute from arriving a moment early and drawing a 429.
+LIMIT_WINDOW_SECONDS = 61.0
 DEFAULT_BASE_URL = "https://api.{shard}.cliniko.com/v1"
 SHARDS = ("au1", "au2", "au3", "au4", "ca1", "uk1", "uk2", "eu1")
 DEFAULT_SHARD = "au1"
@@ -221,7 +224,9 @@ class ClinikoClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
-        self._limiter = limiter or SlidingWindowLimiter(requests_per_minute, 60.0, clock=clock, sleep=sleep)
+        self._limiter = limiter or SlidingWindowLimiter(
+            requests_per_minute, LIMIT_WINDOW_SECONDS, clock=clock, sleep=sleep
+        )
         self._http = httpx.Client(
             auth=httpx.BasicAuth(key, ""),
             headers={"Accept": "application/json", "User-Agent": user_agent},

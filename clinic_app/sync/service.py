@@ -77,7 +77,9 @@ def _require_connection(organization_id: str) -> ClinikoConnection:
 
 def _client(api_key: str, template: str | None) -> ClinikoClient:
     """A client with the app's options (``SYNC_CLIENT_OPTIONS``: pacing, retries, timeouts)."""
-    return ClinikoClient(api_key, base_url=template, **current_app.config.get("SYNC_CLIENT_OPTIONS", {}))
+    options = {"requests_per_minute": current_app.config.get("CLINIKO_REQUESTS_PER_MINUTE", 200)}
+    options |= current_app.config.get("SYNC_CLIENT_OPTIONS", {})
+    return ClinikoClient(api_key, base_url=template, **options)
 
 
 def client_for(organization_id: str) -> ClinikoClient:

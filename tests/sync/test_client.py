@@ -419,8 +419,8 @@ def test_limiter_keeps_every_60_second_window_under_the_limit(make_client, clini
     assert len(times) == 12
     for start in times:
         assert sum(1 for moment in times if start <= moment < start + 60) <= 5
-    assert times == [0.0] * 5 + [60.0] * 5 + [120.0] * 2
-    assert client.stats.throttled_seconds == pytest.approx(120.0)
+    assert times == [0.0] * 5 + [61.0] * 5 + [122.0] * 2  # a second of margin on each minute
+    assert client.stats.throttled_seconds == pytest.approx(122.0)
     assert client.stats.rate_limited == 0
 
 
