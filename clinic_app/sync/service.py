@@ -472,8 +472,9 @@ def _insert_if_none_active(run: SyncRun) -> bool:
         index_elements=[SyncRun.__table__.c.organization_id],
         index_where=SyncRun.__table__.c.status.in_(ACTIVE_STATUSES),
     )
-    result = db.session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING, not rowcount: PostgreSQL's driver may report a row count for a conflict that
+    # inserted nothing.
+    return db.session.execute(statement.returning(SyncRun.__table__.c.id)).first() is not None
 
 
 def cancel_sync(organization_id: str, sync_id: str, *, actor: audit.Actor) -> SyncRun:
