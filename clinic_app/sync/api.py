@@ -365,7 +365,9 @@ def cliniko_debug(organization_id: str) -> ClinikoDebugOut:
             patients=_count(Patient.organization_id == organization_id, model=Patient),
             patients_linked=_count(links, ClinikoLink.resource == "patients", model=ClinikoLink),
             appointments=_count(Appointment.organization_id == organization_id, model=Appointment),
-            appointments_linked=_count(links, ClinikoLink.resource == "appointments", model=ClinikoLink),
+            appointments_linked=_count(
+                Appointment.organization_id == organization_id, Appointment.cliniko_id.is_not(None), model=Appointment
+            ),
             practitioners=_count(Practitioner.organization_id == organization_id, model=Practitioner),
             appointment_types=_count(AppointmentType.organization_id == organization_id, model=AppointmentType),
         ),

@@ -1,11 +1,12 @@
 """The Cliniko sync job: pages through Cliniko and upserts what it finds (docs/sync.md).
 
-One run walks the steps of its mode. Each list is read in id order, 100 records a page; each page
-is one checkpoint: its rows are upserted (keyed by organization and Cliniko id, compared by content
-hash), the run's progress, counts and cursor are written, and everything is committed together. A
-killed run therefore keeps every finished page, and a resumed run starts from the saved cursor;
-running from scratch again creates no duplicates. Only one page of records is held in memory, plus
-the Cliniko-id -> our-id maps of practitioners, appointment types and patients.
+One run walks the steps of its mode. Each list is read in id order, 100 records a page. Each page
+is upserted (keyed by organization and Cliniko id, compared by content hash) and the run's
+progress, counts and cursor brought up to date; at most once a second, and at every step's end,
+all of it is committed together as a checkpoint. A killed run therefore keeps its finished pages
+(all but the last second's), a resumed run starts from the saved cursor, and running from scratch
+again creates no duplicates. One page of records is held in memory (and the next one, fetched
+meanwhile), plus the Cliniko-id -> our-id maps of practitioners, appointment types and patients.
 
 Patient records are written with the patients feature's own row writers (names in plaintext for
 search, everything else encrypted, blind indexes) and audited once per page
@@ -21,9 +22,11 @@ import string
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
@@ -59,12 +62,22 @@ from clinic_app.sync.models import (
 log = logging.getLogger("clinic_app.sync.engine")
 
 PER_PAGE = 100
-# How far back an incremental looks before the last run's start: clocks differ, and a record
-# changed while the last run was paging may have been read just before the change.
-INCREMENTAL_OVERLAP = timedelta(minutes=5)
 BASIC_WINDOW = timedelta(days=appointments.RECENT_DAYS)
 ANALYZE_AFTER_PAGES = (10, 100, 1000)
 CHECKPOINT_SECONDS = 1.0
+# The resource name (in counts and links) and table of each list step.
+STEP_TABLES: dict[str, tuple[str, type[Any]]] = {
+    "practitioners": ("practitioners", Practitioner),
+    "appointment_types": ("appointment_types", AppointmentType),
+    "patients": ("patients", Patient),
+    "appointments": ("appointments", Appointment),
+}
+# The patient columns a sync writes (the rest are set per insert or update).
+PATIENT_COLUMNS = tuple(
+    column.key
+    for column in Patient.__table__.columns
+    if column.key not in ("id", "organization_id", "created_at", "updated_at", "created_by_id", "updated_by_id")
+)
 
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # core.db.new_id's alphabet
@@ -95,7 +108,7 @@ class IdSource:
         return pool.pop()
 
 
-def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+def read_ahead(pages: Iterator[Page]) -> Generator[Page, None, None]:
     """The same pages, the next one fetched on a helper thread while this one is being written
     (at most one page waits; HTTP and database work overlap instead of taking turns). An error
     while fetching is raised here, in order; stopping early lets the helper finish its request
@@ -234,6 +247,7 @@ class SyncEngine:
         self.new_ids = IdSource()
         self.postgresql = db.session.get_bind().dialect.name == "postgresql"
         self.committed_at = time.monotonic()
+        self.seen: dict[str, set[str]] = {}  # resource -> Cliniko ids written (see _note_if_empty)
 
     # -- steps --
 
@@ -282,6 +296,8 @@ class SyncEngine:
         sources = self._sources(step)
         totals = [0] * len(sources)
         pages_before = self.run_row.pages
+        resource, model = STEP_TABLES[step]
+        self._note_if_empty(resource, model)
         for number in range(int(resume.get("source") or 0), len(sources)):
             source = sources[number]
             start_url = resume.get("next_url") if number == int(resume.get("source") or 0) else None
@@ -289,17 +305,18 @@ class SyncEngine:
             pages = self.client.iter_pages(
                 source.resource, params=list(source.params), per_page=PER_PAGE, start_url=start_url
             )
-            for page in read_ahead(pages):
-                first_total = page.total_entries if first_total is None else first_total
-                totals[number] = page.total_entries
-                handle(source, page)
-                fetched += len(page.items)
-                self.run_row.total = sum(totals)
-                self.run_row.processed += len(page.items)
-                self.run_row.pages += 1
-                self.run_row.cursor = {"step": step, "source": number, "next_url": page.next_url}
-                self._checkpoint()
-                self._refresh_planner_statistics(self.run_row.pages - pages_before)
+            with closing(read_ahead(pages)) as stream:  # stops the helper thread however this ends
+                for page in stream:
+                    first_total = page.total_entries if first_total is None else first_total
+                    totals[number] = page.total_entries
+                    handle(source, page)
+                    fetched += len(page.items)
+                    self.run_row.total = sum(totals)
+                    self.run_row.processed += len(page.items)
+                    self.run_row.pages += 1
+                    self.run_row.cursor = {"step": step, "source": number, "next_url": page.next_url}
+                    self._checkpoint()
+                    self._refresh_planner_statistics(self.run_row.pages - pages_before)
             if start_url is None and first_total == totals[number] and fetched < totals[number]:
                 self.tally.warn(
                     f"Cliniko said there were {totals[number]} {source.resource.replace('_', ' ')}, "
@@ -387,6 +404,10 @@ class SyncEngine:
         their patient); everything else from its ClinikoLink rows."""
         if not cliniko_ids:
             return {}
+        seen = self.seen.get(resource)
+        if seen is not None and seen.isdisjoint(cliniko_ids):
+            seen.update(cliniko_ids)
+            return {}  # we held none of this resource when the step began, nor saw these since
         if model is Appointment:
             visit = Appointment
             query = select(visit.id.label("local_id"), visit.cliniko_id, visit.content_hash, visit.patient_id).where(
@@ -399,7 +420,21 @@ class SyncEngine:
                 link.resource == resource,
                 link.cliniko_id.in_(cliniko_ids),
             )
+        if seen is not None:
+            seen.update(cliniko_ids)
         return {row.cliniko_id: row for row in db.session.execute(query)}
+
+    def _note_if_empty(self, resource: str, model: type[Any]) -> None:
+        """Before a step: if we hold nothing of ``resource`` yet (a first sync), remember the
+        Cliniko ids this run writes instead of looking each page up. Only the sync creates these
+        rows and only one sync of an organization runs at a time, so a record not seen earlier in
+        this run is new."""
+        holder = Appointment if model is Appointment else ClinikoLink
+        where = [holder.organization_id == self.organization_id]
+        if holder is ClinikoLink:
+            where.append(ClinikoLink.resource == resource)
+        if db.session.scalar(select(holder.id).where(*where).limit(1)) is None:
+            self.seen[resource] = set()
 
     def _upsert(
         self,
@@ -433,6 +468,8 @@ class SyncEngine:
             if held is None:
                 local_id = created[cliniko_id] = self.new_ids.take(model.id_prefix)
                 new_rows.append({"id": local_id, "organization_id": self.organization_id, "created_at": now, **values})
+                if "created_by_id" in model.__table__.c:
+                    new_rows[-1]["created_by_id"] = self.actor.user_id
                 if not own_hash:
                     new_links.append(self._link_row(resource, cliniko_id, local_id, digest, source_updated_at, now))
                 if resource in self.ids:
@@ -532,15 +569,13 @@ class SyncEngine:
 
     def _patient_row(self, patient: mapping.MappedPatient) -> Callable[[], dict[str, Any]]:
         def build() -> dict[str, Any]:
-            row = Patient(organization_id=self.organization_id)  # transient: only collects the columns
-            write_fields(row, patient.data, self.vault, patient.data.provided)
-            values = {
-                column.key: getattr(row, column.key)
-                for column in Patient.__table__.columns
-                if column.key not in ("id", "organization_id", "created_at", "updated_at", "created_by_id")
-            }
+            # The patients feature's own writer fills in the columns (on a plain object: an ORM
+            # instance would cost more than the encryption, a new public id included).
+            row = SimpleNamespace(**dict.fromkeys(PATIENT_COLUMNS))
+            write_fields(row, patient.data, self.vault, patient.data.provided)  # type: ignore[arg-type]
+            values = {name: getattr(row, name) for name in PATIENT_COLUMNS}
             values.update(archived=patient.archived_at is not None, archived_at=patient.archived_at)
-            values.update(created_by_id=self.actor.user_id, updated_by_id=self.actor.user_id)
+            values["updated_by_id"] = self.actor.user_id  # created_by_id: on new rows only (_upsert)
             return values
 
         return build

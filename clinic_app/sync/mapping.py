@@ -95,18 +95,22 @@ def cliniko_id(item: Mapping[str, Any]) -> str:
 
 def content_hash(vault: Vault, values: Mapping[str, Any]) -> str:
     """The keyed hash of what we store from a record (see the module docstring)."""
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    digest = vault.blind_index("sync.content", canonical)
+    digest = vault.blind_index("sync.content", _CANONICAL.encode(values))
     assert digest is not None  # canonical JSON is never empty
     return digest
 
 
 def _json_default(value: Any) -> Any:
+    """Dates and phones in canonical JSON (everything else is JSON already)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Phone):
         return value.as_dict()
     raise TypeError(type(value).__name__)
+
+
+# Sorted keys, no spaces, ASCII escapes: one text per content. Built once (it is used per record).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
 # --- patients ---------------------------------------------------------------------------------

@@ -154,6 +154,10 @@ def connect(
     sealed = crypto.vault_for(organization_id).encrypt(API_KEY_FIELD, key) or ""
     connection = _connection(organization_id)
     replaced = connection is not None
+    if replaced and test and _business_ids(connection.businesses) != _business_ids(found["businesses"]):
+        # Another Cliniko account: "changed since the last sync" means nothing for it, so the
+        # next incremental reads everything.
+        connection.last_incremental_cursor = None
     if connection is None:
         connection = ClinikoConnection(organization_id=organization_id, api_key_enc=sealed)
         db.session.add(connection)
@@ -174,6 +178,10 @@ def connect(
         details={"shard": connection.shard, "key_hint": connection.key_hint, "tested": test, "replaced": replaced},
     )
     return connection
+
+
+def _business_ids(businesses: list[dict[str, Any]] | None) -> set[str]:
+    return {str(business.get("id")) for business in businesses or []}
 
 
 def disconnect(organization_id: str, *, actor: audit.Actor) -> None:

@@ -2,6 +2,8 @@
 resuming, tenancy, stale runs, the schedule and the operator commands."""
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +15,7 @@ from clinic_app.core.errors import Conflict, Invalid, NotFound, Unavailable
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
-from clinic_app.sync import cli, service
+from clinic_app.sync import service
 from clinic_app.sync.client import mask_key
 from clinic_app.sync.models import ClinikoConnection, SyncRun
 
@@ -69,6 +71,17 @@ def test_connect_stores_the_key_encrypted_and_shows_only_a_hint(app_context, ten
     assert key not in everything and key not in caplog.text
     with service.client_for(tenants.a.id) as client:
         assert client.test_connection()["shard"] == "au1"
+
+
+def test_a_key_for_another_account_forgets_the_incremental_cursor(app_context, tenants, make_cliniko_sandbox):
+    first = make_cliniko_sandbox(seed=1)
+    connection = connect(tenants, first)
+    connection.last_incremental_cursor = utcnow()
+    db.session.commit()
+    connect(tenants, first)  # the same account again (a new key for it, say): the cursor stays
+    assert service._connection(tenants.a.id).last_incremental_cursor is not None
+    connect(tenants, make_cliniko_sandbox(seed=2))  # other businesses: another account
+    assert service._connection(tenants.a.id).last_incremental_cursor is None
 
 
 def test_a_wrong_key_is_refused_in_words_and_nothing_is_stored(app_context, tenants, cliniko_sandbox):
@@ -186,6 +199,37 @@ def test_a_start_that_loses_a_race_gets_the_winner(app_context, tenants, cliniko
     assert not started and loser.id == winner.id
     assert count(SyncRun) == 1 and count(jobs.Job) == 1
     db.session.commit()  # the session is still usable: the refused insert raised nothing
+
+
+def test_two_starts_at_the_same_moment_make_one_run(make_app, tenants, cliniko_sandbox, monkeypatch):
+    """A real race: the second start's insert waits on the first's uncommitted row (the partial
+    unique index), then inserts nothing and answers with the first run."""
+    threaded = make_app(JOBS_BACKEND="thread", SYNC_CLIENT_OPTIONS=FAST)
+    real = service.running_run
+    answers = {}
+
+    def second_start():
+        with threaded.app_context():
+            answers["run"], answers["started"] = service.start_sync(tenants.a.id, "basic", actor=owner(tenants))
+            answers["run_id"] = answers["run"].id
+            db.session.commit()
+
+    with threaded.app_context():
+        connect(tenants, cliniko_sandbox)
+        first, started = service.start_sync(tenants.a.id, "comprehensive", actor=owner(tenants))
+        assert started
+        # The second caller checked before the first committed, so it goes on to insert.
+        monkeypatch.setattr(service, "running_run", lambda org: None if "run" not in answers else real(org))
+        racer = threading.Thread(target=second_start)
+        racer.start()
+        time.sleep(0.5)  # the racer is now waiting on the first run's row
+        monkeypatch.setattr(service, "running_run", real)
+        db.session.commit()
+        racer.join(timeout=30)
+        assert not racer.is_alive()
+        assert answers["started"] is False and answers["run_id"] == first.id
+        assert count(SyncRun) == 1
+        jobs.wait_for_local_jobs(threaded)
 
 
 def test_with_the_queue_down_nothing_is_written(make_app, tenants, cliniko_sandbox):
@@ -380,8 +424,7 @@ def test_the_nightly_run_on_the_night_clocks_go_forward(app_context, tenants, cl
 
 @pytest.fixture
 def runner(app):
-    cli.register(app)
-    return app.test_cli_runner()
+    return app.test_cli_runner()  # the app registers clinic_app.sync.cli's commands
 
 
 def test_cliniko_connect_reads_the_key_from_standard_input(app, runner, tenants, cliniko_sandbox):
