@@ -45,6 +45,8 @@ def _run_after_transaction(session: Session | None = None) -> None:
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _transaction_ended(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT ended: the request's transaction goes on
     if session.info.get("after_transaction"):
         _run_after_transaction(session)
 

@@ -183,6 +183,8 @@ def request_cancel(job: Job) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the outer transaction may still roll back
     job_ids = session.info.pop("jobs_to_dispatch", None)
     if job_ids and has_app_context():
         for job_id in job_ids:
@@ -191,6 +193,8 @@ def _dispatch_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT rolled back: jobs queued by the outer transaction still stand
     session.info.pop("jobs_to_dispatch", None)
 
 

@@ -51,6 +51,19 @@ def test_rolled_back_enqueue_never_runs(app_context):
     assert db.session.scalars(select(jobs.Job)).all() == []
 
 
+def test_a_savepoint_neither_dispatches_nor_drops_the_outer_transactions_jobs(app_context):
+    outer = jobs.enqueue("test.record", value=5)
+    with db.session.begin_nested():
+        jobs.enqueue("test.record", value=6)
+    assert calls == []  # released SAVEPOINT: the outer transaction has not committed yet
+    savepoint = db.session.begin_nested()
+    db.session.add(jobs.Job(kind="test.record", params={"value": 7}))
+    savepoint.rollback()
+    db.session.commit()
+    assert sorted(call["value"] for call in calls) == [5, 6]
+    assert db.session.get(jobs.Job, outer.id, populate_existing=True).status == jobs.SUCCEEDED
+
+
 def test_failed_job_keeps_the_error(app_context):
     job = jobs.enqueue("test.record", value=1, fail=True)
     db.session.commit()
