@@ -37,6 +37,13 @@ def _seed(ctx: Any) -> None:
         started = time.perf_counter()
         seed_scale(organization.id, PATIENTS, seed=7)
         print(f"  seeded {PATIENTS} patients in {time.perf_counter() - started:.1f} s", flush=True)
+        # What autovacuum does to a table in steady use: statistics, and the visibility map that
+        # lets the covering name indexes answer without reading rows. Measuring a table loaded
+        # seconds ago would measure the bulk load instead.
+        from sqlalchemy import text
+
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE patients, patient_identifiers"))
 
 
 def _sign_in(base_url: str) -> str:
