@@ -137,6 +137,12 @@ def _register_blueprints(app: Flask) -> None:
         "symptoms": ("views", "api"),
         "intake": ("views", "api"),
         "sync": ("views", "api", "admin_api"),
+        "appointments": ("views", "api"),
+        "engagement": ("views", "api"),
+        "dashboard": ("views", "api"),
+        "caseload": ("views", "api"),
+        "consultations": ("views", "api"),
+        "reports": ("views", "api", "export"),
     }
     for feature, modules in features.items():
         package = importlib.import_module(f"clinic_app.{feature}")

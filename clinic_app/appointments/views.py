@@ -1,0 +1,3 @@
+"""Routes of appointments (being written)."""
+
+from clinic_app.appointments import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Routes of caseload (being written)."""
+
+from clinic_app.caseload import bp  # noqa: F401

@@ -1,0 +1,5 @@
+"""Consultation sessions and their transcripts."""
+
+from flask import Blueprint
+
+bp = Blueprint("consultations", __name__)

@@ -1,0 +1,3 @@
+"""Routes of consultations (being written)."""
+
+from clinic_app.consultations import bp  # noqa: F401

@@ -1,0 +1,5 @@
+"""Clinical reports: templates, draft generation, review, signing, amendments and export."""
+
+from flask import Blueprint
+
+bp = Blueprint("reports", __name__)
