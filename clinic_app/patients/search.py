@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, Subquery, and_, bindparam, func, or_, select, tuple_, union
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, tuple_, union
 
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
@@ -182,46 +182,70 @@ def _conditions(status: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _matches(status: str, kind: str | None, words: int) -> Subquery | CTE:
-    """The matching patients' ids and sort keys, as a named source to order and page.
+def _order(table: Any, sort: str, ascending: bool) -> list[Any]:
+    return [table.c[name].asc() if ascending else table.c[name].desc() for name in _SORT_KEYS[sort]]
 
-    A search is materialised first, a few thousand rows at most: one branch per way of matching,
-    united, so that each branch is an index-only scan of one name index (they carry the sort keys
-    and the archived flag) and no wide row is read to find the matches. Otherwise PostgreSQL walks
-    the whole name-ordered index hoping to fill a page early, which is slow when the matches sit
-    late in the alphabet. The plain list (``kind`` None) keeps the walk, which is what makes it
-    fast. The list's columns (ciphertext included) are read for the one page shown."""
+
+def _after_anchor(columns: list[Any], ascending: bool) -> ColumnElement[bool]:
+    """The rows after (or, descending, before) the anchor's sort keys ``anchor0``, ``anchor1``..."""
+    anchor = tuple_(*[bindparam(f"anchor{i}", type_=c.type) for i, c in enumerate(columns)])
+    return tuple_(*columns) > anchor if ascending else tuple_(*columns) < anchor
+
+
+def _page_keys(status: str, sort: str, ascending: bool, keyset: bool, kind: str | None, words: int) -> Select[Any]:
+    """The page's ids and sort keys, one more than a page (``rows``).
+
+    The plain list walks the name-ordered (or recency) index and stops after a page. A search
+    asks each way of matching (family name, given name, preferred name, or an exact e-mail or
+    phone) for its own first page, in display order, and keeps the first page of their union: the
+    family-name branch reads a page straight off its covering index, and no branch reads more than
+    its matches. Nothing is materialised, however many patients match."""
     columns = (Patient.id, Patient.last_name_key, Patient.first_name_key, Patient.created_at)
-    if kind is None:
-        return select(*columns).where(*_conditions(status)).subquery("matches")
-    branches = [select(*columns).where(*_conditions(status), option) for option in _options(kind, words)]
-    keys = branches[0] if len(branches) == 1 else union(*branches)
-    return keys.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
+    table = Patient.__table__
+    limit = bindparam("rows", type_=Integer)
+    options = [None] if kind is None else _options(kind, words)
+    branches = []
+    for option in options:
+        branch = select(*columns).where(*_conditions(status))
+        if option is not None:
+            branch = branch.where(option)
+        if keyset:
+            branch = branch.where(_after_anchor([table.c[name] for name in _SORT_KEYS[sort]], ascending))
+        branches.append(branch.order_by(*_order(table, sort, ascending)).limit(limit))
+    if len(branches) == 1:
+        return branches[0]
+    pages = [branch.subquery(f"branch{i}") for i, branch in enumerate(branches)]
+    united = union(*[select(*page.c) for page in pages]).subquery("matches")
+    return select(*united.c).order_by(*_order(united, sort, ascending)).limit(limit)
 
 
 @functools.lru_cache(maxsize=256)
 def _page_statement(status: str, sort: str, forward: bool, keyset: bool, kind: str | None, words: int) -> Select[Any]:
-    """One more row than a page (to tell whether another follows), with the list's columns;
-    with ``keyset``, the rows after (or before) the anchor's sort keys ``anchor0``, ``anchor1``..."""
-    source = _matches(status, kind, words)
+    """One more row than a page (to tell whether another follows), with the list's columns; with
+    ``keyset``, the rows after (or before) the anchor's sort keys. Built once per shape."""
     # Name order runs ascending, recency descending; going back reverses either.
     ascending = (sort == "name") == forward
+    page = _page_keys(status, sort, ascending, keyset, kind, words).subquery("page")
+    return select(*_LIST_COLUMNS).join(page, page.c.id == Patient.id).order_by(*_order(page, sort, ascending))
 
-    def order(table: Any) -> list[Any]:
-        return [table.c[name].asc() if ascending else table.c[name].desc() for name in _SORT_KEYS[sort]]
 
-    columns: list[Any] = [source.c[name] for name in ("id", "last_name_key", "first_name_key", "created_at")]
-    if isinstance(source, CTE):
-        # The matches are materialised anyway: count them in the same statement.
-        columns.append(select(func.count()).select_from(source).scalar_subquery().label("match_count"))
-    keys = select(*columns).order_by(*order(source)).limit(bindparam("rows", type_=Integer))
-    if keyset:
-        sort_columns = [source.c[name] for name in _SORT_KEYS[sort]]
-        anchor = tuple_(*[bindparam(f"anchor{i}", type_=c.type) for i, c in enumerate(sort_columns)])
-        keys = keys.where(tuple_(*sort_columns) > anchor if ascending else tuple_(*sort_columns) < anchor)
-    page = keys.subquery("page")
-    extra = [page.c.match_count] if isinstance(source, CTE) else []
-    return select(*_LIST_COLUMNS, *extra).join(page, page.c.id == Patient.id).order_by(*order(page))
+@functools.lru_cache(maxsize=64)
+def _match_count_statement(status: str, kind: str, words: int) -> Select[Any]:
+    """How many patients match a search: each way of matching counts the patients no earlier way
+    matched, so the counts add up without a union to remove duplicates, and each stops at
+    TOTAL_CAP + 1 (a sum above TOTAL_CAP reads as "more than")."""
+    options = _options(kind, words)
+    counts = []
+    for i, option in enumerate(options):
+        ids = select(Patient.id).where(*_conditions(status), option)
+        if i:
+            ids = ids.where(or_(*options[:i]).is_not(True))  # NULL name keys count as "did not match"
+        capped = ids.limit(TOTAL_CAP + 1).subquery(f"way{i}")
+        counts.append(select(func.count()).select_from(capped).scalar_subquery())
+    total = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return select(total)
 
 
 @functools.lru_cache(maxsize=8)
@@ -274,8 +298,10 @@ def search_patients(
     shape = (status, sort, kind, query.words if query is not None else 0)
     values: dict[str, Any] = {"org": organization_id, "rows": limit + 1, **(query.values if query else {})}
     rows, has_next, has_prev = _fetch(shape, values, anchor, forward, limit)
-    if kind is not None:
-        total = rows[0].match_count if rows else 0
+    if cursor is None and not has_next:
+        total = len(rows)  # the whole answer fits on this page: nothing left to count
+    elif kind is not None:
+        total = db.session.scalar(_match_count_statement(status, kind, shape[3]), values)
     else:
         total = db.session.scalar(_count_statement(status), {"org": organization_id})
     page = PatientPage(
