@@ -1231,6 +1231,66 @@ register(
     )
 )
 
+# Dashboards (issue 6): one clinic of 100,000 patients and 1,000,000 appointments, seeded once by
+# `flask seed-scale` (BENCH_DASHBOARD_PATIENTS / BENCH_DASHBOARD_APPOINTMENTS shrink it for a smoke run).
+from bench import dashboard  # noqa: E402
+
+register(
+    HttpBenchmark(
+        name="dashboard_json",
+        path=dashboard.DASHBOARD_PATH,
+        description="GET /api/v1/dashboard/{org} (bearer token) at 100k patients / 1M appointments; target p95 < 50 ms",
+        setup=dashboard.token_headers,
+        connections=2,
+    )
+)
+
+register(
+    HttpBenchmark(
+        name="active_patients_page",
+        path=dashboard.ACTIVE_PATIENTS_PATH,
+        description="Active patients page (first page, full HTML) at 100k patients / 1M appointments; "
+        "target p95 < 50 ms",
+        setup=dashboard.session_headers,
+        connections=2,
+    )
+)
+
+register(
+    HttpBenchmark(
+        name="worklist_page",
+        path=dashboard.WORKLIST_PATH,
+        description="Re-engagement worklist (first page, full HTML) at 100k patients / 1M appointments; "
+        "target p95 < 100 ms",
+        setup=dashboard.session_headers,
+        connections=2,
+    )
+)
+
+
+# Reports (issue 7): the offline draft for a 10,000-word transcript (target < 200 ms) and a
+# three-page PDF (target < 1 s), each against a trivial baseline in the same process.
+from bench import reports  # noqa: E402
+
+register(
+    TimingBenchmark(
+        name="report_offline_draft",
+        description="offline draft generation for a 10,000-word transcript vs joining its lines; target p95 < 200 ms",
+        prepare=reports.prepare_offline_draft,
+        runs=50,
+    )
+)
+
+register(
+    TimingBenchmark(
+        name="report_pdf",
+        description="a three-page signed report rendered to PDF vs a one-line PDF; target p95 < 1 s",
+        prepare=reports.prepare_pdf,
+        runs=20,
+        warmup_runs=2,
+    )
+)
+
 
 if __name__ == "__main__":
     sys.exit(main())

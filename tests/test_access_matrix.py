@@ -75,12 +75,40 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
             "draft_id": draft.id,
             "step": "demographics",
             "sync_id": sync_run.id,
+            "appointment_type": "Initial consultation",  # a type name (caseload by-appointment-type)
         }
     token = api_token_for(app, tenants.a.id, ["organization:member"], creator=tenants.user("owner"))
     with app.app_context():
         from clinic_app.auth.models import ApiToken
 
         values["token_id"] = db.session.query(ApiToken.id).filter_by(organization_id=tenants.a.id).scalar()
+    from tests.patients.conftest import register
+    from tests.reports.conftest import consultation, generate
+
+    # reports: a draft report of A (with its own patient and consultation), and A's first template
+    report_patient = register(app, tenants.a, first_name="Matrix", last_name="Reported")
+    report_session = consultation(app, tenants.a, tenants.user("clinician"), report_patient)
+    values["report_id"] = generate(app, tenants.a, tenants.user("clinician"), report_session)
+    with app.app_context():
+        from clinic_app.reports import templates_service
+
+        values["template_id"] = templates_service.list_templates(tenants.a.id)[0].template.id
+        db.session.commit()
+    with app.app_context():
+        from clinic_app.consultations import service as consultations
+        from clinic_app.core.audit import Actor
+
+        # consultations: a session of A in progress, by its readable code and by its id
+        held = consultations.start_session(
+            tenants.a.id,
+            patient_id=values["patient_id"],
+            clinician_id=tenants.user("clinician").id,
+            chief_complaint="Matrix complaint",
+            session_type="consultation",
+            actor=Actor(),
+        )
+        db.session.commit()
+        values["session_id"], values["consultation_id"] = held.session_code, held.id
     values["_token"] = token
     return values
 
@@ -139,7 +167,7 @@ def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint
         response.get_data()
         response.close()
         status = response.status_code
-        where = f"{method} {url} as {actor}: {status} {response.get_data(as_text=True)[:200]}"
+        where = f"{method} {url} as {actor}: {status} {response.get_data()[:200].decode(errors='replace')}"
 
         if policy.public:
             assert status not in (401, 403), where

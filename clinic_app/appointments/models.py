@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, desc, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core import crypto
@@ -23,6 +23,11 @@ CLINIKO_ID = 32  # Cliniko ids are 64-bit integers; kept as text, as its JSON se
 # Attendance statuses (docs/rules.md). Archived and deleted are separate timestamps, not statuses.
 BOOKED, ATTENDED, CANCELLED, DID_NOT_ARRIVE = "booked", "attended", "cancelled", "did_not_arrive"
 STATUSES = (BOOKED, ATTENDED, CANCELLED, DID_NOT_ARRIVE)
+# Appointments that are not cancelled, marked or removed: "booked" once they are in the future.
+UPCOMING_PREDICATE = (
+    "cancelled_at IS NULL AND did_not_arrive = {false} AND patient_arrived = {false} "
+    "AND archived_at IS NULL AND deleted_at IS NULL"
+)
 
 
 class Practitioner(PublicIdMixin, TimestampMixin, Model):
@@ -41,6 +46,9 @@ class Practitioner(PublicIdMixin, TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(default=True)
     archived_at: Mapped[datetime | None]
     source_updated_at: Mapped[datetime | None]
+    # The staff member who is this practitioner, when there is one (set on the practitioners page,
+    # so "my day" can default to them); Cliniko's practitioners are not linked to our users.
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
     @property
     def display_name(self) -> str:
@@ -78,6 +86,18 @@ class Appointment(PublicIdMixin, TimestampMixin, Model):
         UniqueConstraint("organization_id", "cliniko_id"),
         Index("ix_appointments_org_patient_starts", "organization_id", "patient_id", "starts_at"),
         Index("ix_appointments_org_starts", "organization_id", "starts_at"),
+        # A practitioner's day or week, and the double-booking check (appointments/clashes.py).
+        Index("ix_appointments_org_practitioner_starts", "organization_id", "practitioner_id", "starts_at"),
+        # Upcoming appointments (appointments/schedule.py): the ones that can still be "booked",
+        # so counting a window is an index-only scan. Its predicate and the queries' must match.
+        Index(
+            "ix_appointments_org_upcoming",
+            "organization_id",
+            "starts_at",
+            postgresql_include=["practitioner_id", "appointment_type_id"],
+            postgresql_where=text(UPCOMING_PREDICATE.format(false="false")),
+            sqlite_where=text(UPCOMING_PREDICATE.format(false="0")),
+        ),
     )
     id_prefix = "apt"
 
@@ -110,8 +130,14 @@ class PatientAppointmentStats(Model):
     """What a patient's appointments add up to, as of ``computed_at`` (docs/rules.md).
 
     ``valid_until`` is the first moment the figures would change by time passing alone (the next
-    appointment starts, or an attended one leaves the 30-day window), so a refresh can recompute
-    just the patients whose figures went stale.
+    appointment starts, an attended one leaves the 30-day window, the days since the last contact
+    cross a threshold, an appointment leaves the 90-day window, a contact stops hiding the
+    patient), so a refresh can recompute just the patients whose figures went stale.
+
+    The ``next_*`` and ``primary_appointment_type_id`` ids are a cache rebuilt with the figures,
+    so they carry no foreign keys (appointments, types and practitioners are archived, never
+    deleted). ``risk_*`` and ``action_priority`` are engagement.rules' answer for these figures;
+    ``contacted_at`` is set while a recorded contact keeps the patient off the worklist.
     """
 
     __tablename__ = "patient_appointment_stats"
@@ -119,6 +145,21 @@ class PatientAppointmentStats(Model):
         UniqueConstraint("organization_id", "patient_id"),
         Index("ix_patient_appointment_stats_org_active", "organization_id", "is_active"),
         Index("ix_patient_appointment_stats_org_valid", "organization_id", "valid_until"),
+        # The re-engagement worklist's order (docs/rules.md), so its first page is an index scan.
+        Index(
+            "ix_patient_appointment_stats_worklist",
+            "organization_id",
+            "action_priority",
+            desc("risk_score"),
+            "patient_id",
+        ),
+        # The active-patients list: active ones, soonest next appointment first.
+        Index(
+            "ix_patient_appointment_stats_org_active_next",
+            "organization_id",
+            "is_active",
+            "next_appointment_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -134,6 +175,19 @@ class PatientAppointmentStats(Model):
     last_attended_at: Mapped[datetime | None]
     next_appointment_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=False)
+    activity_status: Mapped[str] = mapped_column(String(16), default="inactive")
+    next_appointment_id: Mapped[str | None] = mapped_column(String(40))
+    next_appointment_type_id: Mapped[str | None] = mapped_column(String(40))
+    next_practitioner_id: Mapped[str | None] = mapped_column(String(40))
+    primary_appointment_type_id: Mapped[str | None] = mapped_column(String(40))
+    attended_90: Mapped[int] = mapped_column(Integer, default=0)
+    did_not_arrive_90: Mapped[int] = mapped_column(Integer, default=0)
+    late_cancelled_90: Mapped[int] = mapped_column(Integer, default=0)
+    risk_level: Mapped[str] = mapped_column(String(8), default="low")
+    risk_score: Mapped[int] = mapped_column(Integer, default=0)
+    action_priority: Mapped[int] = mapped_column(Integer, default=4)
+    risk_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    contacted_at: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

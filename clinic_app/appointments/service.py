@@ -5,7 +5,8 @@ lists, the API) asks this module, so the words mean the same thing everywhere:
 
 * ``appointment_status`` is the rule for one appointment, in Python;
 * ``status_expression`` is the same rule as SQL, for counting and for refreshing stored statuses;
-* ``recompute_stats`` turns a patient's appointments into ``PatientAppointmentStats``.
+* ``recompute_stats`` turns a patient's appointments into ``PatientAppointmentStats`` (the
+  engagement columns and risk are filled by ``engagement.figures`` with ``engagement.rules``).
 
 Archived or deleted appointments keep their status but are left out of every figure. Functions take
 the organization explicitly and only flush; the caller commits.
@@ -14,10 +15,10 @@ the organization explicitly and only flush; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text, update
 
 from clinic_app.appointments.models import (
     ATTENDED,
@@ -29,10 +30,12 @@ from clinic_app.appointments.models import (
     PatientAppointmentStats,
 )
 from clinic_app.core.time import utcnow
+from clinic_app.engagement import rules
 from clinic_app.extensions import db
+from clinic_app.orgs.models import Organization
 from clinic_app.patients.models import Patient
 
-RECENT_DAYS = 30
+RECENT_DAYS = rules.RECENT_DAYS
 RECENT = timedelta(days=RECENT_DAYS)
 _CHUNK = 500  # ids per IN (...) list: well under every database's parameter limit
 
@@ -46,6 +49,9 @@ __all__ = [
     "activity_summary",
     "appointment_status",
     "counted",
+    "late_cancellation_expression",
+    "lock_stats",
+    "organization_zone",
     "patient_appointments",
     "patient_stats",
     "recompute_stats",
@@ -90,6 +96,19 @@ def status_expression(now: datetime) -> ColumnElement[str]:
     )
 
 
+def late_cancellation_expression() -> ColumnElement[bool]:
+    """``engagement.rules.is_late_cancellation`` as SQL: cancelled less than 24 hours before the
+    start (or after it). Exactly 24 hours before is not late."""
+    cancelled = Appointment.cancelled_at.is_not(None)
+    if db.engine.dialect.name == "sqlite":
+        # SQLite stores times as text: compare whole milliseconds (julianday is exact to ~50 us).
+        gap_ms = func.round(
+            (func.julianday(Appointment.starts_at) - func.julianday(Appointment.cancelled_at)) * 86_400_000
+        )
+        return and_(cancelled, gap_ms < rules.LATE_CANCELLATION.total_seconds() * 1000)
+    return and_(cancelled, Appointment.starts_at - Appointment.cancelled_at < rules.LATE_CANCELLATION)
+
+
 def counted(organization_id: str) -> list[ColumnElement[bool]]:
     """The appointments that count: the organization's, not archived, not deleted."""
     return [
@@ -99,17 +118,24 @@ def counted(organization_id: str) -> list[ColumnElement[bool]]:
     ]
 
 
-def refresh_statuses(organization_id: str, *, now: datetime | None = None) -> int:
-    """Bring stored statuses up to ``now`` (bookings whose start has passed become attended).
-    Returns how many rows changed."""
+def refresh_statuses(
+    organization_id: str, *, now: datetime | None = None, patient_ids: Sequence[str] | None = None
+) -> int:
+    """Bring stored statuses up to ``now`` (bookings whose start has passed become attended), for
+    the organization or only ``patient_ids``' appointments. Returns how many rows changed."""
     expression = status_expression(now or utcnow())
-    result = db.session.execute(
+    statement = (
         update(Appointment)
         .where(Appointment.organization_id == organization_id, Appointment.status != expression)
         .values(status=expression)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    batches = (
+        [statement]
+        if patient_ids is None
+        else [statement.where(Appointment.patient_id.in_(chunk)) for chunk in _chunks(patient_ids)]
+    )
+    return sum(int(getattr(db.session.execute(batch), "rowcount", 0) or 0) for batch in batches)
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -117,12 +143,18 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
         yield ids[start : start + _CHUNK]
 
 
-def _aggregates(organization_id: str, patient_ids: Sequence[str] | None, now: datetime) -> dict[str, Any]:
+def _aggregates(
+    organization_id: str, patient_ids: Sequence[str] | None, now: datetime, window_start: datetime
+) -> dict[str, Any]:
     """One row of figures per patient with counted appointments, keyed by patient id."""
     status = status_expression(now)
     cutoff = now - RECENT
     attended, booked = status == ATTENDED, status == BOOKED
     recent = and_(attended, Appointment.starts_at >= cutoff)
+    in_window = Appointment.starts_at >= window_start
+    attended_90 = and_(in_window, attended)
+    missed_90 = and_(in_window, status == DID_NOT_ARRIVE)
+    late_90 = and_(in_window, status == CANCELLED, late_cancellation_expression())
     query = (
         select(
             Appointment.patient_id,
@@ -136,6 +168,10 @@ def _aggregates(organization_id: str, patient_ids: Sequence[str] | None, now: da
             func.max(case((attended, Appointment.starts_at))).label("last_attended_at"),
             func.min(case((booked, Appointment.starts_at))).label("next_appointment_at"),
             func.min(case((recent, Appointment.starts_at))).label("oldest_recent_at"),
+            func.sum(case((attended_90, 1), else_=0)).label("attended_90"),
+            func.sum(case((missed_90, 1), else_=0)).label("did_not_arrive_90"),
+            func.sum(case((late_90, 1), else_=0)).label("late_cancelled_90"),
+            func.min(case((or_(attended_90, missed_90, late_90), Appointment.starts_at))).label("oldest_window_at"),
         )
         .where(*counted(organization_id), Appointment.patient_id.is_not(None))
         .group_by(Appointment.patient_id)
@@ -148,13 +184,14 @@ def _aggregates(organization_id: str, patient_ids: Sequence[str] | None, now: da
     return rows
 
 
-def _patients(organization_id: str, patient_ids: Sequence[str] | None) -> list[tuple[str, bool]]:
-    query = select(Patient.id, Patient.archived).where(Patient.organization_id == organization_id)
+def _patients(organization_id: str, patient_ids: Sequence[str] | None) -> list[Any]:
+    """(id, archived, created_at) of the organization's patients among ``patient_ids``."""
+    query = select(Patient.id, Patient.archived, Patient.created_at).where(Patient.organization_id == organization_id)
     if patient_ids is None:
-        return [(row.id, row.archived) for row in db.session.execute(query)]
-    found: list[tuple[str, bool]] = []
+        return list(db.session.execute(query))
+    found: list[Any] = []
     for chunk in _chunks(patient_ids):
-        found += [(row.id, row.archived) for row in db.session.execute(query.where(Patient.id.in_(chunk)))]
+        found += list(db.session.execute(query.where(Patient.id.in_(chunk))))
     return found
 
 
@@ -189,20 +226,62 @@ def _stats_row(organization_id: str, patient_id: str, archived: bool, figures: A
     return row
 
 
+def lock_stats(organization_id: str, *, wait: bool = True) -> bool:
+    """Take the organization's statistics lock until the transaction ends (PostgreSQL; SQLite
+    already lets one writer in at a time). Two recomputes of the same patients would otherwise
+    both delete and re-insert their rows, and the second insert would hit the unique key.
+    With ``wait=False``, returns False at once when another transaction holds it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    key = {"key": f"patient_appointment_stats:{organization_id}"}
+    if wait:
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), key)
+        return True
+    return bool(db.session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), key))
+
+
+def organization_zone(organization_id: str) -> tzinfo:
+    """The organization's time zone (UTC when unknown), for "today" and calendar days."""
+    name = db.session.scalar(select(Organization.time_zone).where(Organization.id == organization_id))
+    return rules.zone(name)
+
+
 def recompute_stats(
     organization_id: str, patient_ids: Iterable[str] | None = None, *, now: datetime | None = None
 ) -> int:
     """Recompute ``PatientAppointmentStats`` as of ``now`` for ``patient_ids`` (every patient of
-    the organization when None), refreshing stored statuses first. Patients without appointments
-    get a row of zeros. Returns how many patients were computed."""
+    the organization when None), refreshing stored statuses first: the appointment counts here,
+    the engagement figures and risk by ``engagement.figures`` (docs/rules.md). Patients without
+    appointments get a row of zeros. Takes the organization's statistics lock (``lock_stats``)
+    and tells the dashboard its figures changed. Returns how many patients were computed."""
+    from clinic_app.engagement import bulk  # engagement builds on this module's rules
+    from clinic_app.engagement import figures as engagement_figures
+
     now = now or utcnow()
-    refresh_statuses(organization_id, now=now)
+    lock_stats(organization_id)
     wanted = None if patient_ids is None else sorted(set(patient_ids))
-    figures = _aggregates(organization_id, wanted, now)
-    rows = [
-        _stats_row(organization_id, patient_id, archived, figures.get(patient_id), now)
-        for patient_id, archived in _patients(organization_id, wanted)
-    ]
+    if wanted is None:
+        bulk.widen_memory_for_this_transaction()
+    refresh_statuses(organization_id, now=now, patient_ids=wanted)
+    tz = organization_zone(organization_id)
+    figures = _aggregates(organization_id, wanted, now, rules.window_start(now, tz))
+    extras = engagement_figures.gather(organization_id, wanted, now)
+    today = rules.local_date(now, tz)
+    rows = []
+    for patient in _patients(organization_id, wanted):
+        patient_figures = figures.get(patient.id)
+        row = _stats_row(organization_id, patient.id, patient.archived, patient_figures, now)
+        engagement_figures.complete(
+            row,
+            figures=patient_figures,
+            archived=patient.archived,
+            registered_at=patient.created_at,
+            extras=extras,
+            now=now,
+            tz=tz,
+            today=today,
+        )
+        rows.append(row)
     stats = PatientAppointmentStats
     if wanted is None:
         db.session.execute(delete(stats).where(stats.organization_id == organization_id))
@@ -211,10 +290,16 @@ def recompute_stats(
             db.session.execute(
                 delete(stats).where(stats.organization_id == organization_id, stats.patient_id.in_(chunk))
             )
-    if rows:
-        db.session.execute(insert(stats.__table__), rows)  # the table's INSERT: no per-row ORM work
+    bulk.write_rows(rows)  # the table's INSERT (COPY for many rows on PostgreSQL): no per-row ORM work
     db.session.flush()
+    _invalidate_dashboard(organization_id)
     return len(rows)
+
+
+def _invalidate_dashboard(organization_id: str) -> None:
+    from clinic_app.dashboard import service as dashboard  # the dashboard reads these figures
+
+    dashboard.invalidate(organization_id)
 
 
 def stale_stats_patient_ids(organization_id: str, *, now: datetime | None = None) -> list[str]:

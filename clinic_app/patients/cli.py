@@ -99,9 +99,16 @@ def synthetic_patient(rng: random.Random, today: date) -> PatientInput:
     )
 
 
-def seed_scale(organization_id: str, count: int, *, seed: int | None = None, echo: Any = None) -> int:
+def seed_scale(
+    organization_id: str,
+    count: int,
+    *,
+    seed: int | None = None,
+    echo: Any = None,
+    inserted_ids: list[str] | None = None,
+) -> int:
     """Insert ``count`` synthetic patients into the organization, committing each batch.
-    Returns how many were inserted."""
+    Returns how many were inserted (their ids are appended to ``inserted_ids`` when given)."""
     rng = random.Random(seed)  # noqa: S311 - made-up test data, not secrets
     vault = crypto.vault_for(organization_id)
     db.session.commit()  # the organization's keys, if they were just created
@@ -123,6 +130,8 @@ def seed_scale(organization_id: str, count: int, *, seed: int | None = None, ech
         db.session.execute(insert(Patient), patients)
         db.session.execute(insert(PatientIdentifier), identifiers)
         db.session.commit()
+        if inserted_ids is not None:
+            inserted_ids.extend(row["id"] for row in patients)
         done += size
         if echo:
             echo(f"  {done} of {count} patients")
@@ -141,8 +150,17 @@ def register(app: Flask) -> None:
     @click.option("--patients", "count", type=click.IntRange(1, 1_000_000), required=True, help="How many patients.")
     @click.option("--org", "organization_id", default=None, help="Organization id (default: the first organization).")
     @click.option("--seed", type=int, default=None, help="Random seed, for the same data every run.")
-    def seed_scale_command(count: int, organization_id: str | None, seed: int | None) -> None:
-        """Bulk-insert N realistic synthetic patients (encrypted like real ones) for scale testing."""
+    @click.option(
+        "--appointments",
+        "appointment_count",
+        type=click.IntRange(0, 20_000_000),
+        default=0,
+        show_default=True,
+        help="Also this many appointments for the new patients (past 2 years to 8 weeks ahead).",
+    )
+    def seed_scale_command(count: int, organization_id: str | None, seed: int | None, appointment_count: int) -> None:
+        """Bulk-insert N realistic synthetic patients (encrypted like real ones) for scale testing,
+        and with --appointments M their appointments, then every patient's figures."""
         if organization_id is None:
             organization_id = db.session.scalar(
                 select(Organization.id).order_by(Organization.created_at, Organization.id).limit(1)
@@ -155,5 +173,17 @@ def register(app: Flask) -> None:
             sys.exit(2)
         started = time.perf_counter()
         click.echo(f"Adding {count} synthetic patients to {organization_id} ...")
-        done = seed_scale(organization_id, count, seed=seed, echo=click.echo)
+        new_ids: list[str] = []
+        done = seed_scale(organization_id, count, seed=seed, echo=click.echo, inserted_ids=new_ids)
         click.echo(f"Added {done} patients in {time.perf_counter() - started:.1f} s.")
+        if appointment_count:
+            from clinic_app.appointments.scale import seed_appointments
+
+            started = time.perf_counter()
+            click.echo(f"Adding about {appointment_count} appointments for them ...")
+            result = seed_appointments(organization_id, new_ids, appointment_count, seed=seed, echo=click.echo)
+            click.echo(
+                f"Added {result.appointments} appointments ({result.practitioners} practitioners, "
+                f"{result.types} appointment types) and computed {result.patients_computed} patients' figures "
+                f"in {time.perf_counter() - started:.1f} s."
+            )

@@ -112,7 +112,14 @@ def test_statistics_follow_the_rule(app_context, tenants):
     other = appointments.patient_stats(org, bo.id)
     assert (other.total, other.attended, other.recent_attended, other.upcoming) == (1, 1, 0, 0)
     assert other.is_active is False
-    assert other.valid_until is None  # nothing about Bo changes by time alone
+    # Bo's risk changes by time alone: his last visit (29 Jan, Sydney) passes 60 days at local
+    # midnight starting 31 March, which is 13:00 UTC on 30 March.
+    assert other.valid_until == datetime(2026, 3, 30, 13, 0, tzinfo=UTC)
+    assert (other.activity_status, other.risk_level, other.action_priority) == ("inactive", "medium", 2)
+    assert (stats.activity_status, stats.risk_level, stats.action_priority) == ("active", "low", 4)
+    # In the 90-day window: the visit 10 days ago and the no-show; the cancellation 4 days ahead of
+    # its start was in time, so it is not a late one.
+    assert (stats.attended_90, stats.did_not_arrive_90, stats.late_cancelled_90) == (1, 1, 0)
 
     assert appointments.status_counts(org, now=NOW) == {
         "booked": 2,

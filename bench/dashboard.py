@@ -1,0 +1,188 @@
+"""Dashboard-issue benchmarks (issue 6): the dashboard JSON, the active-patients page and the
+re-engagement worklist's first page, at 100,000 patients and 1,000,000 appointments.
+
+One clinic ("Bench Dashboard Clinic", a fixed id so the JSON path can name it) is seeded once per
+bench database with the app's own bulk loader::
+
+    flask seed-scale --org <id> --patients 100000 --appointments 1000000 --seed 7
+
+(run as a child process with the server's production environment), then vacuumed and analysed as
+autovacuum would a table in steady use. A clinician signs in through the real log-in form for the
+pages; the JSON is read with an API token scoped ``dashboard:read``, as an integration would.
+
+Targets (issue 6, "Done when" 5): p95 under 50 ms for the dashboard JSON and the active-patients
+page, under 100 ms for the worklist's first page. The harness prints p50/p95 and the ratio to the
+bare baseline.
+
+For a quick smoke run, smaller sizes come from the environment::
+
+    BENCH_DASHBOARD_PATIENTS=500 BENCH_DASHBOARD_APPOINTMENTS=5000 \\
+        .venv/bin/python bench/run.py --only dashboard_json --seconds 1 --warmup 0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+PATIENTS = int(os.environ.get("BENCH_DASHBOARD_PATIENTS", "100000"))
+APPOINTMENTS = int(os.environ.get("BENCH_DASHBOARD_APPOINTMENTS", "1000000"))
+SEED_TIMEOUT_S = float(os.environ.get("BENCH_DASHBOARD_SEED_TIMEOUT", "3600"))
+
+ORGANIZATION_ID = "org_BenchDashboardClinic0001"
+EMAIL = "bench.clinician@dashboard.example"
+PASSWORD = "bench clinician passphrase"
+
+DASHBOARD_PATH = f"/api/v1/dashboard/{ORGANIZATION_ID}"
+ACTIVE_PATIENTS_PATH = "/caseload/active"
+WORKLIST_PATH = "/engagement"
+
+_seeded: set[str] = set()
+_tokens: dict[str, str] = {}
+_sessions: dict[str, str] = {}
+
+
+def _create_clinic(ctx: Any) -> bool:
+    """The organization and its clinician; False when an earlier benchmark already made them."""
+    from clinic_app.accounts import service as accounts
+    from clinic_app.core import audit, crypto
+    from clinic_app.extensions import db
+    from clinic_app.orgs import service as orgs
+    from clinic_app.orgs.models import Organization
+
+    with ctx.flask_app().app_context():
+        if db.session.get(Organization, ORGANIZATION_ID) is not None:
+            return False
+        # Built by hand only to fix its id (the JSON path names it); otherwise as create_organization.
+        db.session.add(
+            Organization(
+                id=ORGANIZATION_ID,
+                name="Bench Dashboard Clinic",
+                slug="bench-dashboard-clinic",
+                time_zone="Australia/Sydney",
+                region="AU",
+                settings={},
+            )
+        )
+        db.session.flush()
+        crypto.ensure_keys(ORGANIZATION_ID)
+        user = accounts.create_user(email=EMAIL, display_name="Bench Clinician", password=PASSWORD)
+        orgs.add_membership(organization_id=ORGANIZATION_ID, user=user, role="clinician", actor=audit.Actor())
+        db.session.commit()
+    return True
+
+
+def _seed_scale(ctx: Any) -> None:
+    """``flask seed-scale`` in a child process with the server's environment."""
+    from bench.run import ROOT, BenchError
+
+    argv = [
+        sys.executable,
+        "-m",
+        "flask",
+        "--app",
+        "wsgi",
+        "seed-scale",
+        "--org",
+        ORGANIZATION_ID,
+        "--patients",
+        str(PATIENTS),
+        "--appointments",
+        str(APPOINTMENTS),
+        "--seed",
+        "7",
+    ]
+    print(f"  flask seed-scale --patients {PATIENTS} --appointments {APPOINTMENTS} (this takes a while)", flush=True)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            argv, cwd=ROOT, env=ctx.app_env, capture_output=True, text=True, timeout=SEED_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"seed-scale ran past {SEED_TIMEOUT_S:.0f}s") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise BenchError(f"seed-scale failed:\n{tail}")
+    print(f"  seeded in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _vacuum(ctx: Any) -> None:
+    from sqlalchemy import text
+
+    from clinic_app.extensions import db
+
+    with ctx.flask_app().app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(
+            text("VACUUM ANALYZE patients, patient_identifiers, appointments, patient_appointment_stats, audit_events")
+        )
+
+
+def seed(ctx: Any) -> None:
+    """Once per bench database: the clinic, its clinician, the patients and appointments."""
+    if ctx.database_url in _seeded:
+        return
+    if _create_clinic(ctx):
+        _seed_scale(ctx)
+        _vacuum(ctx)
+    _seeded.add(ctx.database_url)
+
+
+def token_headers(ctx: Any) -> dict[str, str]:
+    """The seeded clinic and a bearer token of its clinician, scoped ``dashboard:read``."""
+    seed(ctx)
+    if ctx.database_url not in _tokens:
+        from clinic_app.accounts import service as accounts
+        from clinic_app.auth import service as auth_service
+        from clinic_app.extensions import db
+
+        with ctx.flask_app().app_context():
+            _token, plain = auth_service.create_api_token(
+                organization_id=ORGANIZATION_ID,
+                name="Bench dashboard",
+                scopes=["dashboard:read"],
+                expires_in_days=1,
+                creator=accounts.find_by_email(EMAIL),
+                creator_role="clinician",
+            )
+            db.session.commit()
+        _tokens[ctx.database_url] = plain
+    return {"Authorization": f"Bearer {_tokens[ctx.database_url]}"}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _sign_in(base_url: str) -> str:
+    """Sign in through the real log-in form (the harness's own 127.0.0.1 server); the Cookie value."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    page = opener.open(base_url + "/login", timeout=30)
+    cookies = "; ".join(c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") or [])
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.read().decode())
+    if token is None:
+        raise RuntimeError("no CSRF token on the log-in page")
+    form = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": token.group(1)}).encode()
+    request = urllib.request.Request(base_url + "/login", data=form, headers={"Cookie": cookies}, method="POST")  # noqa: S310
+    try:
+        opener.open(request, timeout=30)
+    except urllib.error.HTTPError as answer:  # the 303 after a successful log-in
+        if answer.code != 303:
+            raise RuntimeError(f"log-in answered {answer.code}") from None
+        return "; ".join(c.split(";", 1)[0] for c in answer.headers.get_all("Set-Cookie") or [])
+    raise RuntimeError("log-in did not redirect")
+
+
+def session_headers(ctx: Any) -> dict[str, str]:
+    """The seeded clinic and its clinician's session cookie (full pages, not fragments)."""
+    seed(ctx)
+    if ctx.app_url not in _sessions:
+        _sessions[ctx.app_url] = _sign_in(ctx.app_url)
+    return {"Cookie": _sessions[ctx.app_url]}

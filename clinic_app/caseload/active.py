@@ -1,0 +1,365 @@
+"""The active-patients list: which patients a filter selects, one page of them, and every one of
+them for an export.
+
+Everything is read from the stored per-patient figures (``PatientAppointmentStats``, brought up to
+date by ``engagement.service.ensure_current`` first), so no request scans appointments. The default
+list (active patients, soonest next appointment first) walks the index on
+(organization_id, is_active, next_appointment_at) and joins the patient for the rows of the page
+only; appointment type and practitioner names come from one small read of each table
+(``References``). Names are plaintext: nothing is decrypted.
+
+Archived patients are never part of the caseload: every filter leaves them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+
+from clinic_app.appointments.models import AppointmentType, PatientAppointmentStats, Practitioner
+from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.engagement import rules
+from clinic_app.extensions import db
+from clinic_app.patients.models import Patient
+
+Stats = PatientAppointmentStats
+
+ACTIVITIES = {
+    "active": "Active (recent or upcoming)",
+    "recently_active": "Recent visit, nothing booked",
+    "upcoming_only": "Booked, no recent visit",
+    "inactive": "Inactive",
+    "with_recent": "With a recent visit",
+    "with_upcoming": "With an upcoming appointment",
+    "all": "All patients",
+}
+PRIORITIES = {"high": "High (within 24 hours)", "medium": "Medium (within 72 hours)", "low": "Low (later)"}
+PAGE_SIZE = 50
+MAX_WITHIN_DAYS = 366
+_EXPORT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class ActiveFilters:
+    """What the list is narrowed to. Ids are the organization's (checked by ``parse_filters``)."""
+
+    activity: str = "active"
+    priority: str | None = None
+    appointment_type: str | None = None
+    practitioner: str | None = None
+    upcoming_within_days: int | None = None
+
+    def query_args(self, **extra: Any) -> dict[str, Any]:
+        """The filters as query-string arguments (defaults left out), for links and the export."""
+        args: dict[str, Any] = {"activity": self.activity if self.activity != "active" else None}
+        args |= {
+            "priority": self.priority,
+            "appointment_type": self.appointment_type,
+            "practitioner": self.practitioner,
+            "upcoming_within_days": self.upcoming_within_days,
+        }
+        args |= extra
+        return {name: value for name, value in args.items() if value is not None}
+
+    def as_details(self) -> dict[str, Any]:
+        """For the audit trail: which filters were used (ids and words, no patient data)."""
+        return self.query_args(activity=self.activity)
+
+
+def parse_filters(names: References, args: Mapping[str, str]) -> tuple[ActiveFilters, list[FieldError]]:
+    """The filters in ``args`` (a query string), ids checked against the organization's
+    ``names``; a value that is not valid is left out and named in the returned errors, so a page
+    can show the rest with a message."""
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    activity = (args.get("activity") or "active").strip()
+    if activity in ACTIVITIES:
+        values["activity"] = activity
+    else:
+        errors.append(FieldError("activity", f"Choose one of: {', '.join(ACTIVITIES)}."))
+    priority = (args.get("priority") or "").strip()
+    if priority in PRIORITIES:
+        values["priority"] = priority
+    elif priority:
+        errors.append(FieldError("priority", "Choose high, medium or low."))
+    for name, known, message in (
+        ("appointment_type", names.types, "Choose an appointment type from the list."),
+        ("practitioner", names.practitioners, "Choose a practitioner from the list."),
+    ):
+        wanted = (args.get(name) or "").strip()
+        if wanted and wanted in known:
+            values[name] = wanted
+        elif wanted:
+            errors.append(FieldError(name, message))
+    within = (args.get("upcoming_within_days") or "").strip()
+    if within:
+        if within.isdigit() and 0 <= int(within) <= MAX_WITHIN_DAYS:
+            values["upcoming_within_days"] = int(within)
+        else:
+            message = f"Enter a whole number of days from 0 to {MAX_WITHIN_DAYS}."
+            errors.append(FieldError("upcoming_within_days", message))
+    return ActiveFilters(**values), errors
+
+
+def require_filters(names: References, args: Mapping[str, str]) -> ActiveFilters:
+    """``parse_filters`` for callers that refuse bad input. Raises Invalid naming each field."""
+    filters, errors = parse_filters(names, args)
+    if errors:
+        raise Invalid(errors=errors)
+    return filters
+
+
+# --- which patients -----------------------------------------------------------------------------
+
+
+def priority_condition(priority: str, now: datetime) -> ColumnElement[bool]:
+    """Patients whose next appointment has ``priority`` at ``now``: the SQL twin of
+    ``engagement.rules.priority`` (a test holds the two together at the boundaries)."""
+    high, medium = now + rules.HIGH_WITHIN, now + rules.MEDIUM_WITHIN
+    starts = Stats.next_appointment_at
+    if priority == "high":
+        return and_(starts.is_not(None), starts <= high)
+    if priority == "medium":
+        return and_(starts > high, starts <= medium)
+    return starts > medium
+
+
+def _activity_conditions(activity: str) -> tuple[list[ColumnElement[bool]], bool]:
+    """(conditions, whether they need the patient row for the archived flag)."""
+    recent, upcoming = Stats.recent_attended > 0, Stats.upcoming > 0
+    if activity == "active":
+        return [Stats.is_active == true()], False  # is_active already excludes archived patients
+    by_counts: dict[str, list[ColumnElement[bool]]] = {
+        "recently_active": [recent, Stats.upcoming == 0],
+        "upcoming_only": [Stats.recent_attended == 0, upcoming],
+        "inactive": [Stats.recent_attended == 0, Stats.upcoming == 0],
+        "with_recent": [recent],
+        "with_upcoming": [upcoming],
+        "all": [],
+    }
+    return [*by_counts[activity], Patient.archived.is_(False)], True
+
+
+def conditions(organization_id: str, filters: ActiveFilters, now: datetime) -> tuple[list[ColumnElement[bool]], bool]:
+    """The WHERE clause of a filter and whether it reads ``patients`` (then join it)."""
+    where, needs_patient = _activity_conditions(filters.activity)
+    where.insert(0, Stats.organization_id == organization_id)
+    if filters.priority is not None:
+        where.append(priority_condition(filters.priority, now))
+    if filters.appointment_type is not None:
+        where.append(
+            or_(
+                Stats.next_appointment_type_id == filters.appointment_type,
+                Stats.primary_appointment_type_id == filters.appointment_type,
+            )
+        )
+    if filters.practitioner is not None:
+        where.append(Stats.next_practitioner_id == filters.practitioner)
+    if filters.upcoming_within_days is not None:
+        where.append(Stats.next_appointment_at <= now + timedelta(days=filters.upcoming_within_days))
+    return where, needs_patient
+
+
+def order() -> list[Any]:
+    """Soonest next appointment first; patients with nothing booked last, by name."""
+    return [
+        Stats.next_appointment_at.asc().nulls_last(),
+        Patient.last_name_key,
+        Patient.first_name_key,
+        Patient.id,
+    ]
+
+
+def count(
+    organization_id: str, filters: ActiveFilters, now: datetime, extra: Sequence[ColumnElement[bool]] = ()
+) -> int:
+    """How many patients ``filters`` (and ``extra`` conditions on the stats) select. The default
+    list counts from the index on (organization_id, is_active) alone."""
+    where, needs_patient = conditions(organization_id, filters, now)
+    query = select(func.count()).select_from(Stats)
+    if needs_patient:
+        query = query.join(Patient, Patient.id == Stats.patient_id)
+    return int(db.session.scalar(query.where(*where, *extra)) or 0)
+
+
+ROW_COLUMNS = (
+    Stats.patient_id,
+    Stats.is_active,
+    Stats.activity_status,
+    Stats.recent_attended,
+    Stats.upcoming,
+    Stats.total,
+    Stats.first_appointment_at,
+    Stats.last_attended_at,
+    Stats.next_appointment_at,
+    Stats.next_appointment_type_id,
+    Stats.primary_appointment_type_id,
+    Stats.next_practitioner_id,
+)
+
+
+def rows_statement(
+    organization_id: str, filters: ActiveFilters, now: datetime, extra: Sequence[ColumnElement[bool]] = ()
+) -> Select[Any]:
+    """The figures of the patients ``filters`` selects with their names, in list order. Type and
+    practitioner names come from ``References`` rather than joins, so a page reads two tables."""
+    where, _needs_patient = conditions(organization_id, filters, now)
+    where += extra
+    return (
+        select(*ROW_COLUMNS, Patient.first_name, Patient.last_name)
+        .join(Patient, Patient.id == Stats.patient_id)
+        .where(*where, Patient.organization_id == organization_id)
+        .order_by(*order())
+    )
+
+
+@dataclass(frozen=True)
+class References:
+    """The organization's appointment types and practitioners by id, archived ones included (a
+    patient's next appointment may still be with one); the filter lists offer the others."""
+
+    types: dict[str, str]
+    practitioners: dict[str, str]
+    archived: frozenset[str] = frozenset()
+
+    def type_choices(self) -> list[tuple[str, str]]:
+        return [(id_, name) for id_, name in self.types.items() if id_ not in self.archived]
+
+    def practitioner_choices(self) -> list[tuple[str, str]]:
+        return [(id_, name) for id_, name in self.practitioners.items() if id_ not in self.archived]
+
+
+def references(organization_id: str) -> References:
+    types = db.session.execute(
+        select(AppointmentType.id, AppointmentType.name, AppointmentType.archived_at)
+        .where(AppointmentType.organization_id == organization_id)
+        .order_by(AppointmentType.name, AppointmentType.id)
+    ).all()
+    people = db.session.execute(
+        select(
+            Practitioner.id,
+            Practitioner.title,
+            Practitioner.first_name,
+            Practitioner.last_name,
+            Practitioner.archived_at,
+        )
+        .where(Practitioner.organization_id == organization_id)
+        .order_by(Practitioner.last_name, Practitioner.first_name, Practitioner.id)
+    ).all()
+    return References(
+        types={row.id: row.name or "Unnamed type" for row in types},
+        practitioners={
+            row.id: practitioner_name(row.title, row.first_name, row.last_name) or "Unnamed" for row in people
+        },
+        archived=frozenset(row.id for row in [*types, *people] if row.archived_at is not None),
+    )
+
+
+# --- one row as the page and the export show it ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveRow:
+    patient_id: str
+    first_name: str
+    last_name: str
+    is_active: bool
+    activity_status: str
+    recent: int
+    upcoming: int
+    total: int
+    last_attended_at: datetime | None
+    next_appointment_at: datetime | None
+    next_type: str | None
+    primary_type: str | None
+    practitioner: str | None
+    priority: str | None
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+def practitioner_name(title: str | None, first: str | None, last: str | None) -> str | None:
+    name = " ".join(part for part in (title, first, last) if part)
+    return name or None
+
+
+def row_of(found: Any, now: datetime, names: References) -> ActiveRow:
+    return ActiveRow(
+        patient_id=found.patient_id,
+        first_name=found.first_name,
+        last_name=found.last_name,
+        is_active=found.is_active,
+        activity_status=found.activity_status,
+        recent=found.recent_attended,
+        upcoming=found.upcoming,
+        total=found.total,
+        last_attended_at=found.last_attended_at,
+        next_appointment_at=found.next_appointment_at,
+        next_type=names.types.get(found.next_appointment_type_id or ""),
+        primary_type=names.types.get(found.primary_appointment_type_id or ""),
+        practitioner=names.practitioners.get(found.next_practitioner_id or ""),
+        priority=rules.priority(found.next_appointment_at, now),
+    )
+
+
+@dataclass(frozen=True)
+class ActivePage:
+    rows: list[ActiveRow]
+    filters: ActiveFilters
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def first_shown(self) -> int:
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last_shown(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+
+def active_page(
+    organization_id: str,
+    filters: ActiveFilters,
+    *,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    now: datetime,
+    names: References | None = None,
+) -> ActivePage:
+    """One page of the patients ``filters`` selects (pages count from 1; past the end is empty)."""
+    page = max(1, page)
+    names = names or references(organization_id)
+    total = count(organization_id, filters, now)
+    statement = rows_statement(organization_id, filters, now).limit(page_size).offset((page - 1) * page_size)
+    rows = [row_of(found, now, names) for found in db.session.execute(statement)]
+    return ActivePage(rows=rows, filters=filters, page=page, page_size=page_size, total=total)
+
+
+def all_rows(
+    organization_id: str, filters: ActiveFilters, *, now: datetime, names: References | None = None
+) -> Iterator[ActiveRow]:
+    """Every patient ``filters`` selects, in list order, streamed a chunk at a time."""
+    names = names or references(organization_id)
+    statement = rows_statement(organization_id, filters, now).execution_options(yield_per=_EXPORT_CHUNK)
+    for found in db.session.execute(statement):
+        yield row_of(found, now, names)

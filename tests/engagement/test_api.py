@@ -1,0 +1,140 @@
+"""/api/v1/reengagement/{organization_id}/...: the documented fields for an authorised client, 401
+without credentials, 404 for another organization or its patient, 422 for a bad outcome, and every
+endpoint in the OpenAPI document."""
+
+from datetime import timedelta
+
+import pytest
+
+from clinic_app.appointments import service as appointments
+from clinic_app.core.time import utcnow
+from clinic_app.extensions import db
+from tests.engagement.conftest import make_appointment, make_patient
+from tests.factories import access_token_for, api_token_for
+
+DAY = timedelta(days=1)
+ENDPOINTS = [
+    ("GET", "/api/v1/reengagement/{organization_id}/risk-metrics"),
+    ("GET", "/api/v1/reengagement/{organization_id}/prioritized"),
+    ("GET", "/api/v1/reengagement/{organization_id}/dashboard-summary"),
+    ("GET", "/api/v1/reengagement/{organization_id}/patient/{patient_id}/details"),
+    ("POST", "/api/v1/reengagement/{organization_id}/patient/{patient_id}/contact"),
+]
+
+
+@pytest.fixture
+def people(app, tenants):
+    with app.app_context():
+        org, now = tenants.a.id, utcnow()
+        made = {}
+        for first, days, no_shows in (("Ada", 120, 0), ("Bo", 45, 2), ("Cy", 5, 0)):
+            patient = make_patient(org, first, "Testperson", registered=now - 400 * DAY)
+            make_appointment(org, patient, now - days * DAY)
+            for index in range(no_shows):
+                make_appointment(org, patient, now - (index + 2) * DAY, did_not_arrive=True)
+            made[first] = patient.id
+        cy = db.session.get(type(patient), made["Cy"])
+        make_appointment(org, cy, now + 3 * DAY)
+        appointments.recompute_stats(org, now=now)
+        db.session.commit()
+        return made
+
+
+def bearer(app, user):
+    return {"Authorization": f"Bearer {access_token_for(app, user)}"}
+
+
+def test_risk_metrics(app, client, tenants, people):
+    body = client.get(
+        f"/api/v1/reengagement/{tenants.a.id}/risk-metrics", headers=bearer(app, tenants.user("clinician"))
+    ).get_json()
+    assert body["organization_id"] == tenants.a.id and body["timestamp"].endswith("Z")
+    assert body["total_patients"] == 3 and body["patients_with_history"] == 3
+    assert body["risk_levels"] == {"high": 1, "medium": 1, "low": 1}
+    assert body["action_priorities"] == {"priority_1": 1, "priority_2": 1, "priority_3": 0, "priority_4": 1}
+    # Attended 3 (Ada's is outside 90 days: Bo 1, Cy 1... and Bo's 2 no-shows): 2 of 4.
+    assert (body["attended_90_days"], body["did_not_arrive_90_days"], body["late_cancelled_90_days"]) == (2, 2, 0)
+    assert body["missed_90_days"] == 2 and body["attendance_rate_90_days"] == 0.5
+    assert isinstance(body["average_risk_score"], float)
+
+
+def test_prioritized_pages_with_limit_and_offset(app, client, tenants, people):
+    headers = bearer(app, tenants.user("receptionist"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/prioritized"
+    body = client.get(base, headers=headers).get_json()
+    assert [p["patient_id"] for p in body["patients"]] == [people["Ada"], people["Bo"]]
+    assert (body["total_count"], body["has_more"], body["risk"], body["limit"], body["offset"]) == (
+        2,
+        False,
+        "at_risk",
+        50,
+        0,
+    )
+    ada = body["patients"][0]
+    assert ada["name"] == "Ada Testperson" and ada["risk_level"] == "high" and ada["action_priority"] == 1
+    assert ada["days_since_last_contact"] == 120 and ada["last_appointment_date"].endswith("Z")
+    assert ada["reasons"] and "more than 90 days" in ada["reasons"][0]
+    assert set(ada) >= {"risk_score", "attendance_rate", "next_appointment_time", "total_appointment_count"}
+    page = client.get(f"{base}?risk=all&limit=1&offset=1", headers=headers).get_json()
+    assert [p["patient_id"] for p in page["patients"]] == [people["Bo"]] and page["has_more"] is True
+    assert page["total_count"] == 3
+    bad = client.get(f"{base}?limit=0&risk=purple", headers=headers)
+    assert bad.status_code == 422 and {e["field"] for e in bad.get_json()["errors"]} == {"limit", "risk"}
+
+
+def test_dashboard_summary_counts_contacts(app, client, tenants, people):
+    headers = bearer(app, tenants.user("clinician"))
+    base = f"/api/v1/reengagement/{tenants.a.id}"
+    posted = client.post(f"{base}/patient/{people['Bo']}/contact", json={"outcome": "no_answer"}, headers=headers)
+    assert posted.status_code == 201
+    body = client.get(f"{base}/dashboard-summary", headers=headers).get_json()
+    assert (body["to_contact"], body["hidden_by_contact"], body["contacted_last_7_days"]) == (1, 1, 1)
+    assert body["outcomes_last_7_days"]["no_answer"] == 1 and body["outcomes_last_7_days"]["left_message"] == 0
+    assert body["risk_levels"] == {"high": 1, "medium": 1, "low": 1}
+
+
+def test_record_contact_and_details(app, client, tenants, people):
+    headers = bearer(app, tenants.user("clinician"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/patient/{people['Ada']}"
+    posted = client.post(f"{base}/contact", json={"outcome": "left_message", "note": "Voicemail"}, headers=headers)
+    body = posted.get_json()
+    assert posted.status_code == 201 and body["on_worklist"] is False
+    assert body["contact"]["outcome"] == "left_message" and body["contact"]["note"] == "Voicemail"
+    assert body["contact"]["contacted_by"] == tenants.user("clinician").id
+    details = client.get(f"{base}/details", headers=headers).get_json()
+    assert details["risk_level"] == "high" and details["on_worklist"] is False
+    assert details["contacted_at"].endswith("Z") and details["activity_status"] == "inactive"
+    assert [c["note"] for c in details["contact_history"]] == ["Voicemail"]
+    assert details["days_since_last_contact"] == 120 and details["total_appointment_count"] == 1
+    bad = client.post(f"{base}/contact", json={"outcome": "teleported"}, headers=headers)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "outcome"
+
+
+def test_api_token_with_scopes(app, client, tenants, people):
+    token = api_token_for(app, tenants.a.id, ["dashboard:read"], creator=tenants.user("owner"))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/reengagement/{tenants.a.id}/prioritized", headers=headers).status_code == 200
+    refused = client.post(
+        f"/api/v1/reengagement/{tenants.a.id}/patient/{people['Ada']}/contact",
+        json={"outcome": "no_answer"},
+        headers=headers,
+    )
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(("method", "template"), ENDPOINTS)
+def test_unauthenticated_and_other_organizations(app, client, tenants, people, method, template):
+    body = {"json": {"outcome": "no_answer"}} if method == "POST" else {}
+    mine = template.format(organization_id=tenants.a.id, patient_id=people["Ada"])
+    assert client.open(mine, method=method, **body).status_code == 401
+    outsider = bearer(app, tenants.outsider)
+    assert client.open(mine, method=method, headers=outsider, **body).status_code == 404
+    if "{patient_id}" in template:  # their own organization, our patient
+        theirs = template.format(organization_id=tenants.b.id, patient_id=people["Ada"])
+        assert client.open(theirs, method=method, headers=outsider, **body).status_code == 404
+
+
+def test_every_endpoint_is_in_the_openapi_document(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for method, template in ENDPOINTS:
+        assert method.lower() in paths[template]
