@@ -18,6 +18,7 @@ RUN apt-get update \
         libpango-1.0-0 \
         libpangoft2-1.0-0 \
         libharfbuzz0b \
+        libharfbuzz-subset0 \
         fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 

@@ -63,13 +63,18 @@ bench: install-dev
 worker: install
 	$(BIN)/flask worker
 
+# System packages the tests need: Debian's chromium (browser tests) and what WeasyPrint (report
+# PDFs) loads: Pango, HarfBuzz's subsetter (byte-identical PDFs) and one font.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@missing=""; [ -x "$(CHROMIUM)" ] || missing="chromium"; \
+	for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Debian's chromium for the browser tests..."; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	    echo "Installing Debian packages for the tests:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
 	  else \
-	    echo "The browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)."; exit 1; \
+	    echo "The tests need these Debian packages: $$missing (run: sudo apt-get install $$missing)."; exit 1; \
 	  fi; \
 	fi
 

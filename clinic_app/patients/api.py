@@ -130,11 +130,26 @@ def api_update(patient_id: str, body: PatientUpdate) -> PatientOut:
     "/api/v1/patients/<patient_id>/history",
     response=PatientHistoryOut,
     summary="A patient's consultation history",
-    description="Consultations arrive in a later release: until then the list is always empty and `total` is 0. "
-    "The patient must exist in your organization (404 otherwise).",
+    description="The patient's most recent consultations, newest first (up to 100; "
+    "`/api/v1/consultation/history/{patient_id}` pages through all of them). `chief_complaint` and "
+    "`has_transcription` are null for callers without clinical access. The patient must exist in your "
+    "organization (404 otherwise).",
     tags=TAGS,
 )
 @requires("patients:read")
 def api_history(patient_id: str) -> PatientHistoryOut:
-    consultations = service.consultation_history(current_organization_id(), patient_id, actor=current_actor())
-    return PatientHistoryOut(patient_id=patient_id, consultations=consultations, total=len(consultations))
+    from clinic_app.auth.identity import current_identity
+    from clinic_app.consultations import reading
+    from clinic_app.consultations.schemas import ConsultationHistoryItem
+
+    identity = current_identity()
+    page = reading.history(
+        current_organization_id(),
+        patient_id,
+        clinical=identity is not None and identity.can("clinical:read"),
+        actor=current_actor(),
+        limit=reading.HISTORY_LIMIT_MAX,
+        channel="api",
+    )
+    consultations = [ConsultationHistoryItem.of(row).model_dump(mode="json") for row in page.rows]
+    return PatientHistoryOut(patient_id=patient_id, consultations=consultations, total=page.total)

@@ -219,5 +219,5 @@ class PatientSearchQuery(PatientListQuery):
 
 class PatientHistoryOut(Schema):
     patient_id: str
-    consultations: list[dict[str, Any]] = Field(description="Always empty until consultations arrive")
+    consultations: list[dict[str, Any]] = Field(description="Newest first, as in /api/v1/consultation/history")
     total: int

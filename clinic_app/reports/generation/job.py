@@ -1,0 +1,20 @@
+"""The background job that writes a report's draft (queue ``reports``). It takes ids only; the
+work itself is ``reports.service.run_generation``, which is idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic_app.core.jobs import JobContext, job_function
+
+JOB_KIND = "reports.generate"
+
+
+@job_function(JOB_KIND, queue="reports", timeout=300, retries=1)
+def generate_report(ctx: JobContext, report_id: str) -> dict[str, Any]:
+    from clinic_app.core.jobs import Job
+    from clinic_app.extensions import db
+    from clinic_app.reports import service
+
+    job = db.session.get(Job, ctx.job_id)  # the job row carries the organization it runs for
+    return service.run_generation(ctx, job.organization_id if job and job.organization_id else "", report_id)
