@@ -41,9 +41,11 @@ run: install
 	echo "" && \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload --with-threads
 
-## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite)
+## test: the whole suite in $(TEST_WORKERS) processes (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else
+##       SQLite; each worker gets its own database)
+TEST_WORKERS ?= 2
 test: install-dev chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## lint: ruff lint and format check
 lint: install-dev

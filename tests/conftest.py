@@ -23,8 +23,38 @@ from clinic_app import create_app
 from clinic_app.extensions import db
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-DATABASE_URL = os.environ.get("DATABASE_URL")
-REDIS_URL = os.environ.get("REDIS_URL")
+# Under pytest-xdist (``make test`` runs two workers) each worker has its own PostgreSQL database
+# and Redis database, so one worker's wipe or queue never touches the other's tests.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"... or None
+
+
+def _worker_number() -> int:
+    return int(WORKER[2:]) if WORKER and WORKER[2:].isdigit() else 0
+
+
+def _worker_redis_url(url: str | None) -> str | None:
+    """The Redis database ``url`` names, minus the worker's number (15, 14... under xdist)."""
+    if not url or not WORKER:
+        return url
+    base, _, number = url.rpartition("/")
+    if not number.isdigit():
+        return url
+    return f"{base}/{max(int(number) - _worker_number(), 0)}"
+
+
+def _worker_database_url(url: str | None) -> str | None:
+    """``url`` with the worker's name appended to the PostgreSQL database's (created by
+    ``worker_database`` below); unchanged outside xdist and for SQLite."""
+    if not url or not WORKER or not url.startswith("postgresql"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{WORKER}").render_as_string(hide_password=False)
+
+
+DATABASE_URL = _worker_database_url(os.environ.get("DATABASE_URL"))
+REDIS_URL = _worker_redis_url(os.environ.get("REDIS_URL"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +71,28 @@ def _test_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def base_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def worker_database() -> Iterator[None]:
+    """Under xdist on PostgreSQL: this worker's own database, created fresh and dropped at the end."""
+    if DATABASE_URL is None or os.environ.get("DATABASE_URL") == DATABASE_URL:
+        yield
+        return
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    target = make_url(DATABASE_URL)
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    name = sql.Identifier(target.database)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    yield
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@pytest.fixture(scope="session")
+def base_config(tmp_path_factory: pytest.TempPathFactory, worker_database: None) -> dict[str, Any]:
     instance = tmp_path_factory.mktemp("instance")
     config: dict[str, Any] = {
         "APP_ENV": "test",
