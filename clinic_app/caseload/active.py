@@ -38,7 +38,7 @@ ACTIVITIES = {
     "all": "All patients",
 }
 PRIORITIES = {"high": "High (within 24 hours)", "medium": "Medium (within 72 hours)", "low": "Low (later)"}
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 MAX_WITHIN_DAYS = 366
 _EXPORT_CHUNK = 1000
 
