@@ -35,12 +35,15 @@ COPY . .
 
 USER app
 
-# WEB_CONCURRENCY is gunicorn's own variable for the number of workers; GUNICORN_CMD_ARGS holds the
-# rest of its settings (bench/run.py measures with the same worker class and threads). No access
-# log: the app writes its own JSON line per request.
+# WEB_CONCURRENCY is gunicorn's own variable for the number of workers (about one per core);
+# GUNICORN_CMD_ARGS holds the rest of its settings (bench/run.py measures with the same). Sync
+# workers: a Python process serves one request at a time, so a request never waits for another's
+# interpreter lock; the TLS-terminating proxy in front (the session cookie is Secure) buffers slow
+# clients. The timeout leaves room for an audio transcription (STT_TIMEOUT_SECONDS, 120 s). No
+# access log: the app writes its own JSON line per request.
 ENV APP_ENV=production \
     WEB_CONCURRENCY=2 \
-    GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --worker-class gthread --threads 4 --timeout 30 --graceful-timeout 20 --keep-alive 5 --worker-tmp-dir /dev/shm"
+    GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --worker-class sync --timeout 150 --graceful-timeout 20 --worker-tmp-dir /dev/shm"
 
 EXPOSE 8000
 
