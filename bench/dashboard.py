@@ -23,14 +23,12 @@ For a quick smoke run, smaller sizes come from the environment::
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
+
+from bench import scenarios
 
 PATIENTS = int(os.environ.get("BENCH_DASHBOARD_PATIENTS", "100000"))
 APPOINTMENTS = int(os.environ.get("BENCH_DASHBOARD_APPOINTMENTS", "1000000"))
@@ -156,33 +154,9 @@ def token_headers(ctx: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {_tokens[ctx.database_url]}"}
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _sign_in(base_url: str) -> str:
-    """Sign in through the real log-in form (the harness's own 127.0.0.1 server); the Cookie value."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-    page = opener.open(base_url + "/login", timeout=30)
-    cookies = "; ".join(c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") or [])
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.read().decode())
-    if token is None:
-        raise RuntimeError("no CSRF token on the log-in page")
-    form = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": token.group(1)}).encode()
-    request = urllib.request.Request(base_url + "/login", data=form, headers={"Cookie": cookies}, method="POST")  # noqa: S310
-    try:
-        opener.open(request, timeout=30)
-    except urllib.error.HTTPError as answer:  # the 303 after a successful log-in
-        if answer.code != 303:
-            raise RuntimeError(f"log-in answered {answer.code}") from None
-        return "; ".join(c.split(";", 1)[0] for c in answer.headers.get_all("Set-Cookie") or [])
-    raise RuntimeError("log-in did not redirect")
-
-
 def session_headers(ctx: Any) -> dict[str, str]:
     """The seeded clinic and its clinician's session cookie (full pages, not fragments)."""
     seed(ctx)
     if ctx.app_url not in _sessions:
-        _sessions[ctx.app_url] = _sign_in(ctx.app_url)
+        _sessions[ctx.app_url] = scenarios.sign_in(ctx.app_url, EMAIL, PASSWORD)
     return {"Cookie": _sessions[ctx.app_url]}

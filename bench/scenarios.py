@@ -46,7 +46,7 @@ def _seed(ctx: Any) -> None:
             connection.execute(text("VACUUM ANALYZE patients, patient_identifiers"))
 
 
-def _sign_in(base_url: str) -> str:
+def sign_in(base_url: str, email: str = EMAIL, password: str = PASSWORD) -> str:
     """Sign in through the real log-in form and return the Cookie header value."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     page = opener.open(base_url + "/login", timeout=30)
@@ -54,7 +54,7 @@ def _sign_in(base_url: str) -> str:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.read().decode())
     if token is None:
         raise RuntimeError("no CSRF token on the log-in page")
-    form = urllib.parse.urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": token.group(1)}).encode()
+    form = urllib.parse.urlencode({"email": email, "password": password, "csrf_token": token.group(1)}).encode()
     login_url = base_url + "/login"  # the harness's own 127.0.0.1 server
     request = urllib.request.Request(login_url, data=form, headers={"Cookie": cookies}, method="POST")  # noqa: S310
 
@@ -75,7 +75,7 @@ def patients_session(ctx: Any) -> dict[str, str]:
     """100,000 patients in one clinic and a receptionist's session cookie."""
     _seed(ctx)
     if ctx.app_url not in _sessions:
-        _sessions[ctx.app_url] = _sign_in(ctx.app_url)
+        _sessions[ctx.app_url] = sign_in(ctx.app_url)
     return {"Cookie": _sessions[ctx.app_url]}
 
 
