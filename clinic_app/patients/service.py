@@ -59,7 +59,6 @@ __all__ = [
     "Phone",
     "Viewer",
     "archive_patient",
-    "consultation_history",
     "create_patient",
     "find_by_external_id",
     "get_patient",
@@ -219,16 +218,6 @@ def _record_view(patient: Patient, actor: audit.Actor, details: dict[str, str]) 
         patient_id=patient.id,
         details=details,
     )
-
-
-def consultation_history(
-    organization_id: str, patient_id: str, *, actor: audit.Actor, channel: str = "api"
-) -> list[dict[str, object]]:
-    """The patient's consultations, newest first. Consultations arrive in a later issue: for now
-    always empty, but the patient must exist here (NotFound otherwise) and the read is recorded."""
-    patient = get_patient(organization_id, patient_id)
-    _record_view(patient, actor, {"channel": channel, "section": "history"})
-    return []
 
 
 @dataclass(frozen=True)

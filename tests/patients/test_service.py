@@ -105,7 +105,6 @@ def test_every_service_entry_point_refuses_another_organizations_patient(app, te
             lambda: service.view_patient(tenants.b.id, patient_id, actor=audit.Actor()),
             lambda: service.update_patient(tenants.b.id, patient_id, data, actor=audit.Actor()),
             lambda: service.archive_patient(tenants.b.id, patient_id, actor=audit.Actor()),
-            lambda: service.consultation_history(tenants.b.id, patient_id, actor=audit.Actor()),
             lambda: service.get_patient(tenants.a.id, "pat_doesnotexist"),
         ):
             with pytest.raises(NotFound):
