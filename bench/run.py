@@ -889,7 +889,7 @@ def print_report(results: list[dict[str, Any]], *, seconds: int) -> None:
     print()
     if http:
         print(
-            f"HTTP: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s --latency; "
+            f"HTTP: wrk -t{WRK_THREADS} -c<conns> -d{seconds}s --latency (conns per row, default {WRK_CONNECTIONS}); "
             f"gunicorn {' '.join(GUNICORN_SETTINGS)}"
         )
         header = (
