@@ -37,6 +37,9 @@ from clinic_app.patients.models import Patient
 
 RECENT_DAYS = rules.RECENT_DAYS
 RECENT = timedelta(days=RECENT_DAYS)
+# The smallest step of a stored time: an attendance exactly RECENT ago still counts as recent, so
+# the figure changes one step after that moment, not at it.
+_TICK = timedelta(microseconds=1)
 _CHUNK = 500  # ids per IN (...) list: well under every database's parameter limit
 
 __all__ = [
@@ -217,10 +220,12 @@ def _stats_row(organization_id: str, patient_id: str, archived: bool, figures: A
         for name in ("first_appointment_at", "last_attended_at", "next_appointment_at"):
             row[name] = getattr(figures, name)
         # The first moment time alone changes a figure: the next booking starts, or the oldest
-        # recent attendance leaves the window.
+        # recent attendance leaves the window (just after it is RECENT old: the window includes
+        # its start; stored at the boundary itself, the row would be stale again the moment it
+        # was computed).
         moments = [figures.next_appointment_at]
         if figures.oldest_recent_at is not None:
-            moments.append(figures.oldest_recent_at + RECENT)
+            moments.append(figures.oldest_recent_at + RECENT + _TICK)
         row["valid_until"] = min((m for m in moments if m is not None), default=None)
     row["is_active"] = not archived and (row["recent_attended"] > 0 or row["upcoming"] > 0)
     return row

@@ -120,7 +120,17 @@ def create_patient(organization_id: str, data: PatientInput, *, actor: audit.Act
         target_id=patient.id,
         patient_id=patient.id,
     )
+    _figures_changed(organization_id, patient.id)
     return patient
+
+
+def _figures_changed(organization_id: str, patient_id: str) -> None:
+    """A registration or an archive changes what the dashboard counts and the patient's stored
+    figures (activity, re-engagement risk: docs/rules.md): recompute that one patient's figures
+    now, which also tells the dashboard, rather than leaving them to the next sync or booking."""
+    from clinic_app.appointments import service as appointments  # it builds on this package's models
+
+    appointments.recompute_stats(organization_id, [patient_id])
 
 
 def _changed_fields(patient: Patient, data: PatientInput, vault: crypto.Vault) -> list[str]:
@@ -177,6 +187,7 @@ def _set_archived(organization_id: str, patient_id: str, archived: bool, actor: 
         target_id=patient.id,
         patient_id=patient.id,
     )
+    _figures_changed(organization_id, patient.id)
     return patient
 
 

@@ -139,8 +139,14 @@ def test_recent_means_attended_in_the_last_30_days(app_context, tenants):
     appointments.recompute_stats(org, now=NOW)
     stats = appointments.patient_stats(org, ada.id)
     assert stats.recent_attended == 1 and stats.is_active
-    assert stats.valid_until == NOW + DAY  # when that attendance leaves the window
+    # It leaves the window just after it is 30 days old (exactly 30 days ago still counts).
+    assert stats.valid_until == NOW + DAY + timedelta(microseconds=1)
     assert appointments.stale_stats_patient_ids(org, now=NOW) == []
+    assert appointments.stale_stats_patient_ids(org, now=NOW + DAY) == []
+    appointments.recompute_stats(org, [ada.id], now=NOW + DAY)
+    stats = appointments.patient_stats(org, ada.id)
+    assert stats.recent_attended == 1 and stats.is_active
+    assert appointments.stale_stats_patient_ids(org, now=NOW + DAY) == []  # not stale once computed
     assert appointments.stale_stats_patient_ids(org, now=NOW + 2 * DAY) == [ada.id]
     appointments.recompute_stats(org, [ada.id], now=NOW + 2 * DAY)
     stats = appointments.patient_stats(org, ada.id)

@@ -117,10 +117,18 @@ def quiet(app_context, tenants, frozen):
     return org
 
 
-def test_the_snapshot_is_reused_until_invalidated(quiet):
+def _untold_patient(org, monkeypatch):
+    """A patient added without telling the dashboard (registering one tells it, see
+    test_patient_changes.py): what the snapshot must not notice until it is invalidated or stale."""
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "invalidate", lambda organization_id: None)
+        add_patient(org, "Newly", "Registered")
+
+
+def test_the_snapshot_is_reused_until_invalidated(quiet, monkeypatch):
     first = service.figures_for(quiet, now=NOW)
     assert first["summary"]["total_patients"] == 2
-    add_patient(quiet, "Newly", "Registered")  # nobody told the dashboard
+    _untold_patient(quiet, monkeypatch)
     assert service.figures_for(quiet, now=NOW + timedelta(seconds=20))["summary"]["total_patients"] == 2
     service.invalidate(quiet)
     again = service.figures_for(quiet, now=NOW + timedelta(seconds=20))
@@ -129,7 +137,7 @@ def test_the_snapshot_is_reused_until_invalidated(quiet):
     assert version == computed_version
 
 
-def test_time_alone_makes_it_stale(quiet):
+def test_time_alone_makes_it_stale(quiet, monkeypatch):
     service.figures_for(quiet, now=NOW)
     # Bo's booking starts at NOW + 40 s, before the next minute boundary: the snapshot ends there.
     assert _snapshot(quiet).valid_until == NOW + timedelta(seconds=40)
@@ -139,7 +147,7 @@ def test_time_alone_makes_it_stale(quiet):
     assert later["computed_at"] == "2026-04-15T02:30:41.000Z"
     # Nothing left that time changes soon: the next minute boundary bounds it.
     assert _snapshot(quiet).valid_until == datetime(2026, 4, 15, 2, 31, tzinfo=UTC)
-    add_patient(quiet, "Newly", "Registered")
+    _untold_patient(quiet, monkeypatch)
     assert service.figures_for(quiet, now=NOW + timedelta(seconds=59))["summary"]["total_patients"] == 2
     assert service.figures_for(quiet, now=NOW + timedelta(seconds=60))["summary"]["total_patients"] == 3
 
