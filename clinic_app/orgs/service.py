@@ -392,9 +392,12 @@ def change_staff_role(
 def deactivate_staff_member(
     *, organization_id: str, membership_id: str, actor: audit.Actor, actor_role: str | None
 ) -> Membership:
-    """Remove someone and end their sessions. Raises NotFound, Conflict (the last owner) or
-    Forbidden (an admin and an owner)."""
+    """Remove someone and end their sessions. Raises NotFound, Conflict (yourself, or the last
+    owner) or Forbidden (an admin and an owner)."""
     membership = get_membership(organization_id, membership_id)
+    if actor.user_id is not None and membership.user_id == actor.user_id:
+        # Signed out at once with nobody told why, or the only admin locked out by a slip.
+        raise Conflict("You can't deactivate yourself. Another owner or practice admin can.")
     _require_authority(
         organization_id=organization_id,
         actor=actor,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from clinic_app.accounts.models import User
 from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
-from clinic_app.core.errors import Forbidden
+from clinic_app.core.errors import Conflict, Forbidden
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.orgs.models import Membership
@@ -293,7 +293,11 @@ def test_the_last_owner_can_be_neither_demoted_nor_deactivated(owner, app, tenan
     token = page_csrf(owner, "/staff")
     remove = owner.post(f"/staff/members/{mine.id}/deactivate", data={"confirmed": "yes", "csrf_token": token})
     assert remove.status_code == 409
-    assert "<html" in remove.get_data(as_text=True) and "last owner" in remove.get_data(as_text=True)
+    assert "<html" in remove.get_data(as_text=True) and "deactivate yourself" in remove.get_data(as_text=True)
+    with app.app_context():  # the service refuses the last owner whoever asks
+        with pytest.raises(Conflict, match="last owner"):
+            orgs.deactivate_membership(organization_id=tenants.a.id, membership_id=mine.id, actor=audit.Actor())
+        db.session.rollback()
 
     unchanged = membership_of(app, tenants.user("owner"), tenants.a)
     assert unchanged.role == "owner" and unchanged.is_active
@@ -407,6 +411,22 @@ def test_without_javascript_deactivation_asks_first(admin, app, tenants):
     done = admin.post(f"/staff/members/{target.id}/deactivate", data={"csrf_token": token, "confirmed": "yes"})
     assert done.status_code == 303 and done.headers["Location"] == "/staff"
     assert not membership_of(app, tenants.user("receptionist"), tenants.a).is_active
+
+
+def test_nobody_can_deactivate_themselves(admin, app, tenants):
+    mine = membership_of(app, tenants.user("admin"), tenants.a)
+    page = admin.get("/staff").get_data(as_text=True)
+    own_row = re.search(rf'<tr id="member-{mine.id}".*?</tr>', page, re.S).group(0)
+    assert "This is you" in own_row and "/deactivate" not in own_row
+    other = membership_of(app, tenants.user("clinician"), tenants.a)
+    assert f"/staff/members/{other.id}/deactivate" in page  # others still have the button
+
+    token = page_csrf(admin, "/staff")
+    refused = admin.post(f"/staff/members/{mine.id}/deactivate", data={"csrf_token": token, "confirmed": "yes"})
+    assert refused.status_code == 409 and "deactivate yourself" in refused.get_data(as_text=True)
+    assert membership_of(app, tenants.user("admin"), tenants.a).is_active
+    assert events(app, "membership.deactivated") == []
+    assert admin.get("/staff").status_code == 200  # still signed in
 
 
 def test_a_deactivated_member_can_be_added_again(admin, app, tenants):
