@@ -67,8 +67,16 @@ def _field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
     return errors
 
 
+def _all_optional(model: type[BaseModel]) -> bool:
+    return not any(field.is_required() for field in model.model_fields.values())
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed, 422 per field."""
+    """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed, 422 per field.
+    A request with no body at all stands for ``{}`` when the model requires nothing (``POST
+    .../stop`` with nothing to add)."""
+    if not request.content_length and not request.get_data(cache=True) and _all_optional(model):
+        return model.model_validate({})
     if not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
     data = request.get_json(silent=True)
@@ -206,7 +214,7 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 )
         if operation.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": not _all_optional(operation.body),
                 "content": {"application/json": {"schema": ref(operation.body, "validation")}},
             }
         success: dict[str, Any] = {"description": "Success"}

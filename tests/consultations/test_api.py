@@ -108,6 +108,18 @@ def test_every_invalid_field_is_listed_and_another_organizations_patient_is_404(
     assert events(app, "consultation.started") == []
 
 
+def test_stop_needs_no_body_but_a_body_must_still_be_json(app, tenants, doctor, patient_id):
+    client, headers = doctor
+    _id, code = start(app, tenants, patient_id)
+    not_json = client.post(f"/api/v1/consultation/{code}/stop", data="notes=x", headers=headers)
+    assert not_json.status_code == 415  # a body that is not JSON is still refused
+    stopped = client.post(f"/api/v1/consultation/{code}/stop", headers=headers)  # nothing to add
+    assert stopped.status_code == 200 and stopped.get_json()["data"]["status"] == "completed"
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["paths"]["/api/v1/consultation/{session_id}/stop"]["post"]["requestBody"]["required"] is False
+    assert spec["paths"]["/api/v1/consultation/start"]["post"]["requestBody"]["required"] is True
+
+
 def test_stop_and_history_with_pagination(app, tenants, doctor, patient_id):
     client, headers = doctor
     now = utcnow().replace(microsecond=0)
