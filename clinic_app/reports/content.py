@@ -133,7 +133,8 @@ def _letterhead(settings: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
 
 def document_for(report: Report) -> ReportDocument:
     """The report as it is printed: letterhead, patient identifiers, sections rendered from
-    Markdown and sanitised, and the signature block. Decrypts; the caller audits the read."""
+    Markdown and sanitised, and the signature block, with the organization's time zone for the
+    signing time. Decrypts; the caller audits the read."""
     organization = orgs.get_organization(report.organization_id)
     zone = ZoneInfo(organization.time_zone)
     address, letterhead = _letterhead(organization.settings or {})
@@ -175,4 +176,5 @@ def document_for(report: Report) -> ReportDocument:
         signed_at=report.signed_at,
         content_sha256=report.content_sha256,
         amends=report.amends_report_id,
+        time_zone=organization.time_zone,
     )

@@ -18,6 +18,8 @@ class ReportDocument:
     `sections` hold (title, HTML) pairs whose HTML was rendered from Markdown and sanitised by
     the reports service; the renderer inserts it as is. `signed_at` is timezone-aware UTC or
     None for an unsigned report (then the PDF carries a "Draft — not signed" banner).
+    `time_zone` is the organization's IANA time zone name ("Australia/Sydney"); the signing time
+    is printed in it (UTC when it is empty or unknown). The PDF's metadata dates stay in UTC.
     """
 
     organization_name: str
@@ -37,6 +39,7 @@ class ReportDocument:
     signed_at: datetime | None
     content_sha256: str | None
     amends: str | None
+    time_zone: str = "UTC"
 
     @property
     def is_signed(self) -> bool:

@@ -3,8 +3,9 @@
 Promises:
 
 * **Deterministic**: the same `ReportDocument` always gives the same bytes. Nothing in the output
-  depends on the clock (the PDF creation and modification dates are the signing time; an unsigned
-  draft carries none), and the PDF has no random file identifier. Fonts are subset by HarfBuzz
+  depends on the clock or the server's time zone (the PDF creation and modification dates are the
+  signing time in UTC; an unsigned draft carries none; the printed signing time is in the
+  document's `time_zone`), and the PDF has no random file identifier. Fonts are subset by HarfBuzz
   (`libharfbuzz-subset0`, installed by `.ci/run` and the Dockerfile); without it WeasyPrint falls
   back to fontTools, which stamps the current time into each embedded font, so the bytes then
   differ from one second to the next (the PDF still renders, and verification still works, since
@@ -23,9 +24,10 @@ WeasyPrint needs Pango (and HarfBuzz, fontconfig) from the system. Importing it 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -110,8 +112,34 @@ def _pdf_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _zone(name: str | None) -> tzinfo:
+    # As everywhere else (engagement.rules.zone): UTC when the name is empty or unknown.
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local_time_text(moment: datetime, time_zone: str | None) -> str:
+    """``moment`` as a reader in ``time_zone`` reads it, with the zone's abbreviation and UTC
+    offset: "24 Nov 2026, 01:05 AEDT (UTC+11:00)". In UTC just "23 Nov 2026, 14:05 UTC"; a zone
+    whose only abbreviation is its offset ("-03") shows the offset once: "... 11:05 (UTC-03:00)"."""
+    local = moment.astimezone(_zone(time_zone))
+    offset_minutes = round((local.utcoffset() or timedelta(0)).total_seconds() / 60)
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    offset = f"UTC{'-' if offset_minutes < 0 else '+'}{hours:02d}:{minutes:02d}"
+    abbreviation = local.tzname() or ""
+    when = local.strftime("%d %b %Y, %H:%M")
+    if abbreviation == "UTC" and offset == "UTC+00:00":
+        return f"{when} UTC"
+    if not abbreviation or abbreviation[0] in "+-":
+        return f"{when} ({offset})"
+    return f"{when} {abbreviation} ({offset})"
+
+
 def render_html(document: ReportDocument) -> str:
-    """The HTML the PDF is rendered from (also handy to look at in a test)."""
+    """The HTML the PDF is rendered from (also handy to look at in a test). The signing time is
+    printed in the organization's time zone (``document.time_zone``); the metadata dates in UTC."""
     signed_at = document.signed_at.astimezone(UTC) if document.signed_at else None
     return (
         _templates()
@@ -119,7 +147,7 @@ def render_html(document: ReportDocument) -> str:
         .render(
             doc=document,
             signed=document.is_signed,
-            signed_at_text=signed_at.strftime("%d %b %Y, %H:%M UTC") if signed_at else None,
+            signed_at_text=local_time_text(signed_at, document.time_zone) if signed_at else None,
             pdf_date=_pdf_date(signed_at) if signed_at else None,
             meta={
                 META_REPORT_ID: document.report_id,

@@ -1,6 +1,7 @@
-"""The report PDF: what it shows (read back with pypdf), signed against draft, byte-for-byte
-determinism whatever the clock says, metadata that names the report, nothing fetched while
-rendering, and a clear 503 when WeasyPrint cannot run."""
+"""The report PDF: what it shows (read back with pypdf), signed against draft, the signing time in
+the organization's time zone (across daylight-saving changes), byte-for-byte determinism whatever
+the clock says, metadata that names the report, nothing fetched while rendering, and a clear 503
+when WeasyPrint cannot run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,8 +18,13 @@ import time_machine
 from pypdf import PdfReader
 
 from clinic_app.core.errors import Unavailable
+from clinic_app.extensions import db
+from clinic_app.orgs.models import Organization
 from clinic_app.reports import pdf
+from clinic_app.reports import service as reports
 from clinic_app.reports.document import ReportDocument
+from clinic_app.reports.models import Report
+from tests.reports.test_verify import download, make_report
 
 HASH = hashlib.sha256(b"canonical report content").hexdigest()
 SIGNED_AT = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
@@ -199,3 +206,77 @@ def test_a_missing_renderer_is_reported_not_crashed(monkeypatch):
         pdf.render_pdf(signed_document())
     assert raised.value.status == 503
     assert "not available" in raised.value.detail
+
+
+# --- the signing time in the organization's time zone ----------------------------------------
+
+# Sydney leaves daylight saving at 03:00 AEDT on Sunday 5 April 2026 (16:00 UTC the day before)
+# and enters it at 02:00 AEST on Sunday 4 October 2026 (16:00 UTC the day before).
+SYDNEY_TIMES = [
+    (datetime(2026, 11, 23, 14, 5, tzinfo=UTC), "24 Nov 2026, 01:05 AEDT (UTC+11:00)"),
+    (datetime(2026, 4, 4, 15, 30, tzinfo=UTC), "05 Apr 2026, 02:30 AEDT (UTC+11:00)"),
+    (datetime(2026, 4, 4, 16, 30, tzinfo=UTC), "05 Apr 2026, 02:30 AEST (UTC+10:00)"),
+    (datetime(2026, 10, 3, 15, 30, tzinfo=UTC), "04 Oct 2026, 01:30 AEST (UTC+10:00)"),
+    (datetime(2026, 10, 3, 16, 30, tzinfo=UTC), "04 Oct 2026, 03:30 AEDT (UTC+11:00)"),
+]
+
+
+@pytest.mark.parametrize(("signed_at", "expected"), SYDNEY_TIMES)
+def test_the_signing_time_is_printed_in_the_organizations_time_zone_across_daylight_saving(signed_at, expected):
+    content = pdf.render_pdf(signed_document(signed_at=signed_at, time_zone="Australia/Sydney"))
+    text = flat(text_of(content))
+    assert f"Electronically signed by Dr Casey Clinician on {expected}." in text
+    assert " UTC." not in text
+    # The metadata dates keep the signing time in UTC, with their own offset.
+    info = PdfReader(io.BytesIO(content)).metadata
+    assert info["/CreationDate"] == info["/ModDate"] == "D:" + signed_at.strftime("%Y%m%d%H%M%S") + "Z"
+
+
+def test_the_local_signing_time_text_for_other_zones():
+    moment = datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
+    assert pdf.local_time_text(moment, "UTC") == "23 Nov 2026, 14:05 UTC"
+    assert pdf.local_time_text(moment, "Australia/Adelaide") == "24 Nov 2026, 00:35 ACDT (UTC+10:30)"
+    assert pdf.local_time_text(moment, "Europe/London") == "23 Nov 2026, 14:05 GMT (UTC+00:00)"
+    assert pdf.local_time_text(moment, "America/New_York") == "23 Nov 2026, 09:05 EST (UTC-05:00)"
+    # A zone whose abbreviation is only its offset shows the offset once.
+    assert pdf.local_time_text(moment, "America/Sao_Paulo") == "23 Nov 2026, 11:05 (UTC-03:00)"
+    # An empty or unknown zone prints UTC rather than failing the download.
+    assert pdf.local_time_text(moment, "") == "23 Nov 2026, 14:05 UTC"
+    assert pdf.local_time_text(moment, "Mars/Olympus_Mons") == "23 Nov 2026, 14:05 UTC"
+    assert pdf.local_time_text(moment, "../etc/passwd") == "23 Nov 2026, 14:05 UTC"
+
+
+def test_a_local_time_pdf_is_the_same_bytes_whatever_the_clock_or_the_servers_zone(monkeypatch):
+    sydney = signed_document(signed_at=datetime(2026, 4, 4, 16, 30, tzinfo=UTC), time_zone="Australia/Sydney")
+    with time_machine.travel(datetime(2027, 1, 1, 9, 0, tzinfo=UTC), tick=False):
+        first = pdf.render_pdf(sydney)
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        with time_machine.travel(datetime(2031, 6, 30, 23, 59, tzinfo=UTC), tick=False):
+            second = pdf.render_pdf(sydney)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert first == second
+    # The zone is part of what is printed: the same report for a UTC clinic differs.
+    assert pdf.render_pdf(dataclasses.replace(sydney, time_zone="UTC")) != first
+
+
+def test_a_sydney_clinics_download_prints_the_signing_time_in_sydney(app, tenants, login_as):
+    with app.app_context():
+        db.session.get(Organization, tenants.a.id).time_zone = "Australia/Sydney"
+        db.session.commit()
+    # Signed at 02:30 on the night Sydney leaves daylight saving: the second 02:30, in AEST.
+    with time_machine.travel(datetime(2026, 4, 4, 16, 30, 15, tzinfo=UTC), tick=False):
+        report_id = make_report(app, tenants.a, tenants.user("clinician"))
+    with app.app_context():
+        document = reports.document_for(db.session.get(Report, report_id))
+    assert document.time_zone == "Australia/Sydney"
+
+    client = login_as("clinician")
+    first, second = download(client, report_id), download(client, report_id)
+    assert first == second
+    text = flat(text_of(first))
+    assert "on 05 Apr 2026, 02:30 AEST (UTC+10:00)." in text
+    assert PdfReader(io.BytesIO(first)).metadata["/CreationDate"] == "D:20260404163015Z"

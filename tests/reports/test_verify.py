@@ -364,3 +364,10 @@ def test_the_export_model_matches_the_migrated_schema(app):
     with app.app_context(), db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), db.metadata)
     assert [d for d in differences if "report_exports" in repr(d)] == []
+
+
+def test_the_reports_page_and_the_navigation_link_to_verification(login_as):
+    html = login_as("clinician").get("/reports").get_data(as_text=True)
+    assert 'href="/reports/verify" data-verify-link' in html
+    front_desk = login_as("receptionist").get("/patients").get_data(as_text=True)
+    assert 'href="/reports/verify" data-nav="verify"' in front_desk  # anyone may check a report
