@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
-from clinic_app.core.errors import NotFound
+from clinic_app.core.errors import FieldError, Invalid, NotFound
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import utcnow
 from clinic_app.engagement import bp, service, summary, worklist
@@ -88,6 +88,19 @@ def risk_metrics(organization_id: str) -> RiskMetricsOut:
     return RiskMetricsOut(**figures, timestamp=utcnow())
 
 
+def _keyset_errors(query: PrioritizedQuery) -> list[FieldError]:
+    errors = []
+    for field in ("cursor", "before"):
+        value = getattr(query, field)
+        if value is not None and worklist.decode_cursor(value) is None:
+            errors.append(FieldError(field, "Not a cursor of this list: pass next_cursor or prev_cursor of an answer."))
+    if query.cursor is not None and query.before is not None:
+        errors.append(FieldError("before", "Pass cursor or before, not both."))
+    if (query.cursor is not None or query.before is not None) and query.offset:
+        errors.append(FieldError("offset", "Leave offset out when paging with cursor or before."))
+    return errors
+
+
 @api_route(
     bp,
     f"{BASE}/prioritized",
@@ -95,13 +108,29 @@ def risk_metrics(organization_id: str) -> RiskMetricsOut:
     response=PrioritizedOut,
     summary="Patients to re-engage, ranked",
     description="The worklist: by action priority, then risk score (highest first), then patient id. Patients "
-    "hidden by a recorded contact and archived patients are left out. Page with `limit` and `offset`.",
+    "hidden by a recorded contact and archived patients are left out. Page with `limit` and `offset`, or "
+    "with keyset cursors: `cursor` = `next_cursor` for the page after, `before` = `prev_cursor` for the page "
+    "before (stable while patients join or leave the list).",
     tags=TAGS,
 )
 @requires("dashboard:read")
 def prioritized(organization_id: str, query: PrioritizedQuery) -> PrioritizedOut:
     organization_id = _organization(organization_id)
-    rows, total = worklist.worklist_offset(organization_id, risk=query.risk, limit=query.limit, offset=query.offset)
+    errors = _keyset_errors(query)
+    if errors:
+        raise Invalid(errors=errors)
+    if query.cursor is not None or query.before is not None:
+        page = worklist.worklist_page(
+            organization_id, risk=query.risk, cursor=query.cursor, before=query.before, limit=query.limit
+        )
+        rows, total = page.rows, worklist.worklist_count(organization_id, risk=query.risk)
+        next_cursor, prev_cursor = page.next_cursor, page.prev_cursor
+        has_more = next_cursor is not None
+    else:
+        rows, total = worklist.worklist_offset(organization_id, risk=query.risk, limit=query.limit, offset=query.offset)
+        has_more = query.offset + len(rows) < total
+        next_cursor = worklist.encode_cursor(rows[-1]) if rows and has_more else None
+        prev_cursor = worklist.encode_cursor(rows[0]) if rows and query.offset else None
     return PrioritizedOut(
         organization_id=organization_id,
         risk=query.risk,
@@ -109,7 +138,9 @@ def prioritized(organization_id: str, query: PrioritizedQuery) -> PrioritizedOut
         total_count=total,
         limit=query.limit,
         offset=query.offset,
-        has_more=query.offset + len(rows) < total,
+        has_more=has_more,
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
         timestamp=utcnow(),
     )
 

@@ -30,6 +30,16 @@ class PrioritizedQuery(Schema):
     )
     limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200")
     offset: int = Field(default=0, ge=0, description="How many ranked patients to skip")
+    cursor: str | None = Field(
+        default=None,
+        max_length=100,
+        description="`next_cursor` of an answer: the page after it (keyset; leave `offset` out)",
+    )
+    before: str | None = Field(
+        default=None,
+        max_length=100,
+        description="`prev_cursor` of an answer: the page before it (keyset; leave `offset` out)",
+    )
 
 
 class ContactIn(Schema):
@@ -105,6 +115,8 @@ class PrioritizedOut(Schema):
     limit: int
     offset: int
     has_more: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the page after this one; null on the last page")
+    prev_cursor: str | None = Field(description="Pass as `before` for the page before this one; null on the first page")
     timestamp: Timestamp
 
 

@@ -37,8 +37,10 @@ def _engagement_template_helpers() -> dict[str, Any]:
     }
 
 
-def worklist_url(risk: str, cursor: str | None = None) -> str:
-    return url_for("engagement.index", risk=None if risk == worklist.DEFAULT_FILTER else risk, cursor=cursor)
+def worklist_url(risk: str, cursor: str | None = None, before: str | None = None) -> str:
+    """The worklist for ``risk``: the page after ``cursor``, the page before ``before``, or the first."""
+    risk_arg = None if risk == worklist.DEFAULT_FILTER else risk
+    return url_for("engagement.index", risk=risk_arg, cursor=cursor, before=before)
 
 
 def _can_contact() -> bool:
@@ -49,8 +51,9 @@ def _can_contact() -> bool:
 @bp.get("/engagement")
 @requires("dashboard:read")
 def index() -> str:
+    args = request.args
     page = worklist.worklist_page(
-        current_organization_id(), risk=request.args.get("risk"), cursor=request.args.get("cursor")
+        current_organization_id(), risk=args.get("risk"), cursor=args.get("cursor"), before=args.get("before")
     )
     return render_page(
         "engagement/worklist.html", "engagement/_worklist.html", results=page, can_contact=_can_contact()

@@ -2,8 +2,10 @@
 
 Read straight from the stored figures in the order of ``ix_patient_appointment_stats_worklist``
 (organization, action priority, score descending, patient id), so a page is an index range scan
-of its own rows, whatever the number of patients. Names are the only patient fields shown and
-they are plaintext; nothing is decrypted here.
+of its own rows, whatever the number of patients. Pages are keyset ranges, never an OFFSET: the
+next page reads forward after the last row's (priority, score, patient id); the previous page
+reads the same index backwards from the first row's and is put back in order. Names are the
+only patient fields shown and they are plaintext; nothing is decrypted here.
 """
 
 from __future__ import annotations
@@ -77,12 +79,18 @@ class WorklistRow:
 
 @dataclass(frozen=True)
 class WorklistPage:
+    """One page of the worklist. ``cursor`` / ``before`` are the position it was asked for (None
+    when it is read from the top); ``next_cursor`` is passed as ``cursor`` for the page after it
+    and ``prev_cursor`` as ``before`` for the page before it, each None when there is none."""
+
     rows: list[WorklistRow]
     risk: str
     limit: int
     cursor: str | None
     next_cursor: str | None
     time_zone: tzinfo
+    prev_cursor: str | None = None
+    before: str | None = None
 
 
 def normalise_filter(risk: str | None) -> str:
@@ -95,8 +103,9 @@ def encode_cursor(row: WorklistRow) -> str:
 
 
 def decode_cursor(cursor: str | None) -> tuple[int, int, str] | None:
-    """(priority, score, patient id) after which the next page starts; None when missing or not
-    a cursor this page made (the caller starts from the first page)."""
+    """(priority, score, patient id) after which the next page starts (or, as ``before``, before
+    which the previous page ends); None when missing or not a cursor this page made (the caller
+    starts from the first page)."""
     if not cursor:
         return None
     parts = cursor.split(".", 2)
@@ -140,6 +149,26 @@ def _after(position: tuple[int, int, str]) -> object:
     )
 
 
+def _before(position: tuple[int, int, str]) -> object:
+    stats = PatientAppointmentStats
+    priority, score, patient_id = position
+    return or_(
+        stats.action_priority < priority,
+        and_(
+            stats.action_priority == priority,
+            or_(stats.risk_score > score, and_(stats.risk_score == score, stats.patient_id < patient_id)),
+        ),
+    )
+
+
+def _position(row: WorklistRow) -> tuple[int, int, str]:
+    return row.action_priority, row.risk_score, row.patient_id
+
+
+def _any(query: Select) -> bool:
+    return db.session.execute(query.with_only_columns(PatientAppointmentStats.patient_id).limit(1)).first() is not None
+
+
 def _row(result: object, now: datetime, tz: tzinfo) -> WorklistRow:
     stats: PatientAppointmentStats = result[0]  # type: ignore[index]
     registered_at: datetime = result.created_at  # type: ignore[attr-defined]
@@ -168,25 +197,66 @@ def worklist_page(
     *,
     risk: str | None = None,
     cursor: str | None = None,
+    before: str | None = None,
     limit: int = PAGE_SIZE,
     now: datetime | None = None,
 ) -> WorklistPage:
-    """One page of the worklist for ``risk`` (a ``FILTERS`` name), after ``cursor``. Brings the
-    stored figures up to date first (``ensure_current``); contacted and archived patients are
-    left out (docs/rules.md)."""
+    """One page of the worklist for ``risk`` (a ``FILTERS`` name): the rows after ``cursor``, or
+    the rows just before ``before`` (read backwards along the index and put back in order), or
+    the first page. ``cursor`` wins when both are given; one that is not a cursor of this list
+    reads the first page. When fewer than a page's rows are left before ``before`` (patients
+    left the list meanwhile), the answer is the whole first page. Brings the stored figures up
+    to date first (``ensure_current``); contacted and archived patients are left out
+    (docs/rules.md)."""
     now = now or utcnow()
     ensure_current(organization_id, now)
     risk = normalise_filter(risk)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     tz = appointments.organization_zone(organization_id)
+    stats = PatientAppointmentStats
     query = _query(organization_id, risk)
     position = decode_cursor(cursor)
+    anchor = decode_cursor(before) if position is None else None
+    if anchor is not None:
+        backwards = (
+            query.where(_before(anchor))
+            .order_by(None)
+            .order_by(stats.action_priority.desc(), stats.risk_score, stats.patient_id.desc())
+        )
+        results = list(db.session.execute(backwards.limit(limit + 1)))
+        more_before = len(results) > limit
+        if more_before or len(results) == limit:
+            rows = [_row(result, now, tz) for result in reversed(results[:limit])]
+            more_after = _any(query.where(_after(_position(rows[-1]))))
+            return WorklistPage(
+                rows,
+                risk,
+                limit,
+                None,
+                encode_cursor(rows[-1]) if more_after else None,
+                tz,
+                prev_cursor=encode_cursor(rows[0]) if more_before else None,
+                before=before,
+            )
+        # The start of the list is less than a page away: read the first page instead.
     if position is not None:
         query = query.where(_after(position))
     results = list(db.session.execute(query.limit(limit + 1)))
     rows = [_row(result, now, tz) for result in results[:limit]]
     next_cursor = encode_cursor(rows[-1]) if len(results) > limit else None
-    return WorklistPage(rows, risk, limit, cursor if position else None, next_cursor, tz)
+    # Whether anything comes before this page (not so on the first page, nor on one whose
+    # cursor lies before every row of this filter).
+    more_before = (
+        bool(rows) and position is not None and _any(_query(organization_id, risk).where(_before(_position(rows[0]))))
+    )
+    prev_cursor = encode_cursor(rows[0]) if more_before else None
+    return WorklistPage(rows, risk, limit, cursor if position else None, next_cursor, tz, prev_cursor=prev_cursor)
+
+
+def worklist_count(organization_id: str, *, risk: str | None = None) -> int:
+    """How many patients the worklist holds for ``risk`` (as of the stored figures)."""
+    query = _query(organization_id, normalise_filter(risk))
+    return int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 def worklist_offset(
@@ -203,7 +273,7 @@ def worklist_offset(
     ensure_current(organization_id, now)
     tz = appointments.organization_zone(organization_id)
     query = _query(organization_id, normalise_filter(risk))
-    total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    total = worklist_count(organization_id, risk=risk)
     results = db.session.execute(query.offset(max(0, offset)).limit(max(1, min(limit, MAX_PAGE_SIZE))))
     return [_row(result, now, tz) for result in results], total
 

@@ -138,3 +138,77 @@ def test_every_endpoint_is_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for method, template in ENDPOINTS:
         assert method.lower() in paths[template]
+
+
+@pytest.fixture
+def crowd(app, tenants):
+    """In organization A: five high-risk patients, two medium ones and one booked."""
+    with app.app_context():
+        org, now = tenants.a.id, utcnow()
+        for index, days in enumerate((91, 95, 95, 130, 200, 65, 70, 5)):
+            patient = make_patient(org, f"P{index}", "Crowd", registered=now - 400 * DAY)
+            make_appointment(org, patient, now - days * DAY)
+            if days == 5:
+                make_appointment(org, patient, now + 3 * DAY)
+        appointments.recompute_stats(org, now=now)
+        db.session.commit()
+
+
+def ids(body):
+    return [p["patient_id"] for p in body["patients"]]
+
+
+@pytest.mark.parametrize(("risk", "pages"), [("at_risk", 4), ("high", 3), ("all", 4)])
+def test_prioritized_pages_forward_and_back_with_cursors(app, client, tenants, crowd, risk, pages):
+    headers = bearer(app, tenants.user("clinician"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/prioritized?risk={risk}&limit=2"
+    everyone = ids(
+        client.get(f"/api/v1/reengagement/{tenants.a.id}/prioritized?risk={risk}", headers=headers).get_json()
+    )
+    forward = [client.get(base, headers=headers).get_json()]
+    while forward[-1]["next_cursor"] is not None:
+        forward.append(client.get(f"{base}&cursor={forward[-1]['next_cursor']}", headers=headers).get_json())
+    assert len(forward) == pages and [ids(body) for body in forward] == [
+        everyone[i : i + 2] for i in range(0, len(everyone), 2)
+    ]
+    assert [body["has_more"] for body in forward] == [True] * (pages - 1) + [False]
+    assert [body["prev_cursor"] is None for body in forward] == [True] + [False] * (pages - 1)
+    assert {(body["total_count"], body["offset"], body["limit"]) for body in forward} == {(len(everyone), 0, 2)}
+
+    back = [forward[2]]
+    while back[0]["prev_cursor"] is not None:
+        answer = client.get(f"{base}&before={back[0]['prev_cursor']}", headers=headers)
+        assert answer.status_code == 200
+        back.insert(0, answer.get_json())
+    assert [ids(body) for body in back] == [ids(body) for body in forward[:3]]
+    assert [body["next_cursor"] for body in back[:2]] == [body["next_cursor"] for body in forward[:2]]
+
+
+def test_offset_answers_carry_cursors_too(app, client, tenants, crowd):
+    headers = bearer(app, tenants.user("receptionist"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/prioritized?risk=all&limit=2"
+    first, second, third = (client.get(f"{base}&offset={n}", headers=headers).get_json() for n in (0, 2, 4))
+    assert first["prev_cursor"] is None and first["next_cursor"] is not None
+    after = client.get(f"{base}&cursor={second['next_cursor']}", headers=headers).get_json()
+    before = client.get(f"{base}&before={second['prev_cursor']}", headers=headers).get_json()
+    assert ids(after) == ids(third) and ids(before) == ids(first)
+
+
+def test_prioritized_refuses_bad_cursors(app, client, tenants, crowd):
+    headers = bearer(app, tenants.user("clinician"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/prioritized?limit=2"
+    cursor = client.get(base, headers=headers).get_json()["next_cursor"]
+    for query, fields in (
+        ("&cursor=bogus", {"cursor"}),
+        ("&before=1.x.pat_1", {"before"}),
+        (f"&cursor={cursor}&before={cursor}", {"before"}),
+        (f"&cursor={cursor}&offset=2", {"offset"}),
+    ):
+        answer = client.get(base + query, headers=headers)
+        assert answer.status_code == 422 and answer.mimetype == "application/problem+json", query
+        assert {e["field"] for e in answer.get_json()["errors"]} == fields, query
+
+
+def test_the_cursor_parameters_are_in_the_openapi_document(client):
+    operation = client.get("/api/v1/openapi.json").get_json()["paths"][ENDPOINTS[1][1]]["get"]
+    assert {"cursor", "before", "limit", "offset", "risk"} <= {p["name"] for p in operation["parameters"]}

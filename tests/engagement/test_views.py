@@ -1,8 +1,10 @@
 """The worklist page: who may open it, the full page and the htmx fragment, filters, empty state,
-"Mark contacted" (htmx and plain form, errors), the CSV export and the nav link."""
+"Mark contacted" (htmx and plain form, errors), the CSV export, the nav link, and paging forward
+and back."""
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -128,3 +130,69 @@ def test_csv_export_is_audited(app, login_as, people):
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "engagement.exported"))
         assert event.details == {"risk": "at_risk", "rows": 2}
+
+
+@pytest.fixture
+def crowd(app, tenants):
+    """In organization A: 56 high-risk patients (no visit for 91 to 146 days) and 12 medium ones
+    (61 to 72 days): more than two pages of 25 whether filtered to high risk or not."""
+    with app.app_context():
+        org, now = tenants.a.id, utcnow()
+        for index in range(68):
+            days = 91 + index if index < 56 else 5 + index
+            patient = make_patient(org, f"P{index:02d}", "Crowd", registered=now - 400 * DAY)
+            make_appointment(org, patient, now - days * DAY)
+        appointments.recompute_stats(org, now=now)
+        db.session.commit()
+
+
+def rows_of(html: str) -> list[str]:
+    return re.findall(r'<tr id="worklist-row-([^"]+)"', html)
+
+
+def link(html: str, page: str) -> str | None:
+    """The href of the pager's "first", "previous" or "next" link, or None when there is none."""
+    match = re.search(rf'<a [^>]*href="([^"]+)" data-page="{page}"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+@pytest.mark.parametrize(("risk", "sizes"), [(None, [25, 25, 18]), ("high", [25, 25, 6])])
+def test_previous_walks_back_to_the_first_page_with_the_same_rows(login_as, crowd, risk, sizes):
+    client = login_as("receptionist")
+    # The filter is chosen on the page (its select sends only the risk), then paged through.
+    url = "/engagement" + (f"?risk={risk}" if risk else "")
+    forward = []
+    for number in range(3):
+        html = client.get(url, headers=HTMX if number else {}).get_data(as_text=True)
+        forward.append(rows_of(html))
+        assert (link(html, "previous") is None) == (number == 0)  # no Previous on the first page
+        assert (link(html, "first") is None) == (number == 0)
+        url = link(html, "next")
+        assert (url is None) == (number == 2)  # no Next on the last page
+        if url:
+            assert "cursor=" in url and "offset" not in url and (f"risk={risk}" in url if risk else "risk=" not in url)
+    assert [len(rows) for rows in forward] == sizes
+    assert len({row for rows in forward for row in rows}) == sum(sizes)
+
+    back = [forward[2]]
+    url = link(html, "previous")
+    while url is not None:
+        assert "before=" in url
+        html = client.get(url, headers=HTMX).get_data(as_text=True)
+        assert "<html" not in html and 'id="worklist"' in html
+        back.insert(0, rows_of(html))
+        url = link(html, "previous")
+    assert back == forward  # the same rows in the same order, page for page
+    assert link(html, "first") is None and link(html, "next") is not None
+    # Without JavaScript the links are ordinary pages too.
+    page_two = client.get(link(html, "next")).get_data(as_text=True)
+    assert "<html" in page_two and rows_of(page_two) == forward[1]
+    full_previous = client.get(link(page_two, "previous")).get_data(as_text=True)
+    assert "<html" in full_previous and rows_of(full_previous) == forward[0]
+
+
+def test_a_bad_before_shows_the_first_page(login_as, crowd):
+    client = login_as("clinician")
+    first = rows_of(client.get("/engagement").get_data(as_text=True))
+    html = client.get("/engagement?before=not-a-cursor").get_data(as_text=True)
+    assert rows_of(html) == first and link(html, "previous") is None

@@ -1,10 +1,11 @@
-"""The worklist's order, filters and pages (service level)."""
+"""The worklist's order, filters and pages, forward and back (service level)."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from clinic_app.appointments import service as appointments
 from clinic_app.core import audit
-from clinic_app.engagement import export, worklist
+from clinic_app.engagement import export, service, worklist
 from clinic_app.patients import service as patients
 from tests.engagement.conftest import make_appointment, make_patient
 
@@ -92,3 +93,85 @@ def test_csv_cells_cannot_become_formulas(app_context, tenants):
     assert "'=HYPERLINK(1)" in text and "'@Sum" in text and "'+1" in text and "'-Minus" in text
     assert ",=" not in text and ",@" not in text and ",+" not in text and ",-M" not in text
     assert export.safe_cell("plain") == "plain" and export.safe_cell(None) == ""
+
+
+def walk_forward(org, risk, limit, pages):
+    """The first ``pages`` pages, following next_cursor."""
+    seen = [worklist.worklist_page(org, risk=risk, limit=limit, now=NOW)]
+    while len(seen) < pages:
+        assert seen[-1].next_cursor is not None
+        seen.append(worklist.worklist_page(org, risk=risk, cursor=seen[-1].next_cursor, limit=limit, now=NOW))
+    return seen
+
+
+def walk_back(org, risk, limit, page):
+    """From ``page`` back to the first page, following prev_cursor."""
+    seen = [page]
+    while seen[-1].prev_cursor is not None:
+        seen.append(worklist.worklist_page(org, risk=risk, before=seen[-1].prev_cursor, limit=limit, now=NOW))
+    return seen[::-1]
+
+
+def many(org):
+    """Seven high-risk patients (equal scores: ordered by patient id) and four medium, plus one booked."""
+    for index, days in enumerate((95, 95, 120, 150, 150, 200, 300)):
+        make_appointment(org, make_patient(org, f"High{index}", "Test", registered=LONG_AGO), NOW - days * DAY)
+    for index, days in enumerate((65, 70, 70)):
+        make_appointment(org, make_patient(org, f"Medium{index}", "Test", registered=LONG_AGO), NOW - days * DAY)
+    misses = make_patient(org, "Medium3", "Test", registered=LONG_AGO)  # a higher score: 48
+    make_appointment(org, misses, NOW - 45 * DAY)
+    for index in range(2):
+        make_appointment(org, misses, NOW - (index + 2) * DAY, did_not_arrive=True)
+    booked = make_patient(org, "Booked", "Test", registered=LONG_AGO)
+    make_appointment(org, booked, NOW + DAY)
+    appointments.recompute_stats(org, now=NOW)
+
+
+def test_previous_walks_back_to_the_first_page_with_the_same_rows(app_context, tenants):
+    org = tenants.a.id
+    many(org)
+    for risk, limit, expected_pages in (("at_risk", 3, 4), ("all", 3, 4), ("high", 2, 4), ("medium", 1, 4)):
+        everyone = names(worklist.worklist_page(org, risk=risk, limit=50, now=NOW).rows)
+        forward = walk_forward(org, risk, limit, 3)
+        assert [names(page.rows) for page in forward] == [everyone[i : i + limit] for i in range(0, 3 * limit, limit)]
+        back = walk_back(org, risk, limit, forward[-1])
+        assert len(back) == 3, risk
+        assert [names(page.rows) for page in back] == [names(page.rows) for page in forward], risk
+        # Previous is absent on the first page, present on every other; the first page read
+        # backwards says where the next page starts just as the one read forwards does.
+        assert [page.prev_cursor is None for page in back] == [True, False, False]
+        assert back[0].next_cursor == forward[0].next_cursor and back[1].next_cursor == forward[1].next_cursor
+        pages = math.ceil(len(everyone) / limit)
+        assert pages == expected_pages
+        last = walk_forward(org, risk, limit, pages)[-1]
+        assert last.next_cursor is None and last.prev_cursor is not None
+        assert names(walk_back(org, risk, limit, last)[0].rows) == everyone[:limit]
+
+
+def test_previous_after_patients_leave_the_top_of_the_list(app_context, tenants):
+    org = tenants.a.id
+    many(org)
+    everyone = names(worklist.worklist_page(org, risk="all", limit=50, now=NOW).rows)
+    third = walk_forward(org, "all", 3, 3)[-1]
+    page_two = worklist.worklist_page(org, risk="all", before=third.prev_cursor, limit=3, now=NOW)
+    assert names(page_two.rows) == everyone[3:6] and page_two.prev_cursor is not None
+    # Two of the first three patients are contacted meanwhile: one row is left before page two,
+    # so Previous from it shows a whole first page (not a page of one), without a Previous.
+    for row in worklist.worklist_page(org, risk="all", limit=2, now=NOW).rows:
+        service.record_contact(org, row.patient_id, outcome="reached_booked", actor=audit.Actor(), now=NOW)
+    first = worklist.worklist_page(org, risk="all", before=page_two.prev_cursor, limit=3, now=NOW)
+    assert names(first.rows) == [everyone[2], *everyone[3:5]]
+    assert first.prev_cursor is None and first.next_cursor is not None
+
+
+def test_a_bad_before_reads_the_first_page_and_the_first_page_has_no_previous(app_context, tenants):
+    org = tenants.a.id
+    many(org)
+    first = worklist.worklist_page(org, risk="all", limit=3, now=NOW)
+    assert first.prev_cursor is None and first.next_cursor is not None
+    for bad in ("bogus", "1.x.pat", ""):
+        page = worklist.worklist_page(org, risk="all", before=bad, limit=3, now=NOW)
+        assert names(page.rows) == names(first.rows) and page.prev_cursor is None
+    # Given both, cursor wins.
+    both = worklist.worklist_page(org, risk="all", cursor=first.next_cursor, before=first.next_cursor, limit=3, now=NOW)
+    assert names(both.rows) == names(walk_forward(org, "all", 3, 2)[-1].rows)
