@@ -293,6 +293,9 @@ def reschedule(
     # Lock both practitioners, in id order, so two moves in opposite directions cannot deadlock.
     practitioner_ids = {appointment.practitioner_id or "", practitioner_id or appointment.practitioner_id or ""}
     locked = {pid: load_practitioner(organization_id, pid, lock=True) for pid in sorted(practitioner_ids) if pid}
+    if not (practitioner_id or appointment.practitioner_id):
+        # A booking (synced from Cliniko, say) with no practitioner: the move must name one.
+        raise Invalid(errors=[FieldError("practitioner_id", "Choose a practitioner for this appointment.")])
     practitioner = locked.get(practitioner_id or appointment.practitioner_id or "")
     if practitioner is None:
         raise NotFound("No such practitioner.")

@@ -167,6 +167,25 @@ def test_reschedule_keeps_the_length_checks_clashes_and_is_audited(clinic):
     assert blocker.starts_at == at("2025-03-04 02:00")
 
 
+def test_moving_a_booking_that_has_no_practitioner_asks_for_one(clinic):
+    # A booking with nobody assigned (as Cliniko can send, kept after the clinic disconnected).
+    orphan = book(clinic, "2025-03-04 00:00")
+    orphan.practitioner_id = None
+    db.session.commit()
+    with pytest.raises(Invalid) as refused:
+        booking.reschedule(clinic.organization_id, orphan.id, starts_at=at("2025-03-05 00:00"), actor=ACTOR)
+    assert [error.field for error in refused.value.errors] == ["practitioner_id"]
+    db.session.rollback()
+    moved = booking.reschedule(
+        clinic.organization_id,
+        orphan.id,
+        starts_at=at("2025-03-05 00:00"),
+        practitioner_id=clinic.practitioner,
+        actor=ACTOR,
+    )
+    assert moved.practitioner_id == clinic.practitioner and moved.starts_at == at("2025-03-05 00:00")
+
+
 def test_a_started_or_cancelled_appointment_cannot_be_moved_or_cancelled(clinic):
     past = book(clinic, "2025-03-02 23:00")  # an hour ago: it has happened
     with pytest.raises(Conflict, match="has started"):
