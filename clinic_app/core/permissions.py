@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, str] = {
     "organization:member": "Belong to the organization (see its name, switch to it)",
     "patients:read": "See patient records, lists and search",
     "patients:write": "Create, edit and archive patients",
+    "patients:export": "Export a patient's record (a copy for the patient or a transfer)",
     "intake:write": "Run the intake flow",
     "symptoms:write": "Create custom symptoms for the organization",
     "appointments:read": "See appointments and the day view",
@@ -59,12 +60,16 @@ _FRONT_DESK = {
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     OWNER: frozenset({"*"}),
     # Practice admins run the practice, not the consulting room: no clinical content, no signing.
+    # Answering a patient's request for a copy of their record is theirs to do too: the export holds
+    # what they can already read on the record and appointment pages, no transcript or report content.
     ADMIN: frozenset(
-        _FRONT_DESK | {"engagement:write", "jobs:run", "sync:read", "sync:run", "symptoms:write", "admin:*"}
+        _FRONT_DESK
+        | {"patients:export", "engagement:write", "jobs:run", "sync:read", "sync:run", "symptoms:write", "admin:*"}
     ),
     CLINICIAN: frozenset(
         _FRONT_DESK
         | {
+            "patients:export",
             "symptoms:write",
             "engagement:write",
             "consultations:write",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.patients import bp, service
+from clinic_app.patients import bp, export, service
 from clinic_app.patients.schemas import (
     PatientCreate,
     PatientHistoryOut,
@@ -123,6 +123,24 @@ def api_update(patient_id: str, body: PatientUpdate) -> PatientOut:
     data = service.validate_for(organization_id, raw_input(body, partial=True), partial=True)
     service.update_patient(organization_id, patient_id, data, actor=actor)
     return PatientOut.of(service.view_patient(organization_id, patient_id, actor=actor, channel="api"))
+
+
+@api_route(
+    bp,
+    "/api/v1/patients/<patient_id>/export",
+    response=export.PatientExport,
+    summary="Export a patient's record",
+    description="The whole record as one document, for a patient's request for a copy of their information or "
+    "a transfer: demographics, intake, symptoms, appointments (with their notes), and consultations and reports "
+    "as metadata only (transcripts and report content are exported by clinicians as signed PDFs). The same "
+    "document as the record page's download. Recorded in the audit trail as `patient.exported`. A value that "
+    "cannot be decrypted is null and named in `unreadable_fields` (of its item, and as a path in the document's); "
+    "the export still succeeds.",
+    tags=TAGS,
+)
+@requires("patients:export")
+def api_export(patient_id: str) -> export.PatientExport:
+    return export.export_patient(current_organization_id(), patient_id, actor=current_actor(), channel="api")
 
 
 @api_route(

@@ -1,5 +1,6 @@
 """Patient pages: the searchable list, the record, registration and edit forms, archive and
-unarchive. Thin: parse, call the service, render; htmx requests get the fragment the page includes."""
+unarchive, and the record's export download. Thin: parse, call the service, render; htmx
+requests get the fragment the page includes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import Response, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
@@ -19,7 +20,7 @@ from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.orgs import service as orgs
-from clinic_app.patients import bp, service
+from clinic_app.patients import bp, export, service
 from clinic_app.patients.forms import PatientForm, unplaced_phones
 from clinic_app.patients.search import SORTS, STATUSES
 from clinic_app.patients.validation import PHONE_TYPES, SEX_CHOICES, format_phone
@@ -241,3 +242,18 @@ def archive(patient_id: str) -> ResponseReturnValue:
 @requires("patients:write")
 def unarchive(patient_id: str) -> ResponseReturnValue:
     return _archive_answer(patient_id, archive=False)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+@bp.get("/patients/<patient_id>/export")
+@requires("patients:export")
+def export_record(patient_id: str) -> Response:
+    organization_id = current_organization_id()
+    document = export.export_patient(organization_id, patient_id, actor=current_actor(), channel="web")
+    filename = export.download_name(organization_id, document)
+    response = Response(export.to_json(document), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

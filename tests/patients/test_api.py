@@ -18,6 +18,7 @@ ROUTES = {
     ("/api/v1/patients/{patient_id}", "get"),
     ("/api/v1/patients/{patient_id}", "put"),
     ("/api/v1/patients/{patient_id}/history", "get"),
+    ("/api/v1/patients/{patient_id}/export", "get"),
 }
 RECORD_FIELDS = {
     "id",
