@@ -131,7 +131,7 @@ def _register_blueprints(app: Flask) -> None:
         "auth": ("views", "api", "tokens_views"),
         "accounts": ("views",),
         "orgs": ("views",),
-        "audit": ("views",),
+        "audit": ("views", "api"),
         "jobs": ("demo", "views", "api"),
         "patients": ("views", "api"),
         "symptoms": ("views", "api"),

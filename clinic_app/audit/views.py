@@ -1,5 +1,7 @@
 """The audit trail page (``admin:audit``): the organization's own events, newest first, with
-filters, pages of 50 and the state of its hash chain.
+filters, pages of 50, and the state of its hash chain as the last verification left it (the
+page never reads the chain itself: "Verify now" starts the background check, whose progress the
+page polls).
 
 Every read below is scoped to the organization's own chain, so another organization's events and
 the system chain (events with no organization, such as a failed log-in for an unknown address)
@@ -12,18 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, exists, select
 
 from clinic_app.accounts.models import User
-from clinic_app.audit import bp
+from clinic_app.audit import bp, verification
 from clinic_app.audit.forms import OUTCOME_LABELS, AuditFilterForm
 from clinic_app.auth.models import ApiToken
+from clinic_app.core import audit
 from clinic_app.core.access import requires
-from clinic_app.core.audit import AuditEvent, verify_chains
-from clinic_app.core.tenancy import current_organization_id
-from clinic_app.core.web import is_htmx
+from clinic_app.core.audit import AuditEvent
+from clinic_app.core.errors import Unavailable
+from clinic_app.core.tenancy import current_actor, current_organization_id
+from clinic_app.core.time import utcnow
+from clinic_app.core.web import is_htmx, render_page
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 
@@ -58,17 +63,6 @@ class TrailPage:
     # Event ids to page from: the page of newer events before this one, of older events after it.
     newer_cursor: str | None
     older_cursor: str | None
-
-
-@dataclass(frozen=True)
-class ChainStatus:
-    checked: int
-    broken_at: int | None
-    problem: str | None
-
-    @property
-    def intact(self) -> bool:
-        return self.broken_at is None
 
 
 # --- reading the trail ------------------------------------------------------------------------
@@ -173,15 +167,6 @@ def trail_actions(organization_id: str) -> list[str]:
     )
 
 
-def chain_status(organization_id: str) -> ChainStatus:
-    """Verify the organization's chain (every event, so only for the full page)."""
-    checked, problems = verify_chains(chain=organization_id)
-    first = problems[0] if problems else None
-    return ChainStatus(
-        checked=checked, broken_at=first.seq if first else None, problem=first.problem if first else None
-    )
-
-
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -223,15 +208,50 @@ def _wants_fragment() -> bool:
     return is_htmx() and request.headers.get("HX-History-Restore-Request") != "true"
 
 
+def _ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "just now"
+
+
+def _member_names(*user_ids: str | None) -> dict[str, str]:
+    wanted = {user_id for user_id in user_ids if user_id}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(wanted))).all())
+
+
+def _verification_context(organization_id: str, zone: ZoneInfo, **extra: object) -> dict[str, object]:
+    status = verification.verification_status(organization_id)
+    checkpoint = status.checkpoint
+    names = _member_names(checkpoint.verified_by_id, checkpoint.checked_by_id) if checkpoint else {}
+    return {
+        "verification": status,
+        "names": names,
+        "ago": _ago,
+        "local_time": lambda value: value.astimezone(zone).strftime("%d %b %Y, %H:%M:%S %Z"),
+        **extra,
+    }
+
+
+def _zone(organization_id: str) -> ZoneInfo:
+    return ZoneInfo(orgs.get_organization(organization_id).time_zone)
+
+
 @bp.get("/audit")
 @requires("admin:audit")
 def events() -> ResponseReturnValue:
     organization_id = current_organization_id()
-    zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
+    zone = _zone(organization_id)
     form = _filter_form(organization_id)
     page = None
+    cursors = {"before": request.args.get("before"), "after": request.args.get("after")}
     if form.validate():
-        cursors = {"before": request.args.get("before"), "after": request.args.get("after")}
         page = trail_page(organization_id, _filters(form, zone), **cursors)
     context = {
         "form": form,
@@ -244,4 +264,46 @@ def events() -> ResponseReturnValue:
     status = 200 if page is not None else 422
     if _wants_fragment():
         return render_template("audit/_events.html", **context), status
-    return render_template("audit/events.html", chain=chain_status(organization_id), **context), status
+    context.update(_verification_context(organization_id, zone))
+    # Reading the trail is itself recorded, after the reads above: an event pending in the session
+    # is chained, under the chain's lock, as soon as the trail is read in the same transaction.
+    # Full page loads only; the filters are ids and dates, no PHI.
+    audit.record(
+        "audit.viewed",
+        organization_id=organization_id,
+        actor=current_actor(),
+        target_type="audit_trail",
+        details={**form.query_args(), **{name: value for name, value in cursors.items() if value}},
+    )
+    return render_template("audit/events.html", **context), status
+
+
+@bp.get("/audit/verification")
+@requires("admin:audit")
+def verification_panel() -> ResponseReturnValue:
+    """The chain's verification state; while a run is in progress the fragment polls itself."""
+    organization_id = current_organization_id()
+    context = _verification_context(organization_id, _zone(organization_id))
+    return render_page("audit/verification.html", "audit/_verification.html", **context)
+
+
+@bp.post("/audit/verify")
+@requires("admin:audit")
+def start_verification() -> ResponseReturnValue:
+    organization_id = current_organization_id()
+    try:
+        _job, started = verification.start_verification(organization_id, actor=current_actor())
+    except Unavailable as error:
+        context = _verification_context(
+            organization_id, _zone(organization_id), error=f"The verification could not be started. {error.detail}"
+        )
+        return make_response(render_page("audit/verification.html", "audit/_verification.html", **context), 503)
+    if started:
+        notice = "Verification started: the events recorded since the last checkpoint are being checked."
+    else:
+        notice = "A verification is already running, so no second one was started. Its progress is shown here."
+    if not is_htmx():
+        flash(notice, "success" if started else "info")
+        return redirect(url_for("audit.events"), code=303)
+    context = _verification_context(organization_id, _zone(organization_id), notice=notice)
+    return render_template("audit/_verification.html", **context)

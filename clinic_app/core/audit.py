@@ -3,7 +3,9 @@
 Each event stores the SHA-256 of its own canonical content together with the previous event's
 hash in the same chain (one chain per organization, plus a ``system`` chain for events with no
 organization, such as a failed log-in for an unknown address). Changing, deleting or reordering a
-row breaks the chain, which ``verify_chains()`` (``flask audit-verify``) reports.
+row breaks the chain, which ``verify_chains()`` (``flask audit-verify``) reports. ``verify_chain()``
+can start from a checkpoint (an event's seq and hash, kept by the audit feature's verification
+job), so routine checks read only the events recorded since.
 
 Events never carry PHI values: ids, actions and outcomes only.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, select, text
+from sqlalchemy import JSON, ColumnElement, Index, Integer, String, UniqueConstraint, and_, select, text, true
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
@@ -218,23 +221,110 @@ class ChainProblem:
     problem: str
 
 
-def verify_chains(session: Session | None = None, *, chain: str | None = None) -> tuple[int, list[ChainProblem]]:
-    """Check every chain, or only ``chain`` (an organization id, or ``SYSTEM_CHAIN``); returns
-    (events checked, problems found), problems in chain and sequence order."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """A position in a chain: the event ``seq`` and the hash it had when it was verified. Seq 0
+    with the genesis hash is the start of every chain."""
+
+    seq: int
+    hash: str
+
+
+START = Checkpoint(0, GENESIS)
+VERIFY_BATCH = 5000
+
+
+@dataclass
+class ChainReport:
+    """What verifying one chain found: events checked, problems in sequence order, and the next
+    checkpoint: the last event checked, or the starting checkpoint when a problem was found."""
+
+    checked: int
+    problems: list[ChainProblem]
+    verified_to: Checkpoint
+
+
+def _read_events(session: Session, chain: str, *, where: ColumnElement[bool], limit: int) -> list[AuditEvent]:
+    """Events of ``chain`` in sequence order, as detached copies: selected as columns, so the
+    session's identity map does not grow with the chain (nor hand back objects it already holds)."""
+    columns = [getattr(AuditEvent, column.key) for column in _COLUMNS]
+    rows = session.execute(
+        select(*columns).where(AuditEvent.chain == chain, where).order_by(AuditEvent.seq).limit(limit)
+    )
+    return [AuditEvent(**row._asdict()) for row in rows]
+
+
+def verify_chain(
+    name: str,
+    session: Session | None = None,
+    *,
+    since: Checkpoint = START,
+    until_seq: int | None = None,
+    batch_size: int = VERIFY_BATCH,
+    on_batch: Callable[[int], None] | None = None,
+) -> ChainReport:
+    """Check one chain from ``since`` (exclusive) to ``until_seq`` (inclusive; None: the end).
+
+    Reads ``batch_size`` events at a time in sequence order (keyset on ``seq``), so memory stays
+    flat however long the chain is; ``on_batch(checked so far)`` runs after each batch. From a
+    checkpoint, the checkpoint's own event is read again and must still carry the checkpoint's
+    hash (so a checkpointed event that was removed or rewritten is noticed); the events before
+    it are not read: a checkpoint only says they were intact when it was taken.
+    """
     session = session or db.session
     problems: list[ChainProblem] = []
+    if since.seq > 0:
+        anchor = next(iter(_read_events(session, name, where=AuditEvent.seq == since.seq, limit=1)), None)
+        if anchor is None:
+            problems.append(ChainProblem(name, since.seq, "", "the checkpoint's event is missing"))
+        elif anchor.hash != since.hash or anchor.compute_hash() != since.hash:
+            problems.append(ChainProblem(name, since.seq, anchor.id, "the checkpoint's event was changed"))
     checked = 0
-    chains = [chain] if chain is not None else session.scalars(select(AuditEvent.chain).distinct()).all()
-    for name in chains:
-        expected_prev, expected_seq = GENESIS, 1
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.chain == name).order_by(AuditEvent.seq))
-        for event in rows:
+    expected_prev, expected_seq, after = since.hash, since.seq + 1, since.seq
+    verified_to = since if not problems else None
+    while True:
+        upper = AuditEvent.seq <= until_seq if until_seq is not None else true()
+        batch = _read_events(session, name, where=and_(AuditEvent.seq > after, upper), limit=batch_size)
+        for event in batch:
             checked += 1
+            found = len(problems)
             if event.seq != expected_seq:
                 problems.append(ChainProblem(name, event.seq, event.id, f"expected sequence {expected_seq}"))
             if event.prev_hash != expected_prev:
                 problems.append(ChainProblem(name, event.seq, event.id, "previous-hash link is broken"))
             if event.compute_hash() != event.hash:
                 problems.append(ChainProblem(name, event.seq, event.id, "content does not match its hash"))
-            expected_prev, expected_seq = event.hash, event.seq + 1
+            if verified_to is not None and len(problems) == found:
+                verified_to = Checkpoint(event.seq, event.hash)
+            elif len(problems) > found:
+                verified_to = None  # nothing after a break counts as verified
+            expected_prev, expected_seq, after = event.hash, event.seq + 1, event.seq
+        if on_batch is not None and batch:
+            on_batch(checked)
+        if len(batch) < batch_size:
+            break
+    return ChainReport(checked, problems, verified_to or since)
+
+
+def verify_chains(
+    session: Session | None = None,
+    *,
+    chain: str | None = None,
+    since: Checkpoint | None = None,
+    batch_size: int = VERIFY_BATCH,
+) -> tuple[int, list[ChainProblem]]:
+    """Check every chain from its first event, or only ``chain`` (an organization id, or
+    ``SYSTEM_CHAIN``), from its first event or from the checkpoint ``since`` (which needs
+    ``chain``); returns (events checked, problems found), problems in chain and sequence order.
+    Raises ValueError for ``since`` without ``chain``."""
+    if since is not None and chain is None:
+        raise ValueError("a checkpoint belongs to one chain: name it")
+    session = session or db.session
+    problems: list[ChainProblem] = []
+    checked = 0
+    chains = [chain] if chain is not None else session.scalars(select(AuditEvent.chain).distinct()).all()
+    for name in chains:
+        report = verify_chain(name, session, since=since or START, batch_size=batch_size)
+        checked += report.checked
+        problems.extend(report.problems)
     return checked, problems
