@@ -12,6 +12,7 @@ JSON API; it never fails the export. See docs/patients.md, "Exporting a patient'
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -211,12 +212,23 @@ def _appointments(
     return exported
 
 
-def _consultations(organization_id: str, patient_id: str, *, actor: audit.Actor) -> list[ExportConsultation]:
-    rows: list[consultations.SessionRow] = []
+def _every_row(read_page: Callable[[str | None], Any]) -> list[Any]:
+    """The rows of every page of a cursor-paged list (``read_page(cursor)`` returns a page with
+    ``rows`` and ``next_cursor``)."""
+    rows: list[Any] = []
     cursor = None
     while True:
-        # clinical=False: nothing clinical is decrypted, only that the session happened.
-        page = consultations.history(
+        page = read_page(cursor)
+        rows += page.rows
+        if page.next_cursor is None:
+            return rows
+        cursor = page.next_cursor
+
+
+def _consultations(organization_id: str, patient_id: str, *, actor: audit.Actor) -> list[ExportConsultation]:
+    # clinical=False: nothing clinical is decrypted, only that the session happened.
+    rows: list[consultations.SessionRow] = _every_row(
+        lambda cursor: consultations.history(
             organization_id,
             patient_id,
             clinical=False,
@@ -225,10 +237,7 @@ def _consultations(organization_id: str, patient_id: str, *, actor: audit.Actor)
             cursor=cursor,
             channel="export",
         )
-        rows += page.rows
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    )
     return [
         ExportConsultation(
             id=row.id,
@@ -246,17 +255,12 @@ def _consultations(organization_id: str, patient_id: str, *, actor: audit.Actor)
 
 
 def _reports(organization_id: str, patient_id: str, *, actor: audit.Actor) -> list[ExportReport]:
-    rows: list[reports.ReportRow] = []
-    cursor = None
-    while True:
-        # Not recorded as a list: the export event is the record of this read.
-        page = reports.list_reports(
+    # Not recorded as a list: the export event is the record of this read.
+    rows: list[reports.ReportRow] = _every_row(
+        lambda cursor: reports.list_reports(
             organization_id, actor=actor, patient_id=patient_id, cursor=cursor, limit=reports.MAX_LIMIT, record=False
         )
-        rows += page.rows
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    )
     exported = []
     for row in reversed(rows):
         # The list loaded each report row; this reads its hash from the session, not the database.
