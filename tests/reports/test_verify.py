@@ -366,8 +366,9 @@ def test_the_export_model_matches_the_migrated_schema(app):
     assert [d for d in differences if "report_exports" in repr(d)] == []
 
 
-def test_the_reports_page_and_the_navigation_link_to_verification(login_as):
+def test_the_reports_page_and_the_footer_link_to_verification(login_as, client):
     html = login_as("clinician").get("/reports").get_data(as_text=True)
     assert 'href="/reports/verify" data-verify-link' in html
     front_desk = login_as("receptionist").get("/patients").get_data(as_text=True)
-    assert 'href="/reports/verify" data-nav="verify"' in front_desk  # anyone may check a report
+    assert 'href="/reports/verify" data-footer="verify"' in front_desk  # anyone may check a report
+    assert 'data-footer="verify"' not in client.get("/login").get_data(as_text=True)  # members only
