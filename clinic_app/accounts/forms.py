@@ -2,9 +2,13 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
+NAME_MESSAGE = "Enter a name of 1 to 120 characters."
+
 
 class ProfileForm(FlaskForm):
-    display_name = StringField("Your name", validators=[InputRequired(), Length(max=120)])
+    display_name = StringField(
+        "Your name", validators=[InputRequired(NAME_MESSAGE), Length(max=120, message=NAME_MESSAGE)]
+    )
 
 
 class ChangePasswordForm(FlaskForm):

@@ -94,10 +94,22 @@ def change_password(user: User, *, current_password: str, new_password: str, org
     set_password(user, new_password, actor=audit.Actor(user_id=user.id), organization_id=organization_id)
 
 
-def update_profile(user: User, *, display_name: str) -> User:
+def update_profile(user: User, *, display_name: str, organization_id: str | None) -> User:
+    """The person changes their own name; records ``account.profile_updated`` (the field names,
+    not the values) in ``organization_id``'s trail when it changed."""
     display_name = (display_name or "").strip()
     if not display_name or len(display_name) > 120:
         raise Invalid(errors=[FieldError("display_name", "Enter a name of 1 to 120 characters.")])
+    if display_name == user.display_name:
+        return user
     user.display_name = display_name
     db.session.flush()
+    audit.record(
+        "account.profile_updated",
+        organization_id=organization_id,
+        actor=audit.Actor(user_id=user.id),
+        target_type="user",
+        target_id=user.id,
+        details={"fields": ["display_name"]},
+    )
     return user

@@ -34,11 +34,11 @@ def account() -> tuple[str, int]:
 @bp.post("/account/profile")
 @authenticated
 def update_profile() -> Response | tuple[str, int]:
-    _identity, user = _person()
+    identity, user = _person()
     form = ProfileForm()
     if form.validate_on_submit():
         try:
-            service.update_profile(user, display_name=form.display_name.data)
+            service.update_profile(user, display_name=form.display_name.data, organization_id=identity.organization_id)
         except Invalid as error:
             form.display_name.errors = [e.message for e in error.errors]
         else:

@@ -212,5 +212,7 @@ def api_me() -> UserContext:
 def api_update_me(body: ProfileUpdate) -> UserContext:
     identity, user = _person()
     organization_id = _chosen_organization(identity)
-    accounts.update_profile(user, display_name=body.display_name)
+    # Recorded in the chosen organization's trail, else their first (as the answer's role is).
+    trail = organization_id or next((m.organization_id for m in identity.memberships), None)
+    accounts.update_profile(user, display_name=body.display_name, organization_id=trail)
     return user_context(user, identity.memberships, organization_id)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from authlib.jose import jwt
+from sqlalchemy import select
 
 from clinic_app.accounts.models import User
 from clinic_app.auth import service
@@ -305,6 +306,15 @@ def test_update_me_changes_only_the_name(app, client, tenants):
     with app.app_context():
         assert db.session.get(User, tenants.user("receptionist").id).display_name == "Robin Front-Desk"
         assert [m.role for m in orgs.memberships_of(tenants.user("receptionist").id)] == ["receptionist"]
+        [event] = db.session.scalars(
+            select(audit.AuditEvent).where(audit.AuditEvent.action == "account.profile_updated")
+        ).all()
+        assert (event.organization_id, event.actor_user_id, event.target_id) == (
+            tenants.a.id,
+            tenants.user("receptionist").id,
+            tenants.user("receptionist").id,
+        )
+        assert event.details == {"fields": ["display_name"]} and "Robin" not in json.dumps(event.details)
 
 
 def test_update_me_rejects_an_empty_name(client, tenants):
