@@ -8,6 +8,10 @@ forward. A run that finds a break keeps the old checkpoint, stores where the cha
 an ``audit.chain_broken`` alarm on the organization's own chain (so its admins see it in the trail)
 and logs an error for the operators.
 
+Besides "Verify now", every active organization gets a run each night (from 03:30 in its time
+zone, six hours to catch up; ``start_nightly_verifications``, a ``core.periodic`` task) when
+anything was recorded since its checkpoint, or its chain was found broken.
+
 A checkpoint proves only that the events up to it were intact when it was taken: later runs read
 the checkpoint's own event again but nothing before it. ``flask audit-verify`` still checks every
 chain from its first event.
@@ -17,23 +21,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ForeignKey, Integer, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clinic_app.core import audit
+from clinic_app.core import audit, periodic
 from clinic_app.core.audit import GENESIS, START, AuditEvent, Checkpoint, verify_chain
 from clinic_app.core.db import Model, PublicIdMixin
 from clinic_app.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobContext, enqueue, job_function
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.orgs.models import Organization
 
 log = logging.getLogger("clinic_app.audit")
 
 VERIFY_KIND = "audit.verify"
 UNVERIFIED, VERIFIED, BROKEN = "unverified", "verified", "broken"
+NIGHTLY_AT = time(3, 30)  # local time: after the nightly comprehensive sync (02:00) has begun
+NIGHTLY_WINDOW = timedelta(hours=6)  # a tick missed at 03:30 (app down) still runs until 09:30
 
 
 class AuditVerification(PublicIdMixin, Model):
@@ -231,3 +239,60 @@ def _raise_alarm(organization_id: str, problem: audit.ChainProblem, count: int, 
         outcome=audit.ALARM,
         details={"seq": problem.seq, "problem": problem.problem, "problems": count, "job_id": job_id},
     )
+
+
+# --- every night --------------------------------------------------------------------------------
+
+
+def _night_opens(time_zone: str | None, now: datetime) -> datetime | None:
+    """When tonight's window opened (UTC), if ``now`` is inside it in ``time_zone``."""
+    try:
+        zone = ZoneInfo(time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    opens = datetime.combine(now.astimezone(zone).date(), NIGHTLY_AT, tzinfo=zone).astimezone(UTC)
+    return opens if opens <= now < opens + NIGHTLY_WINDOW else None
+
+
+def _nightly_due(organization_id: str, opens: datetime) -> bool:
+    started_tonight = db.session.scalar(_jobs_of(organization_id).where(Job.created_at >= opens).limit(1))
+    if started_tonight is not None or running_job(organization_id) is not None:
+        return False  # one run a night, whether an admin or the clock started it, and however it ended
+    checkpoint = checkpoint_of(organization_id)
+    if checkpoint is not None and checkpoint.problem_seq is not None:
+        return True  # a broken chain is reported again every night until it is put right
+    return latest_seq(organization_id) > (checkpoint.verified_seq if checkpoint else 0)
+
+
+@periodic.every_tick("audit.nightly_verification")
+def start_nightly_verifications(now: datetime | None = None) -> list[str]:
+    """Start tonight's verification for every active organization in its nightly window that has
+    not had one since the window opened and has events to check (or a broken chain). Started by
+    no person; committed per organization, so one failure (the queue down) spares the others.
+    Returns the organization ids started."""
+    now = now or utcnow()
+    organizations = db.session.execute(
+        select(Organization.id, Organization.time_zone)
+        .where(Organization.is_active.is_(True))
+        .order_by(Organization.id)
+    ).all()
+    started: list[str] = []
+    for organization_id, time_zone in organizations:
+        opens = _night_opens(time_zone, now)
+        if opens is None or not _nightly_due(organization_id, opens):
+            continue
+        try:
+            _job, new = start_verification(organization_id, actor=audit.Actor())
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.warning(
+                "nightly audit verification not started",
+                extra={"event": "audit_verification_skipped", "organization_id": organization_id},
+                exc_info=True,
+            )
+            continue
+        if new:
+            started.append(organization_id)
+    db.session.rollback()  # end the read
+    return started

@@ -1,4 +1,5 @@
-"""The sync scheduler: every minute, mark stalled runs failed and start the scheduled syncs due.
+"""The sync scheduler: every minute, mark stalled runs failed and start the scheduled syncs due,
+then run the app's other periodic tasks (``core.periodic``, e.g. the nightly audit verification).
 
 ``tick(now)`` is the whole decision and is the same everywhere (the rules are the service's
 ``due_for_scheduled_sync``: an incremental every interval, a comprehensive nightly at 02:00 in the
@@ -29,7 +30,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 
-from clinic_app.core import audit, jobs
+from clinic_app.core import audit, jobs, periodic
 from clinic_app.core.errors import DomainError
 from clinic_app.core.time import isoformat, utcnow
 from clinic_app.extensions import db
@@ -93,6 +94,7 @@ def tick(now: datetime | None = None) -> dict[str, Any]:
         summary["started" if started else "already_running"].append(entry)
     if summary["started"]:
         log.info("scheduled syncs started", extra={"event": "sync_scheduled", "count": len(summary["started"])})
+    summary["periodic"] = periodic.run_all(now)  # the rest of the app's clockwork (core/periodic.py)
     return summary
 
 
