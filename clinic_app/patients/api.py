@@ -4,6 +4,7 @@ list that used to fail with 500s working and paginated. The organization comes f
 
 from __future__ import annotations
 
+from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.tenancy import current_actor, current_organization_id
@@ -132,7 +133,9 @@ def api_update(patient_id: str, body: PatientUpdate) -> PatientOut:
     summary="Export a patient's record",
     description="The whole record as one document, for a patient's request for a copy of their information or "
     "a transfer: demographics, intake, symptoms, appointments (with their notes), and consultations and reports "
-    "as metadata only (transcripts and report content are exported by clinicians as signed PDFs). The same "
+    "as metadata only (transcripts and report content are exported by clinicians as signed PDFs). Appointments, "
+    "consultations and reports are included only with `appointments:read`, `consultations:read` and "
+    "`clinical:read` respectively (otherwise empty and named in `not_included`). The same "
     "document as the record page's download. Recorded in the audit trail as `patient.exported`. A value that "
     "cannot be decrypted is null and named in `unreadable_fields` (of its item, and as a path in the document's); "
     "the export still succeeds.",
@@ -140,7 +143,11 @@ def api_update(patient_id: str, body: PatientUpdate) -> PatientOut:
 )
 @requires("patients:export")
 def api_export(patient_id: str) -> export.PatientExport:
-    return export.export_patient(current_organization_id(), patient_id, actor=current_actor(), channel="api")
+    identity = current_identity()
+    assert identity is not None  # requires() let the caller in
+    return export.export_patient(
+        current_organization_id(), patient_id, actor=identity.actor, channel="api", can=identity.can
+    )
 
 
 @api_route(
@@ -156,7 +163,6 @@ def api_export(patient_id: str) -> export.PatientExport:
 )
 @requires("patients:read")
 def api_history(patient_id: str) -> PatientHistoryOut:
-    from clinic_app.auth.identity import current_identity
     from clinic_app.consultations import reading
     from clinic_app.consultations.schemas import ConsultationHistoryItem
 

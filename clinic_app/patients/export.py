@@ -120,18 +120,41 @@ class PatientExport(Schema):
     )
 
 
+# Each section beyond the record is included only for a caller who may read it elsewhere (a
+# practice admin sees no reports; a token scoped to patients alone gets no appointments).
+SECTION_PERMISSIONS = {
+    "appointments": "appointments:read",
+    "consultations": "consultations:read",
+    "reports": "clinical:read",
+}
+
+
 def export_patient(
-    organization_id: str, patient_id: str, *, actor: audit.Actor, channel: str, now: datetime | None = None
+    organization_id: str,
+    patient_id: str,
+    *,
+    actor: audit.Actor,
+    channel: str,
+    can: Callable[[str], bool],
+    now: datetime | None = None,
 ) -> PatientExport:
-    """The organization's patient as one document; records ``patient.exported`` (the channel, web
-    or api, and the format; never a value) in the caller's transaction. Reading the consultations
-    also records ``consultation.history_viewed`` (channel ``export``), as every such read does.
-    Values that cannot be decrypted are null, never an error. Raises NotFound."""
+    """The organization's patient as one document, with the appointments, consultations and
+    reports only when ``can`` grants their permission (``SECTION_PERMISSIONS``; left-out sections
+    are empty and named in ``not_included``); records ``patient.exported`` (the channel, web or
+    api, the format and the sections; never a value) in the caller's transaction. Reading the
+    consultations also records ``consultation.history_viewed`` (channel ``export``), as every
+    such read does. Values that cannot be decrypted are null, never an error. Raises NotFound."""
     now = now or utcnow()
     view = service.view_patient(organization_id, patient_id, actor=actor, record_view=False)
     organization = orgs.get_organization(organization_id)
     summary = intake.summary_for(organization_id, view.id)
-    appointments = _appointments(organization_id, view.id, actor=actor, now=now)
+    sections = [name for name, permission in SECTION_PERMISSIONS.items() if can(permission)]
+    left_out = [
+        f"{name.capitalize()}: not included for you (needs {permission})."
+        for name, permission in SECTION_PERMISSIONS.items()
+        if name not in sections
+    ]
+    appointments = _appointments(organization_id, view.id, actor=actor, now=now) if "appointments" in sections else []
     unreadable = [f"patient.{name}" for name in view.unreadable_fields]
     if summary.record is not None:
         unreadable += [f"intake.{name}" for name in summary.record.unreadable_fields]
@@ -146,9 +169,9 @@ def export_patient(
         intake=IntakeRecordOut.of(summary.record) if summary.record is not None else None,
         symptoms=[PatientSymptomOut.of(symptom) for symptom in summary.symptoms],
         appointments=appointments,
-        consultations=_consultations(organization_id, view.id, actor=actor),
-        reports=_reports(organization_id, view.id, actor=actor),
-        not_included=list(NOT_INCLUDED),
+        consultations=_consultations(organization_id, view.id, actor=actor) if "consultations" in sections else [],
+        reports=_reports(organization_id, view.id, actor=actor) if "reports" in sections else [],
+        not_included=[*NOT_INCLUDED, *left_out],
         unreadable_fields=unreadable,
     )
     audit.record(
@@ -158,7 +181,7 @@ def export_patient(
         target_type="patient",
         target_id=view.id,
         patient_id=view.id,
-        details={"channel": channel, "format": FORMAT},
+        details={"channel": channel, "format": FORMAT, "sections": sections},
     )
     return document
 

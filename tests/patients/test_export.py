@@ -197,13 +197,32 @@ def test_the_api_answers_the_same_document_to_a_token_with_the_export_scope(app,
     )
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     answer = response.get_json()
-    download = json.loads(login_as("admin").get(f"/patients/{patient_id}/export").get_data(as_text=True))
+    download = json.loads(login_as("clinician").get(f"/patients/{patient_id}/export").get_data(as_text=True))
     assert answer.pop("exported_at") and download.pop("exported_at")
+    # A token scoped to the export alone gets the record; the other sections need their own scopes.
+    left_out = answer.pop("not_included")[len(download["not_included"]) :]
+    assert all(name in " ".join(left_out) for name in ("appointments:read", "consultations:read", "clinical:read"))
+    download.pop("not_included")
     assert answer == download
     assert answer["patient"]["email"] == "sentinel.patient@example.com"
     assert (answer["intake"], answer["symptoms"], answer["appointments"]) == (None, [], [])
     assert (answer["consultations"], answer["reports"]) == ([], [])
     assert [e.details["channel"] for e in events(app, "patient.exported")] == ["api", "web"]
+
+
+def test_each_section_needs_the_permission_that_shows_it_elsewhere(app, tenants, login_as):
+    ids = _patient_with_everything(app, tenants)
+    url = f"/api/v1/patients/{ids['patient']}/export"
+    # A practice admin sees appointments and that consultations happened, but no reports.
+    admin = json.loads(login_as("admin").get(url.removeprefix("/api/v1")).get_data(as_text=True))
+    assert len(admin["appointments"]) == 2 and len(admin["consultations"]) == 1 and admin["reports"] == []
+    assert any("clinical:read" in line for line in admin["not_included"])
+    # A token with the export and appointments scopes gets exactly those.
+    token = api_token_for(app, tenants.a.id, ["patients:export", "appointments:read"], creator=tenants.user("owner"))
+    scoped = app.test_client().get(url, headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert len(scoped["appointments"]) == 2 and (scoped["consultations"], scoped["reports"]) == ([], [])
+    sections = [e.details["sections"] for e in events(app, "patient.exported")]
+    assert sections == [["appointments", "consultations"], ["appointments"]]
 
 
 def test_receptionists_and_tokens_without_the_scope_are_refused(app, tenants, login_as):
@@ -258,8 +277,12 @@ def test_every_export_is_audited_with_ids_only(app, tenants, login_as):
     assert api.status_code == 200
 
     web_event, api_event = events(app, "patient.exported")
-    assert web_event.details == {"channel": "web", "format": "json"}
-    assert api_event.details == {"channel": "api", "format": "json"}
+    assert web_event.details == {
+        "channel": "web",
+        "format": "json",
+        "sections": ["appointments", "consultations", "reports"],  # a clinician's
+    }
+    assert api_event.details == {"channel": "api", "format": "json", "sections": ["appointments", "consultations"]}
     assert (
         web_event.actor_user_id == tenants.user("clinician").id and api_event.actor_user_id == tenants.user("admin").id
     )
