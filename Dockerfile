@@ -1,10 +1,11 @@
 # The clinic app: gunicorn serving wsgi:app on port 8000 (the same image runs the RQ worker).
 #
 #   docker build -t clinic-app .
-#   docker run -e SECRET_KEY=... -e FIELD_ENCRYPTION_KEYS=... -e DATABASE_URL=... -e REDIS_URL=... -p 8000:8000 clinic-app
+#   docker run -e SECRET_KEY=... -e FIELD_ENCRYPTION_KEYS=... -e DATABASE_URL=... -e REDIS_URL=... \
+#       -e PUBLIC_URL=https://clinic.example.com -p 8000:8000 clinic-app
 #
-# Secrets are never baked in: SECRET_KEY, FIELD_ENCRYPTION_KEYS and DATABASE_URL are required at
-# run time (the app refuses to start without them). See docker-compose.yml for the whole stack.
+# Secrets are never baked in: SECRET_KEY, FIELD_ENCRYPTION_KEYS, DATABASE_URL and PUBLIC_URL are
+# required at run time (the app refuses to start without them). See docker-compose.yml for the whole stack.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

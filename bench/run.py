@@ -389,6 +389,7 @@ def app_environment(database_url: str, instance_dir: str, port: int) -> dict[str
             "REDIS_URL": REDIS_URL,
             "RATELIMIT_ENABLED": "false",
             "PORT": str(port),
+            "PUBLIC_URL": "https://clinic.example.com",
             "INSTANCE_PATH": instance_dir,
             "PYTHONUNBUFFERED": "1",
         }

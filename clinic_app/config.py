@@ -5,8 +5,9 @@ Two shapes are supported by the same code:
 * the embedded default (``APP_ENV=development``): SQLite under ``instance/``, jobs on an
   in-process thread, secrets generated once into ``instance/secrets.json``;
 * production (``APP_ENV=production``): ``DATABASE_URL`` (PostgreSQL), ``REDIS_URL`` (RQ and
-  rate limits), and secrets that must come from the environment. A missing or default secret
-  stops the process with a message that says which variable to set.
+  rate limits), ``PUBLIC_URL`` (the https address links in e-mail point to), and secrets that
+  must come from the environment. A missing or default secret stops the process with a message
+  that says which variable to set.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -55,6 +57,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("REDIS_URL", None, "Redis for RQ jobs and rate limits. Unset: in-process jobs, in-memory limits."),
     Variable("JOBS_BACKEND", None, "`rq`, `thread` or `eager`. Default: `rq` with REDIS_URL, else `thread`."),
     Variable("PORT", "5000", "Port `make run` serves on (127.0.0.1)."),
+    Variable(
+        "PUBLIC_URL",
+        None,
+        "The address people open the app at, e.g. `https://clinic.example.com` (scheme and host, optional "
+        "port, no path). Links in e-mail (invitations, confirmations, password resets) start with it, never "
+        "with the request's Host header. Required in production (https); default `http://127.0.0.1:<PORT>`.",
+    ),
     Variable("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024), "Largest accepted request body in bytes."),
     Variable("LOG_LEVEL", "INFO", "Python log level for the JSON logs."),
     Variable("HTMX_CDN_URL", None, "Optional: load htmx from this URL (with the pinned SRI hash) instead of /static."),
@@ -115,6 +124,33 @@ def _as_int(value: str, name: str, minimum: int = 1) -> int:
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
     return number
+
+
+def parse_public_url(value: str, *, production: bool) -> str:
+    """``PUBLIC_URL`` checked and without a trailing slash: http(s) (https in production), a host,
+    no user name, path, query or fragment. Raises ConfigError naming the variable."""
+    example = "e.g. https://clinic.example.com"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"PUBLIC_URL is not a valid address ({example}), not {value!r}.") from None
+    allowed = ("https",) if production else ("http", "https")
+    if parts.scheme not in allowed:
+        need = "https://" if production else "http:// or https://"
+        raise ConfigError(f"PUBLIC_URL must start with {need} ({example}), not {value!r}.")
+    if (
+        not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or any(ch.isspace() or not ch.isprintable() for ch in value)
+    ):
+        raise ConfigError(f"PUBLIC_URL must name a host and nothing else before it ({example}), not {value!r}.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
+        raise ConfigError(f"PUBLIC_URL is the site's address alone, without a path or query ({example}).")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc += f":{port}" if port is not None else ""
+    return f"{parts.scheme}://{netloc}"
 
 
 def parse_encryption_keys(value: str) -> dict[str, bytes]:
@@ -212,6 +248,17 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     if jobs_backend == "rq" and not redis_url:
         raise ConfigError("JOBS_BACKEND=rq needs REDIS_URL.")
 
+    port = _as_int(_env("PORT", environ) or "5000", "PORT")
+    public_url = _env("PUBLIC_URL", environ)
+    if public_url is None:
+        if production:
+            raise ConfigError(
+                "PUBLIC_URL is missing. In production set it to the https address people open the app at, "
+                "e.g. https://clinic.example.com: links in e-mail are built from it."
+            )
+        public_url = f"http://127.0.0.1:{port}"
+    public_url = parse_public_url(public_url, production=production)
+
     mail_from = _env("MAIL_FROM", environ) or "clinic@localhost"
     if "@" not in mail_from or "\n" in mail_from or "\r" in mail_from:
         raise ConfigError(f"MAIL_FROM must be an e-mail address, not {mail_from!r}.")
@@ -226,7 +273,8 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "JOBS_BACKEND": jobs_backend,
-        "PORT": _as_int(_env("PORT", environ) or "5000", "PORT"),
+        "PORT": port,
+        "PUBLIC_URL": public_url,
         "MAX_CONTENT_LENGTH": _as_int(
             _env("MAX_CONTENT_LENGTH", environ) or str(16 * 1024 * 1024), "MAX_CONTENT_LENGTH"
         ),
@@ -262,6 +310,10 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+    elif database_url.startswith("postgresql"):
+        # Timestamps come back in UTC whatever the server's default zone: read in a zone east of
+        # UTC, a stored 9999-12-31T23:59Z would be a year psycopg cannot represent.
+        config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {"options": "-c timezone=UTC"}
     for key, value in overrides.items():
         if key not in {v.name for v in VARIABLES} or not isinstance(value, str):
             config[key] = value

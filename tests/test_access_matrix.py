@@ -47,7 +47,7 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         from clinic_app.orgs.service import active_membership
 
         membership = active_membership(target.id, tenants.a.id)
-        job = jobs.Job(kind="demo.countdown", organization_id=tenants.a.id, status=jobs.RUNNING, params={})
+        job = jobs.Job(kind="reports.generate", organization_id=tenants.a.id, status=jobs.RUNNING, params={})
         db.session.add(job)
         from clinic_app.core.audit import Actor
         from clinic_app.patients import service as patients
@@ -109,6 +109,19 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         )
         db.session.commit()
         values["session_id"], values["consultation_id"] = held.session_code, held.id
+        from clinic_app.orgs import invitations
+
+        # staff: a pending invitation of A (its link's secret is not A's to show: "secret" stays fake)
+        invited = invitations.invite_staff_member(
+            organization_id=tenants.a.id,
+            email="matrix-invitee@example.com",
+            display_name="Matrix Invitee",
+            role="receptionist",
+            actor=Actor(),
+            actor_role=None,
+        )
+        values["invitation_id"] = invited.invitation.id
+        db.session.commit()
     values["_token"] = token
     return values
 

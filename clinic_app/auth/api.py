@@ -15,6 +15,7 @@ from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
 from clinic_app.auth import bp, service
 from clinic_app.auth.identity import Identity, current_identity
+from clinic_app.auth.models import TokenFamily
 from clinic_app.auth.schemas import (
     LoginRequest,
     LogoutOut,
@@ -63,13 +64,14 @@ def user_context(user: User, memberships: list[orgs.MembershipView], organizatio
     )
 
 
-def _token_answer(user: User, pair: service.TokenPair) -> TokenPairOut:
+def _token_answer(user: User, family: TokenFamily, pair: service.TokenPair) -> TokenPairOut:
     return TokenPairOut(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
         expires_in=pair.expires_in,
         refresh_expires_in=pair.refresh_expires_in,
-        user=user_context(user, orgs.memberships_of(user.id), None),
+        organization_id=family.organization_id,
+        user=user_context(user, orgs.memberships_of(user.id), family.organization_id),
     )
 
 
@@ -81,14 +83,16 @@ def _person() -> tuple[Identity, User]:
 
 
 def _chosen_organization(identity: Identity) -> str | None:
-    """``X-Organization-ID`` when sent (it must be one of the caller's, else 404), otherwise the
-    browser session's current organization, otherwise None (their default one)."""
+    """``X-Organization-ID`` when sent (it must be one of the caller's, and the one a bound log-in
+    acts for, else 404), otherwise the log-in's or the browser session's organization, otherwise
+    None (their default one)."""
     requested = request.headers.get("X-Organization-ID", "").strip()
+    bound = identity.bound_organization_id
     if requested:
-        if not any(m.organization_id == requested for m in identity.memberships):
+        if (bound and requested != bound) or not any(m.organization_id == requested for m in identity.memberships):
             raise NotFound("The requested resource was not found.")
         return requested
-    return identity.organization_id
+    return bound or identity.organization_id
 
 
 @api_route(
@@ -103,8 +107,13 @@ def _chosen_organization(identity: Identity) -> str | None:
 )
 @public
 def api_login(body: LoginRequest) -> TokenPairOut:
-    user, pair = service.api_login(body.email, body.password.get_secret_value(), ip_address=request.remote_addr)
-    return _token_answer(user, pair)
+    user, family, pair = service.api_login(
+        body.email,
+        body.password.get_secret_value(),
+        ip_address=request.remote_addr,
+        organization_id=body.organization_id,
+    )
+    return _token_answer(user, family, pair)
 
 
 @api_route(
@@ -123,8 +132,8 @@ def api_login(body: LoginRequest) -> TokenPairOut:
 )
 @public
 def api_refresh(body: RefreshRequest) -> TokenPairOut:
-    user, pair = service.refresh(body.refresh_token.get_secret_value())
-    return _token_answer(user, pair)
+    user, family, pair = service.refresh(body.refresh_token.get_secret_value())
+    return _token_answer(user, family, pair)
 
 
 @api_route(

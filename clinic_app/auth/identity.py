@@ -38,6 +38,8 @@ class Identity:
     session_row: UserSession | None = None
     token_family_id: str | None = None
     organization_id: str | None = None
+    # An API log-in bound to one organization (see auth.service.api_login) acts for it alone.
+    bound_organization_id: str | None = None
     role: str | None = None
     memberships: list[orgs.MembershipView] = field(default_factory=list)
 
@@ -91,7 +93,12 @@ def load_identity() -> None:
             except Unauthorized as error:
                 g.auth_error = error.detail
                 return
-            g.identity = Identity(kind="access_token", user=claims.user, token_family_id=claims.family_id)
+            g.identity = Identity(
+                kind="access_token",
+                user=claims.user,
+                token_family_id=claims.family_id,
+                bound_organization_id=claims.organization_id,
+            )
     else:
         from flask_login import current_user
 
@@ -102,12 +109,26 @@ def load_identity() -> None:
                 g.session_ended = True
             return
         row = g.get("session_row")
+        memberships = orgs.memberships_of(user.id)
+        if not memberships:
+            # Their last organization removed them: nothing is left to sign in to.
+            if row is not None:
+                service.end_session_apart(row)
+            logout_user()
+            session.pop(SESSION_KEY, None)
+            g.session_ended = True
+            return
         g.identity = Identity(
-            kind="session", user=user, session_row=row, organization_id=row.organization_id if row else None
+            kind="session",
+            user=user,
+            session_row=row,
+            organization_id=row.organization_id if row else None,
+            memberships=memberships,
         )
     identity = g.identity
     if identity.user is not None:
-        identity.memberships = orgs.memberships_of(identity.user.id)
+        if identity.kind != "session":
+            identity.memberships = orgs.memberships_of(identity.user.id)
         g.log_user_id = identity.user.id
         member_of = {m.organization_id for m in identity.memberships}
         if identity.kind == "session" and identity.organization_id not in member_of:
@@ -115,9 +136,12 @@ def load_identity() -> None:
             identity.organization_id = identity.memberships[0].organization_id if identity.memberships else None
 
 
-def sign_in(user: User) -> None:
-    """Start a browser session: a new session id (no fixation), then remember the user."""
-    secret, _row = service.start_session(user, ip_address=request.remote_addr, user_agent=request.user_agent.string)
+def sign_in(user: User, *, organization_id: str | None = None) -> None:
+    """Start a browser session: a new session id (no fixation), then remember the user. It works
+    in ``organization_id`` (one of theirs) or their default organization."""
+    secret, _row = service.start_session(
+        user, ip_address=request.remote_addr, user_agent=request.user_agent.string, organization_id=organization_id
+    )
     session.clear()
     session[SESSION_KEY] = secret
     session.permanent = False
@@ -133,12 +157,13 @@ def sign_out() -> None:
 
 
 def _requested_organization(identity: Identity) -> str | None:
-    from_url = (request.view_args or {}).get("organization_id")
-    if from_url:
-        return from_url
-    from_header = request.headers.get("X-Organization-ID", "").strip()
-    if from_header:
-        return from_header
+    requested = (request.view_args or {}).get("organization_id") or request.headers.get("X-Organization-ID", "").strip()
+    bound = identity.bound_organization_id
+    if bound:
+        # A log-in bound to one organization reaches no other, whichever it names.
+        return bound if not requested or requested == bound else None
+    if requested:
+        return requested
     if identity.organization_id:
         return identity.organization_id
     if len(identity.memberships) == 1:

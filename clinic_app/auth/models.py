@@ -38,6 +38,9 @@ class TokenFamily(PublicIdMixin, Model):
     id_prefix = "tfm"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The organization the log-in acts for: the one named at log-in, or the person's only one.
+    # None for a person who belonged to several and named none: each request names its own.
+    organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
@@ -71,6 +74,9 @@ class ApiToken(PublicIdMixin, Model):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Why it stopped working: "revoked" by an admin, or "creator_removed" / "creator_role_changed"
+    # when the person whose authority it carried left the organization or lost what it grants.
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
 
 
 class PasswordLink(PublicIdMixin, Model):

@@ -20,6 +20,15 @@ class LoginRequest(Schema):
     email: str = Field(min_length=1, max_length=254, description="The e-mail address the account signs in with")
     # SecretStr keeps the value out of reprs, tracebacks and logs.
     password: SecretStr = Field(min_length=1, max_length=256)
+    organization_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description=(
+            "The organization this log-in acts for. Optional for someone who belongs to one; someone who"
+            " belongs to several and leaves it out names the organization on every request instead"
+            " (X-Organization-ID)"
+        ),
+    )
 
 
 class RefreshRequest(Schema):
@@ -71,6 +80,9 @@ class TokenPairOut(Schema):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme's name, not a secret)
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+    organization_id: str | None = Field(
+        description="The organization every request with these tokens acts for; null when each request names it"
+    )
     user: UserContext
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from authlib.jose import JoseError, JsonWebToken
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from clinic_app.accounts import service as accounts
@@ -80,29 +80,51 @@ def _email_key(email: str) -> str:
     return keyed_hash(current_app.config["SECRET_KEY"], (email or "").strip().lower())
 
 
-def _throttle_message(ip_address: str | None, email: str) -> str | None:
-    since = utcnow() - THROTTLE_WINDOW
-    by_account = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email_hash == _email_key(email), LoginFailure.created_at >= since)
-    )
-    by_address = 0
-    if ip_address:
-        by_address = db.session.scalar(
+def _throttle_message() -> str:
+    minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+    return f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again, or reset your password."
+
+
+def _claim_attempt(email: str, ip_address: str | None) -> tuple[str, bool]:
+    """Count this attempt before its password is looked at, and say whether it is over a limit.
+
+    The attempt is written and committed first (its own short transaction), then the attempts in
+    the window are counted, so of N requests racing for one account at most
+    ``MAX_FAILURES_PER_ACCOUNT`` see a count within the limit: each one counts itself and every
+    attempt written before its count. A successful or refused attempt's row is removed again
+    (``_forget_attempt``); a failed one stays as the failure. Returns the row's id and whether to
+    refuse."""
+    email_hash = _email_key(email)
+    attempt = LoginFailure(email_hash=email_hash, ip_address=ip_address, created_at=utcnow())
+    row_id = attempt.id
+    with Session(db.engine) as session:
+        session.add(attempt)
+        session.commit()
+        since = utcnow() - THROTTLE_WINDOW
+        by_account = session.scalar(
             select(func.count())
             .select_from(LoginFailure)
-            .where(LoginFailure.ip_address == ip_address, LoginFailure.created_at >= since)
+            .where(LoginFailure.email_hash == email_hash, LoginFailure.created_at >= since)
         )
-    if (by_account or 0) >= MAX_FAILURES_PER_ACCOUNT or (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
-        minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
-        return f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again, or reset your password."
-    return None
+        by_address = 0
+        if ip_address:
+            by_address = session.scalar(
+                select(func.count())
+                .select_from(LoginFailure)
+                .where(LoginFailure.ip_address == ip_address, LoginFailure.created_at >= since)
+            )
+        session.rollback()
+    over = (by_account or 0) > MAX_FAILURES_PER_ACCOUNT or (by_address or 0) > MAX_FAILURES_PER_ADDRESS
+    return row_id, over
 
 
-def _record_failure(email: str, ip_address: str | None, *, user: User | None, reason: str) -> None:
-    failure = LoginFailure(email_hash=_email_key(email), ip_address=ip_address, created_at=utcnow())
-    _write_apart(lambda session: session.add(failure))
+def _forget_attempt(row_id: str) -> None:
+    with Session(db.engine) as session:
+        session.execute(delete(LoginFailure).where(LoginFailure.id == row_id))
+        session.commit()
+
+
+def _record_failure(user: User | None, *, reason: str) -> None:
     audit.record(
         "auth.login_failed",
         organization_id=None,
@@ -114,24 +136,29 @@ def _record_failure(email: str, ip_address: str | None, *, user: User | None, re
     )
 
 
-def authenticate(email: str, password: str, *, ip_address: str | None) -> User:
+def authenticate(email: str, password: str, *, ip_address: str | None, require_membership: bool = True) -> User:
     """The user behind these credentials, if they may sign in.
 
-    Raises LoginThrottled (429) after too many recent failures for the account or the address, and
-    Unauthorized with one message for every other failure (unknown e-mail, wrong password,
+    Raises LoginThrottled (429) after too many recent failures for the account or the address
+    (counted before the password is checked, so concurrent guesses cannot slip past the limit),
+    and Unauthorized with one message for every other failure (unknown e-mail, wrong password,
     deactivated, no organization), so nothing tells which e-mail addresses exist.
+    ``require_membership=False`` is for accepting an invitation, which is how someone whom every
+    organization removed gets back in.
     """
-    message = _throttle_message(ip_address, email)
-    if message:
+    attempt_id, over_limit = _claim_attempt(email, ip_address)
+    if over_limit:
+        _forget_attempt(attempt_id)  # a refused attempt is not a failure: it checked nothing
         audit.record("auth.login_throttled", organization_id=None, outcome=audit.DENIED, details={}, independent=True)
-        raise LoginThrottled(message)
+        raise LoginThrottled(_throttle_message())
     user = accounts.check_credentials(email, password)
     if user is None:
-        _record_failure(email, ip_address, user=accounts.find_by_email(email or ""), reason="bad_credentials")
+        _record_failure(accounts.find_by_email(email or ""), reason="bad_credentials")
         raise Unauthorized(GENERIC_LOGIN_ERROR)
-    if not orgs.memberships_of(user.id):
-        _record_failure(email, ip_address, user=user, reason="no_active_membership")
+    if require_membership and not orgs.memberships_of(user.id):
+        _record_failure(user, reason="no_active_membership")
         raise Unauthorized(GENERIC_LOGIN_ERROR)
+    _forget_attempt(attempt_id)
     return user
 
 
@@ -151,11 +178,18 @@ def session_limits() -> SessionLimits:
     )
 
 
-def start_session(user: User, *, ip_address: str | None, user_agent: str | None) -> tuple[str, UserSession]:
-    """A new server-side session for a fresh log-in; returns the cookie secret and the row."""
+def start_session(
+    user: User, *, ip_address: str | None, user_agent: str | None, organization_id: str | None = None
+) -> tuple[str, UserSession]:
+    """A new server-side session for a fresh log-in, working in ``organization_id`` when it is one
+    of the user's (else their default one); returns the cookie secret and the row."""
     plain, hashed = new_secret()
     now = utcnow()
-    default_org = orgs.memberships_of(user.id)[0].organization_id
+    memberships = orgs.memberships_of(user.id)
+    default_org = next(
+        (m.organization_id for m in memberships if m.organization_id == organization_id),
+        memberships[0].organization_id,
+    )
     row = UserSession(
         user_id=user.id,
         secret_hash=hashed,
@@ -222,6 +256,11 @@ def end_session(row: UserSession, *, user: User) -> None:
         target_type="user",
         target_id=user.id,
     )
+
+
+def end_session_apart(row: UserSession) -> None:
+    """End a session whatever the request's outcome (its person has nothing left to reach)."""
+    _update_apart(UserSession, row.id, revoked_at=utcnow())
 
 
 def switch_organization(row: UserSession, *, user: User, organization_id: str) -> None:
@@ -327,28 +366,42 @@ def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
     return TokenPair(access, plain, ACCESS_TOKEN_MINUTES * 60, REFRESH_TOKEN_DAYS * 86400)
 
 
-def api_login(email: str, password: str, *, ip_address: str | None) -> tuple[User, TokenPair]:
-    """Raises LoginThrottled or Unauthorized like ``authenticate``."""
+def api_login(
+    email: str, password: str, *, ip_address: str | None, organization_id: str | None = None
+) -> tuple[User, TokenFamily, TokenPair]:
+    """A new API log-in (token family) and its first pair. Raises LoginThrottled or Unauthorized
+    like ``authenticate``, or Invalid when ``organization_id`` is not one of the person's.
+
+    The log-in acts for one organization: ``organization_id`` when given, else the person's only
+    one. Someone who belongs to several and names none gets an unbound log-in, whose every
+    request names its organization (``X-Organization-ID``)."""
     user = authenticate(email, password, ip_address=ip_address)
-    family = TokenFamily(user_id=user.id, created_at=utcnow())
+    memberships = orgs.memberships_of(user.id)
+    if organization_id is not None and not any(m.organization_id == organization_id for m in memberships):
+        raise Invalid(errors=[FieldError("organization_id", "You are not a member of this organization.")])
+    if organization_id is None and len(memberships) == 1:
+        organization_id = memberships[0].organization_id
+    family = TokenFamily(user_id=user.id, organization_id=organization_id, created_at=utcnow())
     db.session.add(family)
     db.session.flush()
     user.last_login_at = utcnow()
     audit.record(
         "auth.api_login",
-        organization_id=orgs.memberships_of(user.id)[0].organization_id,
+        organization_id=organization_id or memberships[0].organization_id,
         actor=audit.Actor(user_id=user.id),
         target_type="user",
         target_id=user.id,
     )
-    return user, _issue_pair(user, family)
+    return user, family, _issue_pair(user, family)
 
 
-def refresh(refresh_token: str) -> tuple[User, TokenPair]:
+def refresh(refresh_token: str) -> tuple[User, TokenFamily, TokenPair]:
     """Rotate: the old refresh token is spent and a new pair issued in the same family.
 
     Presenting a spent refresh token again means it was stolen or replayed: the whole family
-    (every access and refresh token from that log-in) is revoked. Raises Unauthorized.
+    (every access and refresh token from that log-in) is revoked and an alarm recorded. Spending
+    is one conditional UPDATE, so of two requests racing with the same token exactly one wins and
+    the other is treated as the replay it is. Raises Unauthorized.
     """
     row = db.session.scalar(select(RefreshToken).where(RefreshToken.secret_hash == hash_secret(refresh_token or "")))
     if row is None:
@@ -357,32 +410,40 @@ def refresh(refresh_token: str) -> tuple[User, TokenPair]:
     assert family is not None
     user = db.session.get(User, family.user_id)
     now = utcnow()
-    if row.used_at is not None:
-        if family.revoked_at is None:
-            audit.record(
-                "auth.refresh_reuse_detected",
-                organization_id=None,
-                actor=audit.Actor(user_id=family.user_id),
-                target_type="token_family",
-                target_id=family.id,
-                outcome=audit.ALARM,
-                independent=True,
-            )
-            # Committed on its own: the revocation must hold although this request fails.
-            from sqlalchemy.orm import Session
-
-            with Session(db.engine) as session:
-                session.execute(
-                    update(TokenFamily)
-                    .where(TokenFamily.id == family.id)
-                    .values(revoked_at=now, revoked_reason="refresh_token_reused")
-                )
-                session.commit()
-        raise Unauthorized("This refresh token was already used; the log-in has been ended for safety.")
     if family.revoked_at is not None or now >= row.expires_at or user is None or not user.is_active:
         raise Unauthorized("Invalid or expired refresh token.")
-    row.used_at = now
-    return user, _issue_pair(user, family)
+    spent = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        _refresh_reused(family)
+    return user, family, _issue_pair(user, family)
+
+
+def _refresh_reused(family: TokenFamily) -> None:
+    """A spent refresh token came back: end its log-in (kept although this request fails) and
+    raise the alarm."""
+    now = utcnow()
+    audit.record(
+        "auth.refresh_reuse_detected",
+        organization_id=family.organization_id,
+        actor=audit.Actor(user_id=family.user_id),
+        target_type="token_family",
+        target_id=family.id,
+        outcome=audit.ALARM,
+        independent=True,
+    )
+    _write_apart(
+        lambda session: session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.id == family.id, TokenFamily.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="refresh_token_reused")
+        )
+    )
+    raise Unauthorized("This refresh token was already used; the log-in has been ended for safety.")
 
 
 def revoke_family(family_id: str, *, user_id: str, reason: str = "logout") -> None:
@@ -405,6 +466,7 @@ def revoke_family(family_id: str, *, user_id: str, reason: str = "logout") -> No
 class AccessClaims:
     user: User
     family_id: str
+    organization_id: str | None  # the organization the log-in is bound to, if any
 
 
 def verify_access_token(token: str) -> AccessClaims:
@@ -431,7 +493,7 @@ def verify_access_token(token: str) -> AccessClaims:
         raise Unauthorized("Invalid or expired token.")
     if family is None or family.revoked_at is not None or family.user_id != user.id:
         raise Unauthorized("Invalid or expired token.")
-    return AccessClaims(user, family.id)
+    return AccessClaims(user, family.id, family.organization_id)
 
 
 # --- organization API tokens ------------------------------------------------------------------
@@ -514,12 +576,90 @@ def revoke_api_token(*, organization_id: str, token_id: str, actor: audit.Actor)
         raise NotFound("No such API token.")
     if token.revoked_at is not None:
         raise Conflict("This token was already revoked.")
-    token.revoked_at = utcnow()
+    token.revoked_at, token.revoked_reason = utcnow(), "revoked"
     db.session.flush()
     audit.record(
         "api_token.revoked", organization_id=organization_id, actor=actor, target_type="api_token", target_id=token.id
     )
     return token
+
+
+# --- when a membership ends or changes ---------------------------------------------------------
+#
+# One organization acting on its member touches what acts for that organization only: the API
+# log-ins bound to it and the organization API tokens the person created there (a token carries its
+# creator's authority: it stops when they leave, or when their new role no longer grants every
+# scope it holds). Their account, password, browser sessions and log-ins for other organizations go
+# on; a browser session simply cannot reach this organization any more.
+
+
+def _revoke_tokens(tokens: list[ApiToken], *, organization_id: str, reason: str, actor: audit.Actor) -> None:
+    now = utcnow()
+    for token in tokens:
+        token.revoked_at, token.revoked_reason = now, reason
+        audit.record(
+            "api_token.revoked",
+            organization_id=organization_id,
+            actor=actor,
+            target_type="api_token",
+            target_id=token.id,
+            details={"reason": reason},
+        )
+    db.session.flush()
+
+
+def _live_tokens_created_by(user_id: str, organization_id: str) -> list[ApiToken]:
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(
+                ApiToken.organization_id == organization_id,
+                ApiToken.created_by_id == user_id,
+                ApiToken.revoked_at.is_(None),
+            )
+        )
+    )
+
+
+def tokens_at_stake(user_id: str, organization_id: str, *, new_role: str | None = None) -> list[ApiToken]:
+    """The API tokens that removing the person (``new_role`` None) or giving them ``new_role``
+    would revoke: for a confirmation that says so before it happens."""
+    tokens = _live_tokens_created_by(user_id, organization_id)
+    if new_role is None:
+        return tokens
+    return [token for token in tokens if not all(role_grants(new_role, scope) for scope in token.scopes or [])]
+
+
+@orgs.membership_ended.connect
+def _membership_ended(
+    _membership: object, *, organization_id: str, user_id: str, actor: audit.Actor, **_: object
+) -> None:
+    db.session.execute(
+        update(TokenFamily)
+        .where(
+            TokenFamily.user_id == user_id,
+            TokenFamily.organization_id == organization_id,
+            TokenFamily.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_reason="membership_deactivated")
+    )
+    _revoke_tokens(
+        tokens_at_stake(user_id, organization_id),
+        organization_id=organization_id,
+        reason="creator_removed",
+        actor=actor,
+    )
+
+
+@orgs.membership_role_changed.connect
+def _membership_role_changed(
+    _membership: object, *, organization_id: str, user_id: str, role: str, actor: audit.Actor, **_: object
+) -> None:
+    _revoke_tokens(
+        tokens_at_stake(user_id, organization_id, new_role=role),
+        organization_id=organization_id,
+        reason="creator_role_changed",
+        actor=actor,
+    )
 
 
 def expiry_label(value: datetime | None) -> str:

@@ -104,9 +104,16 @@ def _request_facts() -> tuple[str | None, str | None]:
 
 
 def _append(session: Session, event: AuditEvent) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # Serialise appends to one chain across processes for the rest of this transaction.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": event.chain})
+    elif dialect == "sqlite":
+        # SQLite takes its one write lock at a transaction's first write, and reads before that
+        # run outside any transaction: two requests could read the same head and both append
+        # seq + 1. A write that changes nothing takes the lock now (waiting for it if another
+        # writer holds it), so the head read next is the latest and stays so until commit.
+        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0"))
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash)
         .where(AuditEvent.chain == event.chain)
@@ -206,7 +213,9 @@ def record(
                 _append(session, event)
                 session.commit()
 
-        after_this_transaction(write)
+        # Denials, failures and alarms must never be lost: retried, and logged whole if they fail.
+        described = {c.key: getattr(event, c.key) for c in _COLUMNS if c.key not in ("seq", "prev_hash", "hash")}
+        after_this_transaction(write, describe={**described, "created_at": isoformat(event.created_at)})
     else:
         _defer(db.session(), event)
     log.info("audit", extra={"event": "audit", "action": action, "outcome": outcome, "audit_id": event.id})

@@ -7,11 +7,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from clinic_app.core import text
+from clinic_app.core.errors import FieldError, Invalid, NotFound
 from clinic_app.extensions import csrf, db
 
 log = logging.getLogger("clinic_app.request")
@@ -19,27 +22,45 @@ log = logging.getLogger("clinic_app.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def after_this_transaction(callback: Callable[[], None]) -> None:
+AFTER_TRANSACTION_ATTEMPTS = 3
+
+
+def after_this_transaction(callback: Callable[[], None], *, describe: dict[str, Any] | None = None) -> None:
     """Run ``callback`` once the current unit of work (``db.session``'s transaction: a request, a
     job's checkpoint, a command) has been committed or rolled back.
 
     For writes that must happen whatever the outcome (a refused access, a failed log-in, an
-    unreadable value) and must not wait on locks the unit of work itself holds.
+    unreadable value) and must not wait on locks the unit of work itself holds. A callback that
+    fails (a lock held too long, a unique-key race) is tried again, up to
+    ``AFTER_TRANSACTION_ATTEMPTS`` times; if it still fails it is logged at error level with
+    ``describe`` (what was being written), never dropped silently.
     """
     if not db.session().in_transaction() and not has_request_context():
-        callback()
+        _run_with_retries(callback, describe)
         return
-    db.session.info.setdefault("after_transaction", []).append(callback)
+    db.session.info.setdefault("after_transaction", []).append((callback, describe))
+
+
+def _run_with_retries(callback: Callable[[], None], describe: dict[str, Any] | None) -> None:
+    for attempt in range(1, AFTER_TRANSACTION_ATTEMPTS + 1):
+        try:
+            callback()
+            return
+        except Exception:
+            if attempt == AFTER_TRANSACTION_ATTEMPTS:
+                log.exception(
+                    "after-transaction work failed",
+                    extra={"event": "after_transaction_failed", "attempts": attempt, "lost": describe or {}},
+                )
+                return
+            time.sleep(0.05 * 2**attempt)
 
 
 def _run_after_transaction(session: Session | None = None) -> None:
     info = (session or db.session).info
     while info.get("after_transaction"):
-        callback = info["after_transaction"].pop(0)
-        try:
-            callback()
-        except Exception:
-            log.exception("after-transaction work failed", extra={"event": "after_transaction_failed"})
+        callback, describe = info["after_transaction"].pop(0)
+        _run_with_retries(callback, describe)
 
 
 @event.listens_for(Session, "after_commit")
@@ -49,6 +70,16 @@ def _transaction_ended(session: Session) -> None:
         return  # a SAVEPOINT ended: the request's transaction goes on
     if session.info.get("after_transaction"):
         _run_after_transaction(session)
+
+
+def _loggable_path() -> str:
+    """The request path with any secret the URL carries (a set-password or invitation link)
+    replaced, so links that work as credentials never reach the logs."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if name == "secret" and isinstance(value, str) and value:
+            path = path.replace(value, "[secret]")
+    return path
 
 
 def csp_nonce() -> str:
@@ -99,6 +130,18 @@ def csrf_guard() -> None:
     csrf.protect()
 
 
+def refuse_unusable_text() -> None:
+    """Ids in the URL and query parameters holding a NUL, another control character or a lone
+    surrogate can name nothing and cannot be stored: an id so spelled is a 404 (no such record),
+    a query parameter a 422 naming it. JSON bodies and form fields are checked where they are
+    parsed (``core.api.parse_body``, the ``plain_text`` validator)."""
+    if any(isinstance(value, str) and text.unusable(value) for value in (request.view_args or {}).values()):
+        raise NotFound("The requested resource was not found.")
+    for name, value in request.args.items(multi=True):
+        if text.unusable(name) or text.unusable(value):
+            raise Invalid(errors=[FieldError(name if not text.unusable(name) else "query", text.MESSAGE)])
+
+
 def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
@@ -106,6 +149,7 @@ def register_request_hooks(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
 
+    app.before_request(refuse_unusable_text)
     app.before_request(csrf_guard)
 
     @app.after_request
@@ -144,7 +188,7 @@ def register_request_hooks(app: Flask) -> None:
                 extra={
                     "event": "request",
                     "method": request.method,
-                    "path": request.path,
+                    "path": _loggable_path(),
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
                     "user_id": g.get("log_user_id"),

@@ -1,9 +1,14 @@
-"""Outgoing e-mail: SMTP when ``SMTP_HOST`` is set, otherwise the console.
+"""Outgoing e-mail: SMTP when ``SMTP_HOST`` is set, otherwise the console; and ``public_url``, the
+only way a link in a message is built.
 
 The console backend exists so the embedded default works with nothing to install: the message is
 printed where the developer can copy a link from it. In production a message may carry a one-time
 credential, so without SMTP it is never printed (stdout there is the log stream); one warning,
 without recipient or body, says mail is not configured.
+
+A link in a message (an invitation, a confirmation, a password reset) starts with the configured
+``PUBLIC_URL``, never with the address the request came in on: the Host header is the caller's to
+choose, and a link built from it would send a one-time secret wherever they pointed it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from flask import current_app
 log = logging.getLogger("clinic_app.mail")
 
 SMTP_TIMEOUT_SECONDS = 15
+
+
+def public_url(path: str) -> str:
+    """``path`` (a site path such as ``url_for(...)`` returns) as an absolute link on the configured
+    ``PUBLIC_URL``. Raises ValueError for anything but a path: a full address would bypass it."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        raise ValueError("public_url takes a path on this site, such as url_for(...) returns")
+    return current_app.config["PUBLIC_URL"] + path
 
 
 class MailError(Exception):

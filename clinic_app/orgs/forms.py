@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from clinic_app.core.permissions import RECEPTIONIST
 
@@ -16,3 +16,14 @@ class MemberForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = StringField("Role", validators=[InputRequired(message="Choose a role.")])
+
+
+class JoinForm(FlaskForm):
+    """A new person accepting an invitation: their name and the password they choose."""
+
+    display_name = StringField("Your name", validators=[InputRequired(message="Enter your name."), Length(max=120)])
+    new_password = PasswordField("Choose a password", validators=[InputRequired(), Length(max=256)])
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[InputRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin, TimestampMixin
+from clinic_app.core.time import utcnow
 
 
 class Organization(PublicIdMixin, TimestampMixin, Model):
@@ -34,3 +36,27 @@ class Membership(PublicIdMixin, TimestampMixin, Model):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Invitation(PublicIdMixin, Model):
+    """An organization's invitation to one e-mail address, pending until the person accepts.
+
+    It belongs to the inviting organization alone: its link (stored only as a hash) can be used
+    once, within its lifetime, and nothing another organization does can replace, reveal or
+    redeem it. Until it is accepted the organization knows only what it typed: the address, the
+    name and the role. Accepted, declined, revoked and expired invitations are deleted; the audit
+    trail keeps that they existed.
+    """
+
+    __tablename__ = "staff_invitations"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+    id_prefix = "inv"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

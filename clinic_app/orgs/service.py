@@ -10,9 +10,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from blinker import Namespace
 from sqlalchemy import func, select
 
-from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -22,6 +22,13 @@ from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
 
 log = logging.getLogger("clinic_app.orgs")
+
+_signals = Namespace()
+# Sent (inside the unit of work) when a membership ends or its role changes, with
+# organization_id, user_id, role (the new one for a change) and actor: the credentials that act for
+# that organization on the person's authority are the receivers' to end.
+membership_ended = _signals.signal("membership-ended")
+membership_role_changed = _signals.signal("membership-role-changed")
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,9 @@ def change_role(*, organization_id: str, membership_id: str, role: str, actor: a
     previous = membership.role
     membership.role = role
     db.session.flush()
+    membership_role_changed.send(
+        membership, organization_id=organization_id, user_id=membership.user_id, role=role, actor=actor
+    )
     audit.record(
         "membership.role_changed",
         organization_id=organization_id,
@@ -190,9 +200,12 @@ def change_role(*, organization_id: str, membership_id: str, role: str, actor: a
 
 
 def deactivate_membership(*, organization_id: str, membership_id: str, actor: audit.Actor) -> Membership:
-    """Remove someone from the organization. Their sessions and API log-ins end at once.
+    """Remove someone from the organization: from the next request on they cannot act in it.
 
-    Raises NotFound, or Conflict for the last owner.
+    It touches this membership only. The person's account, password, sessions and their log-ins
+    for other organizations go on; the credentials that act for this organization alone (API
+    log-ins bound to it, API tokens they created here) are ended by the receivers of
+    ``membership_ended``. Raises NotFound, or Conflict for the last owner.
     """
     membership = get_membership(organization_id, membership_id)
     if not membership.is_active:
@@ -200,16 +213,16 @@ def deactivate_membership(*, organization_id: str, membership_id: str, actor: au
     if membership.role == OWNER and _active_owner_count(organization_id) <= 1:
         raise Conflict("This is the organization's last owner and cannot be removed.")
     membership.is_active = False
-    user = db.session.get(User, membership.user_id)
-    assert user is not None
-    # Every credential they hold stops working now; they can sign in again to reach other clinics.
-    user.session_version += 1
     db.session.flush()
-    from clinic_app.auth import service as auth_service
-
-    auth_service.revoke_all_credentials(user.id, reason="membership_deactivated")
+    membership_ended.send(
+        membership, organization_id=organization_id, user_id=membership.user_id, role=membership.role, actor=actor
+    )
     audit.record(
-        "membership.deactivated", organization_id=organization_id, actor=actor, target_type="user", target_id=user.id
+        "membership.deactivated",
+        organization_id=organization_id,
+        actor=actor,
+        target_type="user",
+        target_id=membership.user_id,
     )
     return membership
 
@@ -250,17 +263,6 @@ class StaffMember:
         return self.membership_active and self.account_active
 
 
-@dataclass(frozen=True)
-class AddedMember:
-    """The outcome of adding someone. ``password_secret`` is set (and must be shown or sent once)
-    when the account has no password yet, which is always the case for a new account."""
-
-    membership: Membership
-    user: User
-    account_created: bool
-    password_secret: str | None
-
-
 def assignable_roles(actor_role: str | None) -> tuple[str, ...]:
     """The roles ``actor_role`` may give (``None`` stands for an API client, never an owner)."""
     return ROLES if actor_role == OWNER else tuple(role for role in ROLES if role != OWNER)
@@ -271,7 +273,7 @@ def may_manage(actor_role: str | None, member_role: str) -> bool:
     return member_role != OWNER or actor_role == OWNER
 
 
-def _require_authority(
+def require_authority(
     *,
     organization_id: str,
     actor: audit.Actor,
@@ -336,38 +338,6 @@ def staff_member(organization_id: str, membership_id: str, *, actor_role: str | 
     return _staff_row(membership, user, actor_role)
 
 
-def add_staff_member(
-    *, organization_id: str, email: str, display_name: str, role: str, actor: audit.Actor, actor_role: str | None
-) -> AddedMember:
-    """Give the person with ``email`` a role, creating their account (without a password) if
-    there is none. An account with no password yet gets a new one-time set-password link.
-
-    Raises Invalid (e-mail, role, or the name a new account needs), Forbidden (an admin giving
-    the owner role) or Conflict (already an active member).
-    """
-    errors: list[FieldError] = []
-    try:
-        email = accounts.normalise_email(email)
-    except Invalid as error:
-        errors.extend(error.errors)
-    if role not in ROLES:
-        errors.append(FieldError("role", f"Choose one of: {', '.join(ROLES)}."))
-    if errors:
-        raise Invalid(errors=errors)
-    _require_authority(organization_id=organization_id, actor=actor, actor_role=actor_role, action="add", new_role=role)
-    user = accounts.find_by_email(email)
-    created = user is None
-    if user is None:
-        user = accounts.create_user(email=email, display_name=display_name)
-    membership = add_membership(organization_id=organization_id, user=user, role=role, actor=actor)
-    secret = None
-    if user.password_hash is None:
-        from clinic_app.auth import service as auth_service  # auth's service imports this module
-
-        secret = auth_service.issue_password_link(user)
-    return AddedMember(membership=membership, user=user, account_created=created, password_secret=secret)
-
-
 def change_staff_role(
     *, organization_id: str, membership_id: str, role: str, actor: audit.Actor, actor_role: str | None
 ) -> Membership:
@@ -377,7 +347,7 @@ def change_staff_role(
     _check_role(role)
     if not membership.is_active:
         raise Conflict("This person is no longer a member. Add them again to give them a role.")
-    _require_authority(
+    require_authority(
         organization_id=organization_id,
         actor=actor,
         actor_role=actor_role,
@@ -392,13 +362,13 @@ def change_staff_role(
 def deactivate_staff_member(
     *, organization_id: str, membership_id: str, actor: audit.Actor, actor_role: str | None
 ) -> Membership:
-    """Remove someone and end their sessions. Raises NotFound, Conflict (yourself, or the last
+    """Remove someone from this organization. Raises NotFound, Conflict (yourself, or the last
     owner) or Forbidden (an admin and an owner)."""
     membership = get_membership(organization_id, membership_id)
     if actor.user_id is not None and membership.user_id == actor.user_id:
         # Signed out at once with nobody told why, or the only admin locked out by a slip.
         raise Conflict("You can't deactivate yourself. Another owner or practice admin can.")
-    _require_authority(
+    require_authority(
         organization_id=organization_id,
         actor=actor,
         actor_role=actor_role,

@@ -15,11 +15,11 @@ from clinic_app.auth.identity import current_identity
 from clinic_app.auth.views import safe_next
 from clinic_app.core.access import authenticated, requires
 from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid
-from clinic_app.core.mail import MailError, send_mail
+from clinic_app.core.mail import MailError, public_url, send_mail
 from clinic_app.core.permissions import ROLE_LABELS
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.web import is_htmx, render_page
-from clinic_app.orgs import bp, service
+from clinic_app.orgs import bp, invitations, service
 from clinic_app.orgs.forms import MemberForm, RoleForm
 
 
@@ -56,6 +56,8 @@ def _staff_context(*, form: MemberForm | None = None, **extra: Any) -> dict[str,
     form.role.choices = [(role, ROLE_LABELS[role]) for role in service.assignable_roles(actor_role)]
     return {
         "members": service.staff(organization_id, actor_role=actor_role),
+        "invitations": invitations.pending_invitations(organization_id),
+        "may_manage": lambda role: service.may_manage(actor_role, role),
         "assignable_roles": service.assignable_roles(actor_role),
         "local_time": lambda value: _local_time(value, zone),
         "form": form,
@@ -73,7 +75,11 @@ def _staff_answer(*, notice: str | None = None, error: str | None = None, status
     context = _staff_context(notice=notice, error=error)
     if not is_htmx():
         return render_template("orgs/staff.html", **context), status
-    response = make_response(render_template("orgs/_members.html", **context), status)
+    response = make_response(
+        render_template("orgs/_members.html", **context)
+        + render_template("orgs/_invitations.html", oob=True, **context),
+        status,
+    )
     if status < 400:
         response.headers["HX-Trigger"] = _staff_event(notice)
     return response
@@ -101,32 +107,36 @@ def _field_errors(form: MemberForm, errors: list[FieldError]) -> None:
         field.errors = [*field.errors, problem.message]
 
 
-def _send_invitation(email: str, name: str, link: str) -> bool:
-    """E-mail the set-password link. False when it could not be sent (the page still shows it)."""
+def _send_invitation(email: str, name: str, role: str, link: str) -> bool:
+    """E-mail the invitation link. False when it could not be sent (mail not configured or the
+    mail server failing): the link is never shown instead, so only the mailbox's owner holds it."""
     organization = " ".join(service.get_organization(current_organization_id()).name.split())
+    greeting = f"Hello {name}," if name else "Hello,"
     body = (
-        f"Hello {name},\n\n"
-        f"You have been added to {organization}. Choose your password with this link to sign in. "
-        f"It works once and expires in {auth_service.PASSWORD_LINK_HOURS} hours.\n\n"
+        f"{greeting}\n\n"
+        f"{organization} invites you to join as {ROLE_LABELS[role]}. Open this link to accept (or decline). "
+        f"It works once and expires in {invitations.INVITATION_DAYS} days.\n\n"
         f"{link}\n\n"
         "If you did not expect this e-mail, you can ignore it.\n"
     )
     try:
-        return send_mail(email, f"Your account at {organization}", body)
+        return send_mail(email, f"Invitation to {organization}", body)
     except MailError:
         return False
 
 
-def _added(added: service.AddedMember) -> dict[str, Any]:
-    outcome: dict[str, Any] = {
-        "notice": f"{added.user.display_name} was added as {ROLE_LABELS[added.membership.role]}.",
-        "added_email": added.user.email,
-    }
-    if added.password_secret:
-        link = url_for("auth.set_password", secret=added.password_secret, _external=True)
-        mailed = _send_invitation(added.user.email, added.user.display_name, link)
-        outcome.update(invitation_link=link, invitation_mailed=mailed, link_hours=auth_service.PASSWORD_LINK_HOURS)
-    return outcome
+def _invited(issued: invitations.IssuedInvitation) -> dict[str, Any]:
+    invitation = issued.invitation
+    link = public_url(url_for("orgs.invitation", secret=issued.secret))
+    mailed = _send_invitation(invitation.email, invitation.display_name, invitation.role, link)
+    if mailed:
+        notice = f"An invitation to join as {ROLE_LABELS[invitation.role]} was e-mailed to {invitation.email}."
+    else:
+        notice = (
+            f"The invitation for {invitation.email} is saved but could not be e-mailed. "
+            "Check the mail settings, then send it again."
+        )
+    return {"notice": notice, "added_email": invitation.email, "invitation_mailed": mailed}
 
 
 @bp.get("/staff")
@@ -141,7 +151,7 @@ def member_add() -> ResponseReturnValue:
     form, status, outcome = MemberForm(), 422, {}
     if form.validate_on_submit():
         try:
-            added = service.add_staff_member(
+            issued = invitations.invite_staff_member(
                 organization_id=current_organization_id(),
                 email=form.email.data,
                 display_name=form.display_name.data or "",
@@ -155,7 +165,7 @@ def member_add() -> ResponseReturnValue:
             status = error.status
             _field_errors(form, [FieldError("role" if isinstance(error, Forbidden) else "email", error.detail)])
         else:
-            form, status, outcome = MemberForm(formdata=None), 200, _added(added)
+            form, status, outcome = MemberForm(formdata=None), 200, _invited(issued)
     context = _staff_context(form=form, **outcome)
     if not is_htmx():
         return render_template("orgs/staff.html", **context), status
@@ -163,7 +173,11 @@ def member_add() -> ResponseReturnValue:
     if status >= 400:
         return html, status
     # The list changed too: swap it in out of band.
-    response = make_response(html + render_template("orgs/_members.html", oob=True, **context))
+    response = make_response(
+        html
+        + render_template("orgs/_members.html", oob=True, **context)
+        + render_template("orgs/_invitations.html", oob=True, **context)
+    )
     response.headers["HX-Trigger"] = _staff_event(outcome["notice"])
     return response
 
@@ -180,7 +194,7 @@ def member_role(membership_id: str) -> ResponseReturnValue:
     if not _confirmed():
         return _confirmation(
             title="Change role",
-            question=f"Change the role of {member.name} from {ROLE_LABELS[member.role]} to {label}?",
+            question=_role_question(member, form.role.data, label),
             button="Change role",
             fields={"role": form.role.data},
             danger=False,
@@ -207,7 +221,7 @@ def member_deactivate(membership_id: str) -> ResponseReturnValue:
     if not _confirmed():
         return _confirmation(
             title="Deactivate member",
-            question=f"Deactivate {member.name}? They lose access to this organization and are signed out at once.",
+            question=_deactivation_question(member),
             button="Deactivate",
             fields={},
             danger=True,
@@ -218,4 +232,48 @@ def member_deactivate(membership_id: str) -> ResponseReturnValue:
         )
     except (Conflict, Forbidden) as error:
         return _staff_answer(error=error.detail, status=error.status)
-    return _staff_answer(notice=f"{member.name} was deactivated and signed out everywhere.")
+    return _staff_answer(notice=f"{member.name} no longer has access to this organization.")
+
+
+def _role_question(member: service.StaffMember, role: str, label: str) -> str:
+    question = f"Change the role of {member.name} from {ROLE_LABELS[member.role]} to {label}?"
+    if role in ROLE_LABELS:
+        tokens = auth_service.tokens_at_stake(member.user_id, current_organization_id(), new_role=role)
+        if tokens:
+            names = ", ".join(token.name for token in tokens)
+            question += f" API tokens they created that hold more than the new role allows stop working: {names}."
+    return question
+
+
+def _deactivation_question(member: service.StaffMember) -> str:
+    question = f"Deactivate {member.name}? They lose access to this organization at once."
+    tokens = auth_service.tokens_at_stake(member.user_id, current_organization_id())
+    if tokens:
+        names = ", ".join(token.name for token in tokens)
+        question += f" The API tokens they created here stop working too: {names}."
+    return question
+
+
+@bp.post("/staff/invitations/<invitation_id>/revoke")
+@requires("admin:staff")
+def invitation_revoke(invitation_id: str) -> ResponseReturnValue:
+    organization_id = current_organization_id()
+    invitation = invitations.get_invitation(organization_id, invitation_id)
+    if not _confirmed():
+        return _confirmation(
+            title="Withdraw invitation",
+            question=f"Withdraw the invitation for {invitation.email}? Its link stops working.",
+            button="Withdraw",
+            fields={},
+            danger=True,
+        )
+    try:
+        invitations.revoke_invitation(
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            actor=current_actor(),
+            actor_role=_actor_role(),
+        )
+    except Forbidden as error:
+        return _staff_answer(error=error.detail, status=error.status)
+    return _staff_answer(notice=f"The invitation for {invitation.email} was withdrawn.")

@@ -20,7 +20,15 @@ from clinic_app.orgs import service as orgs
 from tests.factories import PASSWORD, api_login, api_token_for, make_user, page_csrf
 
 PROBLEM = "application/problem+json"
-TOKEN_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in", "user"}
+TOKEN_FIELDS = {
+    "access_token",
+    "refresh_token",
+    "token_type",
+    "expires_in",
+    "refresh_expires_in",
+    "organization_id",
+    "user",
+}
 USER_FIELDS = {
     "user_id",
     "email",

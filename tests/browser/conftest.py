@@ -3,12 +3,12 @@ through Playwright. Launch flags work offline and as root."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.live_server import LiveServer
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -21,23 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-
-
-class LiveServer:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -59,13 +42,34 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (own cookies) per test; console errors are collected and must be empty."""
-    context = browser.new_context()
+def _open_page(context: Any) -> Any:
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda message: page.console_errors.append(message.text) if message.type == "error" else None)
-    yield page
+    return page
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (own cookies) per test; console errors are collected and must be empty."""
+    context = browser.new_context()
+    yield _open_page(context)
     context.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Any]:
+    """``new_page(**options)``: a page in a fresh browser context with Playwright's context options
+    (``viewport``, ``java_script_enabled``, ``bypass_csp`` ...); console errors are collected as
+    for ``page``. The contexts close after the test."""
+    contexts: list[Any] = []
+
+    def open_page(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        return _open_page(context)
+
+    yield open_page
+    for context in contexts:
+        context.close()

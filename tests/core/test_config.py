@@ -18,6 +18,7 @@ def production_env(**changes: str) -> dict[str, str]:
         "SECRET_KEY": "s" * 40,
         "FIELD_ENCRYPTION_KEYS": GOOD_KEY,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1/x",
+        "PUBLIC_URL": "https://clinic.example.com",
     }
     env.update(changes)
     return {k: v for k, v in env.items() if v != ""}
@@ -42,6 +43,48 @@ def test_production_without_encryption_key_is_refused():
 def test_production_without_database_is_refused():
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         load_config(production_env(DATABASE_URL=""))
+
+
+def test_production_without_public_url_is_refused():
+    with pytest.raises(ConfigError, match="PUBLIC_URL is missing"):
+        load_config(production_env(PUBLIC_URL=""))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http://clinic.example.com", "must start with https://"),
+        ("clinic.example.com", "must start with https://"),
+        ("https://clinic.example.com/app", "without a path or query"),
+        ("https://clinic.example.com/?next=/", "without a path or query"),
+        ("https://clinic.example.com#top", "without a path or query"),
+        ("https://admin@clinic.example.com", "must name a host"),
+        ("https://", "must name a host"),
+        ("https://clinic.example.com:99999", "not a valid address"),
+    ],
+)
+def test_production_public_url_must_be_an_https_origin(value, message):
+    with pytest.raises(ConfigError, match="PUBLIC_URL") as refused:
+        load_config(production_env(PUBLIC_URL=value))
+    assert message in str(refused.value)
+
+
+def test_public_url_is_kept_without_a_trailing_slash():
+    assert load_config(production_env(PUBLIC_URL="https://Clinic.Example.com/"))["PUBLIC_URL"] == (
+        "https://clinic.example.com"
+    )
+    assert load_config(production_env(PUBLIC_URL="https://clinic.example.com:8443"))["PUBLIC_URL"] == (
+        "https://clinic.example.com:8443"
+    )
+
+
+def test_development_public_url_defaults_to_the_local_server_and_may_be_http(tmp_path):
+    assert load_config({"INSTANCE_PATH": str(tmp_path)})["PUBLIC_URL"] == "http://127.0.0.1:5000"
+    assert load_config({"INSTANCE_PATH": str(tmp_path), "PORT": "8123"})["PUBLIC_URL"] == "http://127.0.0.1:8123"
+    chosen = load_config({"INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": "http://clinic.test:5000"})
+    assert chosen["PUBLIC_URL"] == "http://clinic.test:5000"
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        load_config({"INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": "ftp://clinic.test"})
 
 
 def test_production_config_sets_secure_cookies_and_psycopg3():

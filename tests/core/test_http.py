@@ -53,7 +53,7 @@ def test_request_id_is_returned_and_generated_when_absent_or_unsafe(client):
 
 
 def test_html_pages_vary_on_hx_request(client):
-    assert "HX-Request" in client.get("/jobs/demo").headers["Vary"]
+    assert "HX-Request" in client.get("/login").headers["Vary"]
 
 
 def test_request_log_line_is_json_with_request_id_and_no_query_string(client, caplog):
@@ -65,6 +65,14 @@ def test_request_log_line_is_json_with_request_id_and_no_query_string(client, ca
     assert line["path"] == "/health"
     assert line["status"] == 200
     assert "Jane" not in json.dumps(line) and "secret" not in json.dumps(line)
+
+
+def test_links_that_work_as_credentials_never_reach_the_request_log(client, caplog):
+    caplog.set_level(logging.INFO, logger="clinic_app.request")
+    for path in ("/invitations/join_Z2hvc3QtaW52aXRhdGlvbi1zZWNyZXQ", "/set-password/c2V0LXBhc3N3b3JkLXNlY3JldA"):
+        client.get(path)
+    paths = [r.path for r in caplog.records if getattr(r, "event", None) == "request"]
+    assert paths == ["/invitations/[secret]", "/set-password/[secret]"]
 
 
 def test_forwarded_headers_are_ignored_unless_proxies_are_trusted(make_app, caplog):

@@ -93,7 +93,12 @@ def test_without_smtp_development_prints_the_message(tmp_path, capsys):
 
 
 def test_without_smtp_production_prints_nothing_and_logs_one_line(tmp_path, capsys, caplog):
-    app = mail_app(tmp_path, APP_ENV="production", DATABASE_URL="postgresql://postgres@127.0.0.1/never-connected")
+    app = mail_app(
+        tmp_path,
+        APP_ENV="production",
+        DATABASE_URL="postgresql://postgres@127.0.0.1/never-connected",
+        PUBLIC_URL="https://clinic.example.com",
+    )
     assert app.config["PRODUCTION"] is True
     with caplog.at_level(logging.INFO, logger="clinic_app.mail"), app.app_context():
         assert send_mail("nina@example.com", "Your account", f"Use {SECRET_LINK}") is False
@@ -147,6 +152,7 @@ def test_with_smtp_starttls_comes_before_login_and_sending(tmp_path, monkeypatch
         tmp_path,
         APP_ENV="production",
         DATABASE_URL="postgresql://postgres@127.0.0.1/never-connected",
+        PUBLIC_URL="https://clinic.example.com",
         SMTP_HOST="127.0.0.1",
         SMTP_USERNAME="mailer",
         SMTP_PASSWORD="pw",

@@ -1,4 +1,4 @@
-"""The staff pages: list, add (with a one-time set-password link), change role, deactivate —
+"""The staff pages: list, invite (test_invitations.py), change role, deactivate —
 within one's own organization, and with owners the only ones who may touch owners."""
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import Conflict, Forbidden
 from clinic_app.extensions import db
+from clinic_app.orgs import invitations
 from clinic_app.orgs import service as orgs
 from clinic_app.orgs.models import Membership
-from tests.factories import make_user, page_csrf
-
-LINK = re.compile(r"https?://[^\s\"'<]+/set-password/[A-Za-z0-9_\-]+")
+from tests.factories import PASSWORD, make_user, page_csrf, sign_in
 
 
 @pytest.fixture
@@ -127,98 +126,7 @@ def test_another_organizations_member_ids_are_not_found(login_as, app, tenants):
     assert unchanged.role == "clinician" and unchanged.is_active
 
 
-# --- adding people ----------------------------------------------------------------------------
-
-
-def test_adding_a_new_person_creates_an_account_without_password_and_shows_a_working_link(
-    admin, app, tenants, client, capsys
-):
-    token = page_csrf(admin, "/staff")
-    capsys.readouterr()
-    response = admin.post(
-        "/staff/members",
-        data={"email": "New.Person@Example.com", "display_name": "Nina New", "role": "clinician", "csrf_token": token},
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "<html" in html and "Nina New was added as Clinician" in html
-    link = LINK.search(html).group(0)
-    assert link.startswith("http://localhost/set-password/")
-
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == "new.person@example.com"))
-        assert user is not None and user.password_hash is None
-        membership = orgs.active_membership(user.id, tenants.a.id)
-        assert membership is not None and membership.role == "clinician"
-    assert [e.target_id for e in events(app, "membership.added") if e.details.get("role") == "clinician"][-1] == user.id
-
-    mail = capsys.readouterr().out
-    assert "To: new.person@example.com" in mail and link in mail
-
-    path = link.removeprefix("http://localhost")
-    page = client.get(path)
-    assert page.status_code == 200 and "new.person@example.com" in page.get_data(as_text=True)
-
-    # Shown once: the staff page afterwards does not carry it.
-    assert link not in admin.get("/staff").get_data(as_text=True)
-
-
-def test_adding_with_htmx_returns_the_form_and_the_list_out_of_band(admin, tenants):
-    response = admin.post(
-        "/staff/members",
-        data={"email": "hx@example.com", "display_name": "Harry Htmx", "role": "receptionist"},
-        headers=htmx(admin),
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "<html" not in html
-    assert 'id="member-form"' in html and LINK.search(html)
-    assert re.search(r'<section id="members"[^>]*hx-swap-oob="true"', html)
-    assert "hx@example.com" in html.split('id="members"', 1)[1]
-    assert json.loads(response.headers["HX-Trigger"])["staff-changed"]["message"] == (
-        "Harry Htmx was added as Receptionist."
-    )
-
-
-def test_adding_an_existing_account_adds_the_membership_without_a_link(admin, app, tenants, capsys):
-    existing = tenants.outsider  # has a password and belongs to organization B
-    capsys.readouterr()
-    response = admin.post(
-        "/staff/members",
-        data={"email": existing.email, "display_name": "", "role": "receptionist"},
-        headers=htmx(admin),
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "/set-password/" not in html
-    assert "/set-password/" not in capsys.readouterr().out
-    with app.app_context():
-        membership = orgs.active_membership(existing.id, tenants.a.id)
-        assert membership is not None and membership.role == "receptionist"
-        assert db.session.get(User, existing.id).password_hash is not None
-        assert orgs.active_membership(existing.id, tenants.b.id) is not None
-
-
-def test_invalid_input_re_renders_the_form_with_messages(admin, app):
-    token = page_csrf(admin, "/staff")
-    response = admin.post(
-        "/staff/members",
-        data={"email": "not-an-address", "display_name": "X", "role": "clinician", "csrf_token": token},
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 422
-    assert 'aria-invalid="true"' in html and "email address" in html.lower()
-
-    no_name = admin.post(
-        "/staff/members",
-        data={"email": "nameless@example.com", "display_name": "", "role": "clinician"},
-        headers=htmx(admin),
-    )
-    assert no_name.status_code == 422
-    assert "<html" not in no_name.get_data(as_text=True)
-    assert "Enter a name of 1 to 120 characters." in no_name.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalar(select(User).where(User.email == "nameless@example.com")) is None
+# --- inviting (more in test_invitations.py) ---------------------------------------------------
 
 
 def test_adding_someone_who_is_already_a_member_is_a_conflict_on_the_form(admin, app, tenants):
@@ -324,8 +232,7 @@ def test_an_admin_cannot_make_anyone_an_owner(admin, app, tenants, caplog):
         headers=htmx(admin),
     )
     assert added.status_code == 403 and "Only an owner" in added.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalar(select(User).where(User.email == "would-be-owner@example.com")) is None
+    assert events(app, "invitation.created") == []
 
     page = admin.get("/staff").get_data(as_text=True)
     assert '<option value="owner"' not in page  # not even offered
@@ -371,7 +278,7 @@ def test_the_service_enforces_the_owner_rule_whatever_the_caller(app, tenants):
                 organization_id=tenants.a.id, membership_id=owner_membership.id, actor=actor, actor_role=None
             )
         with pytest.raises(Forbidden):
-            orgs.add_staff_member(
+            invitations.invite_staff_member(
                 organization_id=tenants.a.id,
                 email="x@example.com",
                 display_name="X",
@@ -386,7 +293,7 @@ def test_the_service_enforces_the_owner_rule_whatever_the_caller(app, tenants):
 # --- deactivating -----------------------------------------------------------------------------
 
 
-def test_deactivating_a_member_ends_their_sessions_at_once(admin, login_as, app, tenants):
+def test_deactivating_a_member_ends_their_access_at_once(admin, login_as, app, tenants):
     clinician = login_as("clinician")
     assert clinician.get("/account").status_code == 200
     target = membership_of(app, tenants.user("clinician"), tenants.a)
@@ -394,10 +301,11 @@ def test_deactivating_a_member_ends_their_sessions_at_once(admin, login_as, app,
     response = admin.post(f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers=htmx(admin))
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Clinician was deactivated" in html and "Deactivated" in html
+    assert "Clinician no longer has access to this organization" in html and "Deactivated" in html
     assert not membership_of(app, tenants.user("clinician"), tenants.a).is_active
     assert [e.target_id for e in events(app, "membership.deactivated")] == [tenants.user("clinician").id]
 
+    # They belonged to this organization only: nothing is left to be signed in to.
     after = clinician.get("/account")
     assert after.status_code == 302 and after.headers["Location"].startswith("/login")
 
@@ -429,15 +337,27 @@ def test_nobody_can_deactivate_themselves(admin, app, tenants):
     assert admin.get("/staff").status_code == 200  # still signed in
 
 
-def test_a_deactivated_member_can_be_added_again(admin, app, tenants):
+def test_a_deactivated_member_can_be_invited_again_and_accept(admin, login_as, app, tenants, capsys):
     target = membership_of(app, tenants.user("receptionist"), tenants.a)
     headers = htmx(admin)
     admin.post(f"/staff/members/{target.id}/deactivate", data={"confirmed": "yes"}, headers=headers)
+    capsys.readouterr()
     again = admin.post(
         "/staff/members",
         data={"email": "receptionist@harbour.example", "display_name": "", "role": "clinician"},
         headers=headers,
     )
-    assert again.status_code == 200 and "/set-password/" not in again.get_data(as_text=True)
+    assert again.status_code == 200 and "/invitations/join_" not in again.get_data(as_text=True)
+    assert not membership_of(app, tenants.user("receptionist"), tenants.a).is_active  # not until they accept
+    link = re.search(r"http://\S+/invitations/\S+", capsys.readouterr().out).group(0)
+
+    # Removed from their only organization, they cannot sign in; the invitation takes their
+    # existing password and lets them back in.
+    assert sign_in(app.test_client(), "receptionist@harbour.example").status_code == 401
+    person = app.test_client()
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    accept = person.post(f"{path}/accept", data={"password": PASSWORD, "csrf_token": page_csrf(person, path)})
+    assert accept.status_code == 303
     restored = membership_of(app, tenants.user("receptionist"), tenants.a)
     assert restored.is_active and restored.role == "clinician"
+    assert person.get("/patients").status_code == 200

@@ -1,0 +1,103 @@
+"""Check-then-act under real concurrency: threads against a running server, on the suite's
+database and on SQLite. Each test failed before its rule became one atomic operation."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+
+from clinic_app.auth.models import TokenFamily
+from clinic_app.core import audit
+from clinic_app.core.audit import AuditEvent
+from clinic_app.extensions import db
+from clinic_app.patients import service as patients
+from tests.concurrency.conftest import at_once
+from tests.factories import PASSWORD, build_tenants
+
+THROTTLE_MESSAGE = "Too many failed sign-in attempts"
+
+
+def _tenants(app):
+    with app.app_context():
+        return build_tenants()
+
+
+def _login(url, email, password):
+    return httpx.post(f"{url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=60)
+
+
+def test_concurrent_wrong_passwords_cannot_slip_past_the_throttle(live):
+    tenants = _tenants(live.app)
+    email = tenants.user("clinician").email
+    answers = at_once(13, lambda i: _login(live.url, email, f"wrong guess {i}"))
+    statuses = sorted(answer.status_code for answer in answers)
+    evaluated = [a for a in answers if a.status_code == 401]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(evaluated) + len(refused) == 13, statuses
+    # At most five guesses are ever checked; the sixth and later are refused unseen.
+    assert len(evaluated) <= 5, statuses
+    assert all(THROTTLE_MESSAGE in a.json()["detail"] for a in refused)
+
+    # Refused attempts are not failures: more guesses one at a time are evaluated only until five
+    # in all have been, then the account is locked for the window, the right password included.
+    later = [_login(live.url, email, f"later guess {n}") for n in range(6)]
+    assert len(evaluated) + sum(1 for answer in later if answer.status_code == 401) == 5
+    assert later[-1].status_code == 429
+    right = _login(live.url, email, PASSWORD)
+    assert right.status_code == 429 and THROTTLE_MESSAGE in right.json()["detail"]
+
+
+def test_concurrent_refreshes_with_one_token_let_exactly_one_through(live):
+    tenants = _tenants(live.app)
+    for _trial in range(3):
+        pair = _login(live.url, tenants.user("admin").email, PASSWORD).json()
+        answers = at_once(
+            4,
+            lambda _i, token=pair["refresh_token"]: httpx.post(
+                f"{live.url}/api/v1/auth/refresh", json={"refresh_token": token}, timeout=60
+            ),
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [200, 401, 401, 401], statuses
+        assert not any(answer.status_code >= 500 for answer in answers)
+        # The losers were replays: the whole log-in is ended, the winner's new tokens included.
+        winner = next(answer for answer in answers if answer.status_code == 200).json()
+        again = httpx.post(f"{live.url}/api/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+        assert again.status_code == 401
+        verify = httpx.get(
+            f"{live.url}/api/v1/auth/verify", headers={"Authorization": f"Bearer {winner['access_token']}"}
+        )
+        assert verify.status_code == 401
+    with live.app.app_context():
+        alarms = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "auth.refresh_reuse_detected", AuditEvent.outcome == audit.ALARM)
+        )
+        revoked = db.session.scalar(
+            select(func.count()).select_from(TokenFamily).where(TokenFamily.revoked_reason == "refresh_token_reused")
+        )
+    assert revoked == 3
+    assert alarms >= 3  # at least one per trial, none dropped
+
+
+def test_concurrent_audited_requests_keep_one_unbroken_chain(live):
+    tenants = _tenants(live.app)
+    with live.app.app_context():
+        record = patients.validate_for(tenants.a.id, {"first_name": "Mia", "last_name": "Davis"})
+        patient = patients.create_patient(tenants.a.id, record, actor=audit.Actor())
+        db.session.commit()
+        patient_id = patient.id
+    token = _login(live.url, tenants.user("clinician").email, PASSWORD).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    answers = at_once(12, lambda _i: httpx.get(f"{live.url}/api/v1/patients/{patient_id}", headers=headers, timeout=60))
+    assert [answer.status_code for answer in answers] == [200] * 12
+    with live.app.app_context():
+        reads = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.patient_id == patient_id, AuditEvent.action.like("patient.%"))
+        )
+        checked, problems = audit.verify_chains()
+    assert reads >= 12
+    assert problems == [] and checked > 12
