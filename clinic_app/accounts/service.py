@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
-from clinic_app.core import audit
+from clinic_app.core import audit, text
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -23,6 +23,8 @@ def normalise_email(raw: str, field: str = "email") -> str:
 
 
 def find_by_email(email: str) -> User | None:
+    if text.unusable(email or ""):
+        return None  # no address holds a control character (and PostgreSQL could not compare one)
     return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 

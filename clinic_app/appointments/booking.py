@@ -31,6 +31,7 @@ from clinic_app.appointments import service
 from clinic_app.appointments.clashes import (
     DEFAULT_LENGTH,
     LONGEST,
+    LONGEST_MINUTES,
     DoubleBooked,
     find_clash,
     load_practitioner,
@@ -53,7 +54,7 @@ from clinic_app.appointments.records import (
 )
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import moment_in_range, out_of_range, utcnow
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
 from clinic_app.patients.models import Patient
@@ -113,15 +114,22 @@ def _refuse_when_cliniko(organization_id: str, appointment: Appointment | None =
 
 def _length_of(appointment_type: AppointmentType) -> timedelta:
     minutes = appointment_type.duration_minutes
-    return timedelta(minutes=minutes) if minutes and minutes > 0 else DEFAULT_LENGTH
+    # A synced type may say anything; more than the longest appointment is refused by _check_times.
+    return timedelta(minutes=min(minutes, LONGEST_MINUTES + 1)) if minutes and minutes > 0 else DEFAULT_LENGTH
 
 
 def _check_times(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    """Both times aware and within the accepted range (checked before any arithmetic on them),
+    the end after the start and at most 12 hours later. Raises Invalid naming the field."""
     errors = []
     if starts_at is None or starts_at.tzinfo is None:
         errors.append(FieldError("starts_at", "Give the start as a date and time with its time zone."))
+    elif not moment_in_range(starts_at):
+        errors.append(FieldError("starts_at", out_of_range("a start")))
     elif ends_at is not None and ends_at.tzinfo is None:
         errors.append(FieldError("ends_at", "Give the end as a date and time with its time zone."))
+    elif ends_at is not None and not moment_in_range(ends_at):
+        errors.append(FieldError("ends_at", out_of_range("an end")))
     elif ends_at is not None and ends_at <= starts_at:
         errors.append(FieldError("ends_at", "The end must be after the start."))
     elif ends_at is not None and ends_at - starts_at > LONGEST:
@@ -306,9 +314,10 @@ def reschedule(
         if appointment_type.id != appointment.appointment_type_id:
             ends_at = starts_at + _length_of(appointment_type)
         else:
-            ends_at = starts_at + (
-                (appointment.ends_at or appointment.starts_at + DEFAULT_LENGTH) - appointment.starts_at
-            )
+            length = appointment.ends_at - appointment.starts_at if appointment.ends_at else DEFAULT_LENGTH
+            # A stored length outside (0, 12 h] (written by a sync, say) is refused below, never
+            # added as it is: it could carry the end past the calendar's last day.
+            ends_at = starts_at + max(timedelta(0), min(length, LONGEST + timedelta(minutes=1)))
     _check_times(starts_at, ends_at)
     refuse_clash(organization_id, practitioner, starts_at, ends_at, appointment.id)
 

@@ -15,11 +15,11 @@ from flask.typing import ResponseReturnValue
 from clinic_app.appointments import booking, bp, schedule
 from clinic_app.appointments import practitioners as setup
 from clinic_app.appointments.forms import BookingForm, CancelForm, RescheduleForm, put_errors
-from clinic_app.appointments.views import _zone, calendar_url, done, local
+from clinic_app.appointments.views import _zone, calendar_url, done, local, local_day
 from clinic_app.core.access import requires
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import in_zone, shifted, utcnow
 from clinic_app.core.web import render_page
 from clinic_app.patients import service as patients
 
@@ -137,7 +137,7 @@ def new() -> ResponseReturnValue:
         f"Booked {patient.first_name} {patient.last_name} for {local(appointment.starts_at)}.",
         calendar_url(
             appointment.practitioner_id,
-            appointment.starts_at.astimezone(_zone()).date(),
+            local_day(appointment.starts_at),
             request.form.get("view", schedule.WEEK_VIEW),
         ),
     )
@@ -202,8 +202,8 @@ def reschedule(appointment_id: str) -> ResponseReturnValue:
     form = RescheduleForm()
     _fill_choices(form, _choices(organization_id, keep=(appointment.practitioner_id, appointment.appointment_type_id)))
     if request.method == "GET":
-        start = appointment.starts_at.astimezone(_zone())
-        end = appointment.ends_at or appointment.starts_at + booking.DEFAULT_LENGTH
+        start = in_zone(appointment.starts_at, _zone())
+        end = appointment.ends_at or shifted(appointment.starts_at, booking.DEFAULT_LENGTH)
         form.practitioner_id.data = appointment.practitioner_id
         form.appointment_type_id.data = appointment.appointment_type_id
         form.date.data, form.time.data = start.date().isoformat(), start.strftime("%H:%M")
@@ -230,7 +230,7 @@ def reschedule(appointment_id: str) -> ResponseReturnValue:
         f"Moved to {local(moved.starts_at)}.",
         calendar_url(
             moved.practitioner_id,
-            moved.starts_at.astimezone(_zone()).date(),
+            local_day(moved.starts_at),
             request.form.get("view", schedule.WEEK_VIEW),
         ),
     )
@@ -268,7 +268,7 @@ def cancel(appointment_id: str) -> ResponseReturnValue:
     if request.form.get("confirmed") != "yes":
         # htmx asks with hx-confirm and sends confirmed=yes; a plain form gets this page first.
         return _cancel_page(form, appointment, 200, confirm=True)
-    practitioner_id, day = appointment.practitioner_id, appointment.starts_at.astimezone(_zone()).date()
+    practitioner_id, day = appointment.practitioner_id, local_day(appointment.starts_at)
     summary = _summary(appointment)
     try:
         booking.cancel(organization_id, appointment_id, reason=form.reason.data or "", actor=current_actor())

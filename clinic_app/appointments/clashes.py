@@ -11,11 +11,13 @@ from sqlalchemy import select, text
 
 from clinic_app.appointments.models import Appointment, Practitioner
 from clinic_app.core.errors import Conflict, FieldError, NotFound
+from clinic_app.core.time import in_zone, shifted
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 
 DEFAULT_LENGTH = timedelta(minutes=30)  # a type without a duration, or a synced row without an end
 LONGEST = timedelta(hours=12)
+LONGEST_MINUTES = int(LONGEST.total_seconds() // 60)
 
 
 class DoubleBooked(Conflict):
@@ -69,7 +71,7 @@ def find_clash(
         .order_by(Appointment.starts_at, Appointment.id)
     )
     for other in db.session.scalars(query):
-        other_end = other.ends_at or other.starts_at + DEFAULT_LENGTH
+        other_end = other.ends_at or shifted(other.starts_at, DEFAULT_LENGTH)
         if other.id != ignore_id and other_end > starts_at:
             return other
     return None
@@ -82,8 +84,8 @@ def refuse_clash(
     if clash is None:
         return
     zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
-    start = clash.starts_at.astimezone(zone)
-    end = (clash.ends_at or clash.starts_at + DEFAULT_LENGTH).astimezone(zone)
+    start = in_zone(clash.starts_at, zone)
+    end = in_zone(clash.ends_at or shifted(clash.starts_at, DEFAULT_LENGTH), zone)
     raise DoubleBooked(
         f"{practitioner.display_name or 'This practitioner'} already has an appointment "
         f"{start:%a %d %b %Y} {start:%H:%M} to {end:%H:%M}: choose another time or practitioner.",

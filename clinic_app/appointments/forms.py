@@ -13,8 +13,13 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from clinic_app.appointments.clashes import LONGEST_MINUTES
 from clinic_app.appointments.practitioners import COLOR_CHOICES
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.time import EARLIEST_DAY, LATEST_DAY, day_in_range, out_of_range
+
+# The date picker offers only the accepted range (the server checks it again).
+DATE_INPUT = {"type": "date", "min": EARLIEST_DAY.isoformat(), "max": LATEST_DAY.isoformat()}
 
 # Service field names → the form field that shows the message.
 FIELD_FOR = {
@@ -70,6 +75,9 @@ class _TimesMixin:
             day = date.fromisoformat(raw_day)
         except ValueError:
             errors.append(FieldError("date", "Give the date (YYYY-MM-DD)." if raw_day else "Choose a date."))
+        else:
+            if not day_in_range(day):
+                errors.append(FieldError("date", out_of_range("a date")))
         try:
             at = time.fromisoformat(raw_time)
         except ValueError:
@@ -90,6 +98,9 @@ class _TimesMixin:
             raise Invalid(errors=[FieldError("ends_at", "Give the length in whole minutes.")]) from None
         if minutes <= 0:
             raise Invalid(errors=[FieldError("ends_at", "The end must be after the start.")])
+        if minutes > LONGEST_MINUTES:  # checked here too: a length of any size never becomes a timedelta
+            message = f"Give a length of 1 to {LONGEST_MINUTES} minutes (12 hours)."
+            raise Invalid(errors=[FieldError("ends_at", message)])
         return timedelta(minutes=minutes)
 
 
@@ -101,12 +112,12 @@ class BookingForm(_TimesMixin, FlaskForm):
     patient_id = HiddenField("Patient")
     practitioner_id = SelectField("Practitioner", choices=[], validate_choice=False)
     appointment_type_id = SelectField("Appointment type", choices=[], validate_choice=False)
-    date = StringField("Date", render_kw={"type": "date"})
+    date = StringField("Date", render_kw=DATE_INPUT)
     time = StringField("Start time", render_kw={"type": "time", "step": 300})
     length_minutes = IntegerField(
         "Length in minutes",
         validators=[Optional()],
-        render_kw={"min": 5, "max": 720, "step": 5, "inputmode": "numeric"},
+        render_kw={"min": 5, "max": LONGEST_MINUTES, "step": 5, "inputmode": "numeric"},
     )
     notes = TextAreaField("Notes", render_kw={"rows": 3, "maxlength": 2000})
 
@@ -114,12 +125,12 @@ class BookingForm(_TimesMixin, FlaskForm):
 class RescheduleForm(_TimesMixin, FlaskForm):
     practitioner_id = SelectField("Practitioner", choices=[], validate_choice=False)
     appointment_type_id = SelectField("Appointment type", choices=[], validate_choice=False)
-    date = StringField("Date", render_kw={"type": "date"})
+    date = StringField("Date", render_kw=DATE_INPUT)
     time = StringField("Start time", render_kw={"type": "time", "step": 300})
     length_minutes = IntegerField(
         "Length in minutes",
         validators=[Optional()],
-        render_kw={"min": 5, "max": 720, "step": 5, "inputmode": "numeric"},
+        render_kw={"min": 5, "max": LONGEST_MINUTES, "step": 5, "inputmode": "numeric"},
     )
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from clinic_app.appointments.forms import local_moment
 from clinic_app.appointments.schedule import Entry
+from clinic_app.core.time import in_zone
 
 ROW = timedelta(minutes=15)
 SLOT = timedelta(minutes=30)
@@ -62,7 +63,7 @@ def _hours(days: dict[date, list[Entry]], zone: tzinfo) -> tuple[int, int]:
         for entry in entries:
             if entry.cancelled:
                 continue
-            start, end = entry.starts_at.astimezone(zone), entry.ends_at.astimezone(zone)
+            start, end = in_zone(entry.starts_at, zone), in_zone(entry.ends_at, zone)
             first = min(first, start.hour)
             past_midnight = end.date() > start.date()
             last = 24 if past_midnight else max(last, end.hour + (1 if end.minute or end.second else 0))

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import Date, Select, and_, case, cast, false, func, select
 
 from clinic_app.appointments import service
+from clinic_app.appointments.clashes import LONGEST_MINUTES
 from clinic_app.appointments.models import BOOKED, CANCELLED, Appointment, AppointmentType, Practitioner
+from clinic_app.core.time import shifted
 from clinic_app.engagement import rules
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
@@ -101,13 +103,15 @@ def _select() -> Select[Any]:
 
 
 def _entry(row: Any, now: datetime) -> Entry:
-    length = timedelta(minutes=row.duration_minutes or 30)
+    # A row without an end lasts its type's duration, kept to what an appointment may last (a
+    # synced type's duration is whatever the other system said).
+    length = timedelta(minutes=min(max(row.duration_minutes or 30, 1), LONGEST_MINUTES))
     names = [part for part in (row.title, row.practitioner_first_name, row.practitioner_last_name) if part]
     patient_name = " ".join(part for part in (row.first_name, row.last_name) if part) or "Patient not yet known"
     return Entry(
         id=row.id,
         starts_at=row.starts_at,
-        ends_at=row.ends_at or row.starts_at + length,
+        ends_at=row.ends_at or shifted(row.starts_at, length),
         status=service.appointment_status(
             starts_at=row.starts_at,
             cancelled_at=row.cancelled_at,

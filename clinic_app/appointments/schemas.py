@@ -4,16 +4,18 @@ booking and changing it, and the practitioners and appointment types it refers t
 
 Ids are our public ids (``apt_…``, ``pat_…``, ``prc_…``, ``aty_…``). Times are ISO-8601 UTC with a
 ``Z``; a time sent to us must carry its offset (``Z`` or ``+10:00``), so nobody's local time is
-guessed. Days in the summary are the organization's calendar days (its time zone).
+guessed, and fall within the accepted range (``core.time``: 1900-01-01 to 2100-12-31). Days in
+the summary are the organization's calendar days (its time zone).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.api import BoundedDateTime, Schema, Timestamp
+from clinic_app.core.time import RANGE_TEXT
 
 Status = Literal["booked", "attended", "cancelled", "did_not_arrive"]
 Priority = Literal["high", "medium", "low"]
@@ -39,8 +41,8 @@ class AppointmentCreate(Schema):
     patient_id: str = Field(min_length=1, max_length=40)
     practitioner_id: str = Field(min_length=1, max_length=40)
     appointment_type_id: str = Field(min_length=1, max_length=40)
-    starts_at: AwareDatetime = Field(description="With its offset, e.g. 2025-07-02T10:00:00Z")
-    ends_at: AwareDatetime | None = Field(default=None, description="Default: the start plus the type's duration")
+    starts_at: BoundedDateTime = Field(description=f"With its offset, e.g. 2025-07-02T10:00:00Z; {RANGE_TEXT}")
+    ends_at: BoundedDateTime | None = Field(default=None, description="Default: the start plus the type's duration")
     notes: str | None = Field(default=None, max_length=2000)
 
 
@@ -48,8 +50,8 @@ class AppointmentUpdate(Schema):
     """Fields left out stay as they are. Any of the time, practitioner or type fields reschedules
     (refused once the appointment has started); ``attendance`` marks arrival or a no-show."""
 
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = Field(default=None, description="Default: keeps the length (or the new type's)")
+    starts_at: BoundedDateTime | None = Field(default=None, description=f"With its offset; {RANGE_TEXT}")
+    ends_at: BoundedDateTime | None = Field(default=None, description="Default: keeps the length (or the new type's)")
     practitioner_id: str | None = Field(default=None, min_length=1, max_length=40)
     appointment_type_id: str | None = Field(default=None, min_length=1, max_length=40)
     notes: str | None = Field(default=None, max_length=2000, description="Null clears them")

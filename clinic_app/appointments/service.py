@@ -29,7 +29,7 @@ from clinic_app.appointments.models import (
     Appointment,
     PatientAppointmentStats,
 )
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import shifted, utcnow
 from clinic_app.engagement import rules
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
@@ -225,7 +225,7 @@ def _stats_row(organization_id: str, patient_id: str, archived: bool, figures: A
         # was computed).
         moments = [figures.next_appointment_at]
         if figures.oldest_recent_at is not None:
-            moments.append(figures.oldest_recent_at + RECENT + _TICK)
+            moments.append(shifted(figures.oldest_recent_at, RECENT + _TICK))
         row["valid_until"] = min((m for m in moments if m is not None), default=None)
     row["is_active"] = not archived and (row["recent_attended"] > 0 or row["upcoming"] > 0)
     return row

@@ -19,10 +19,12 @@ from clinic_app.appointments.models import Practitioner
 from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.crypto import Unreadable
+from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import day_in_range, in_zone, out_of_range, utcnow
 from clinic_app.core.web import is_htmx, render_page
+from clinic_app.patients.validation import format_phone
 
 STATUS_LABELS = {
     "booked": "Booked",
@@ -45,7 +47,12 @@ def local(value: datetime | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
     """A time on the clinic's wall clock, as the pages write times."""
     if value is None:
         return ""
-    return value.astimezone(_zone()).strftime(pattern)
+    return in_zone(value, _zone()).strftime(pattern)
+
+
+def local_day(value: datetime) -> date:
+    """The clinic's calendar day of ``value``."""
+    return in_zone(value, _zone()).date()
 
 
 def _in_organization() -> bool:
@@ -58,6 +65,7 @@ def _appointment_template_helpers() -> dict[str, Any]:
     return {
         "status_label": lambda status: STATUS_LABELS.get(status, status),
         "is_unreadable": lambda value: isinstance(value, Unreadable),
+        "format_phone": format_phone,  # the patient picker tells same-named patients apart by phone
     }
 
 
@@ -102,10 +110,15 @@ def _bookable_here() -> bool:
 
 
 def _day_from(raw: str | None, today: date) -> date:
+    """The day asked for; today when none (or no date) is given. Raises Invalid for a day
+    outside the accepted range (the week around it could run off the calendar's end)."""
     try:
-        return date.fromisoformat(raw or "")
+        day = date.fromisoformat(raw or "")
     except ValueError:
         return today
+    if not day_in_range(day):
+        raise Invalid(errors=[FieldError("date", out_of_range("a date"))])
+    return day
 
 
 def _chosen_practitioner(organization_id: str, people: list[Practitioner], raw: str | None) -> Practitioner | None:
@@ -121,7 +134,10 @@ def _chosen_practitioner(organization_id: str, people: list[Practitioner], raw: 
 
 
 def calendar_url(practitioner_id: str | None, day: date, view: str, **extra: Any) -> str:
-    return url_for("appointments.index", practitioner=practitioner_id or None, date=day.isoformat(), view=view, **extra)
+    """The calendar around ``day``; around today when ``day`` is outside the accepted range (an
+    appointment stored before the range was enforced)."""
+    shown = day.isoformat() if day_in_range(day) else None
+    return url_for("appointments.index", practitioner=practitioner_id or None, date=shown, view=view, **extra)
 
 
 @bp.get("/appointments")
@@ -181,7 +197,7 @@ def detail(appointment_id: str) -> ResponseReturnValue:
         view=request.args.get("view", schedule.WEEK_VIEW),
         back_url=calendar_url(
             appointment.practitioner_id,
-            appointment.starts_at.astimezone(_zone()).date(),
+            local_day(appointment.starts_at),
             request.args.get("view", schedule.WEEK_VIEW),
         ),
     )

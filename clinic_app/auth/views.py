@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
@@ -9,14 +10,24 @@ from clinic_app.auth.forms import LoginForm, SetPasswordForm
 from clinic_app.core.access import authenticated, public
 from clinic_app.core.errors import Invalid, Unauthorized
 
+NEXT_MAX = 2000  # longer than any page of ours needs
+
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: never another host, scheme or protocol-relative URL."""
-    if not target:
-        return url_for("site.home")
+    """Only a same-site path ("/patients?q=a"); anything else is the home page. Refused: another
+    host, a scheme, a protocol-relative "//", a backslash anywhere (browsers read it as a slash),
+    and any control character or whitespace: a CR or LF would split the redirect's headers, and
+    browsers drop tabs and line breaks from a URL, which could turn "/<tab>/host" into "//host"."""
+    home = url_for("site.home")
+    if not target or len(target) > NEXT_MAX or not target.startswith("/"):
+        return home
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in target):
+        return home
+    if target.startswith("//") or "\\" in target:
+        return home
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("site.home")
+    if parts.scheme or parts.netloc:
+        return home
     return target
 
 

@@ -97,7 +97,7 @@ def parse_filters(names: References, args: Mapping[str, str]) -> tuple[ActiveFil
             errors.append(FieldError(name, message))
     within = (args.get("upcoming_within_days") or "").strip()
     if within:
-        if within.isdigit() and 0 <= int(within) <= MAX_WITHIN_DAYS:
+        if within.isascii() and within.isdigit() and len(within) <= 4 and int(within) <= MAX_WITHIN_DAYS:
             values["upcoming_within_days"] = int(within)
         else:
             message = f"Enter a whole number of days from 0 to {MAX_WITHIN_DAYS}."

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
 from clinic_app.caseload.active import ActiveRow
-from clinic_app.core.time import isoformat
+from clinic_app.core.time import in_zone, isoformat
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -42,7 +42,7 @@ def safe_cell(value: object) -> str:
 
 
 def _local(moment: datetime | None, zone: tzinfo) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment is not None else ""
+    return in_zone(moment, zone).strftime("%Y-%m-%d %H:%M") if moment is not None else ""
 
 
 def csv_text(rows: Iterable[ActiveRow], zone: tzinfo) -> str:

@@ -19,13 +19,13 @@ from clinic_app.appointments import service as appointments
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.caseload.active import practitioner_name
 from clinic_app.core.errors import FieldError
+from clinic_app.core.time import day_in_range, in_zone, out_of_range
 from clinic_app.engagement import rules
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient
 
 ALL = "all"
-FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
 def organization_zone(organization_id: str) -> tzinfo:
@@ -47,8 +47,8 @@ def parse_day(value: str | None, today: date) -> tuple[date, FieldError | None]:
         day = date.fromisoformat(value.strip())
     except ValueError:
         return today, FieldError("date", "Enter a date as YYYY-MM-DD.")
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # and no arithmetic at the ends of the calendar
-        return today, FieldError("date", f"Enter a date between {FIRST_YEAR} and {LAST_YEAR}.")
+    if not day_in_range(day):  # and no arithmetic at the ends of the calendar
+        return today, FieldError("date", out_of_range("a date"))
     return day, None
 
 
@@ -164,8 +164,8 @@ def day_appointments(
                 ),
                 status=row.status_now,
                 priority=rules.priority(appointment.starts_at, now) if row.status_now == appointments.BOOKED else None,
-                local_start=appointment.starts_at.astimezone(zone),
-                local_end=appointment.ends_at.astimezone(zone) if appointment.ends_at else None,
+                local_start=in_zone(appointment.starts_at, zone),
+                local_end=in_zone(appointment.ends_at, zone) if appointment.ends_at else None,
             )
         )
     return shown

@@ -14,7 +14,7 @@ from clinic_app.caseload import active, bp, service, today
 from clinic_app.core.access import requires
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import in_zone, utcnow
 from clinic_app.core.web import render_page
 from clinic_app.engagement import rules
 
@@ -61,7 +61,7 @@ def patient_url(patient_id: str) -> str:
 @bp.context_processor
 def _caseload_template_helpers() -> dict[str, Any]:
     def local(value: datetime | None, pattern: str = "%H:%M") -> str:
-        return value.astimezone(_zone()).strftime(pattern) if value is not None else ""
+        return in_zone(value, _zone()).strftime(pattern) if value is not None else ""
 
     return {
         "local": local,
@@ -138,7 +138,10 @@ def day_url(day: date, chosen: str) -> str:
 
 
 def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 100_000 else 1
+    """The page asked for, 1 to 99,999; the first for anything else (ASCII digits only: ``int``
+    refuses some characters ``isdigit`` accepts, such as "²")."""
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 5 and int(text) > 0 else 1
 
 
 @bp.get("/caseload/active")

@@ -12,16 +12,34 @@ from functools import wraps
 from typing import Annotated, Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer, ValidationError
 from pydantic.json_schema import models_json_schema
+from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+from clinic_app.core import text
 from clinic_app.core.access import policy_for
 from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.core.time import isoformat
+from clinic_app.core.time import isoformat, moment_in_range, out_of_range
 
 # Timestamps in the JSON contract: ISO-8601, UTC, milliseconds, "Z".
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]
+
+# A JSON body deeper than this is refused before anything walks it (no legitimate body of this
+# API comes close; the parser and every recursive walk after it stay far from Python's limit).
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+
+
+def _in_range(moment: datetime) -> datetime:
+    if not moment_in_range(moment):
+        raise PydanticCustomError("datetime_out_of_range", out_of_range("a date and time"))
+    return moment
+
+
+# A time a client sends: with its offset, and within core.time's accepted range (a 422 naming
+# the field otherwise).
+BoundedDateTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
 
 class Schema(BaseModel):
@@ -71,17 +89,37 @@ def _all_optional(model: type[BaseModel]) -> bool:
     return not any(field.is_required() for field in model.model_fields.values())
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests containers more than ``limit`` deep (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed, 422 per field.
-    A request with no body at all stands for ``{}`` when the model requires nothing (``POST
-    .../stop`` with nothing to add)."""
+    """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed or nested
+    more than ``MAX_JSON_DEPTH`` deep, 422 per field. A request with no body at all stands for
+    ``{}`` when the model requires nothing (``POST .../stop`` with nothing to add)."""
     if not request.content_length and not request.get_data(cache=True) and _all_optional(model):
         return model.model_validate({})
     if not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the parser gives up on a body nested hundreds of levels deep
+        raise BadRequest(TOO_DEEP) from None
     if data is None:
         raise BadRequest("The request body is not valid JSON.")
+    if isinstance(data, dict | list) and _deeper_than(data, MAX_JSON_DEPTH):
+        raise BadRequest(TOO_DEEP)
+    where = text.first_unusable(data)
+    if where is not None:
+        raise Invalid(errors=[FieldError(".".join(str(part) for part in where) or "body", text.MESSAGE)])
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -229,13 +267,20 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             errors.update({"401": "Not authenticated", "404": "Not found, or not in your organization"})
         else:
             entry["security"] = []
-        if operation.body is not None or operation.query is not None:
-            errors["422"] = "Validation error (each field listed)"
+        # Any query parameter holding a control character is refused with 422 (core.http), so
+        # every operation may answer it.
+        errors["422"] = "Validation error (each field listed)"
         if operation.body is not None:
-            errors.update({"400": "Malformed JSON", "415": "Body is not application/json"})
+            errors.update(
+                {
+                    "400": f"Malformed JSON, or nested more than {MAX_JSON_DEPTH} levels deep",
+                    "413": "Body larger than the server accepts",
+                    "415": "Body is not application/json",
+                }
+            )
         errors.update({str(k): v for k, v in operation.extra_statuses.items()})
-        for code, text in sorted(errors.items()):
-            entry["responses"].setdefault(code, {"description": text, "content": problem})
+        for code, description in sorted(errors.items()):
+            entry["responses"].setdefault(code, {"description": description, "content": problem})
         paths.setdefault(path, {})[method] = entry
 
     return {

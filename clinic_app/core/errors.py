@@ -142,7 +142,9 @@ class Problem:
         }
         if self.errors:
             body["errors"] = [e.as_dict() for e in self.errors]
-        body.update(self.extra)
+        # Extra members add to the problem; they never replace its own (an extra "status" once
+        # overwrote the HTTP status with a word).
+        body.update({key: value for key, value in self.extra.items() if key not in body})
         return body
 
 

@@ -1,8 +1,26 @@
-"""One clock for the whole app, so tests can freeze it and every timestamp is UTC."""
+"""One clock for the whole app, so tests can freeze it and every timestamp is UTC; the range of
+dates and times the app accepts; and conversions that survive a stored time at the calendar's ends.
+
+Accepted range: every date and time a person types or a client sends (appointment times, dates of
+birth, a calendar's or a day page's date) lies between ``EARLIEST_DAY`` and ``LATEST_DAY``
+inclusive; a time by its UTC date. Anything else is refused with a message naming the field, so
+no later addition of a duration or change of time zone can run off the end of Python's calendar
+(year 1 to 9999). Rows written before this rule, or by another system, may still hold such
+times: ``in_zone`` and ``shifted`` never fail on them, so pages that show them still render.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+EARLIEST_MOMENT = datetime.combine(EARLIEST_DAY, time.min, tzinfo=UTC)
+LATEST_MOMENT = datetime.combine(LATEST_DAY, time.max, tzinfo=UTC)
+RANGE_TEXT = f"between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}"
+
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -17,3 +35,46 @@ def isoformat(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- the accepted range ---------------------------------------------------------------------------
+
+
+def day_in_range(day: date) -> bool:
+    """Whether ``day`` lies within the accepted range (``EARLIEST_DAY`` to ``LATEST_DAY``)."""
+    return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+def moment_in_range(moment: datetime) -> bool:
+    """Whether ``moment`` (aware; a naive one is read as UTC) falls on a UTC day within the
+    accepted range. Comparing aware datetimes never overflows, whatever their offsets."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return EARLIEST_MOMENT <= moment <= LATEST_MOMENT
+
+
+def out_of_range(what: str = "a date") -> str:
+    """The message for a value outside the accepted range, e.g. "Give a date between …"."""
+    return f"Give {what} {RANGE_TEXT}."
+
+
+# --- times that may lie at the calendar's ends ----------------------------------------------------
+
+
+def in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` on ``zone``'s clock. A stored time within hours of year 1 or year 9999's ends
+    cannot be moved to every zone: it is returned unchanged (in UTC) rather than failing."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, held at the first or last representable time (in UTC) instead of
+    failing when the sum would leave the calendar (a stored outlier plus a duration)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        edge = _LAST if delta > timedelta(0) else _FIRST
+        return edge if moment.tzinfo is not None else edge.replace(tzinfo=None)

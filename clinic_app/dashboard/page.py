@@ -19,6 +19,7 @@ from flask import url_for
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
+from clinic_app.core.time import in_zone
 from clinic_app.dashboard import activity, charts
 from clinic_app.engagement import rules
 
@@ -78,7 +79,7 @@ def _url(endpoint: str, **args: Any) -> str | None:
 def _local(value: str | None, tz: Any, pattern: str = "%d %b %Y, %H:%M") -> str:
     if not value:
         return ""
-    return datetime.fromisoformat(value).astimezone(tz).strftime(pattern)
+    return in_zone(datetime.fromisoformat(value), tz).strftime(pattern)
 
 
 def _plural(number: int, word: str, plural: str | None = None) -> str:

@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
+from clinic_app.core.time import in_zone
 from clinic_app.engagement.worklist import WorklistRow
 
 HEADER = (
@@ -40,7 +41,7 @@ def safe_cell(value: object) -> str:
 
 
 def _local(value: datetime | None, tz: tzinfo, pattern: str) -> str:
-    return "" if value is None else value.astimezone(tz).strftime(pattern)
+    return "" if value is None else in_zone(value, tz).strftime(pattern)
 
 
 def csv_text(rows: Iterable[WorklistRow], tz: tzinfo) -> tuple[str, int]:

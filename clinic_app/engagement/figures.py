@@ -132,7 +132,16 @@ def _next_day_moment(contact_day: date, days: int, tz: tzinfo) -> datetime | Non
     """The local midnight at which the days since the last contact next pass a threshold (30, 60,
     90 or 180 days), or None past the last one."""
     threshold = next((t for t in rules.DAY_THRESHOLDS if days <= t), None)
-    return None if threshold is None else rules.local_midnight(contact_day + (threshold + 1) * DAY, tz)
+    return None if threshold is None else _midnight_after(contact_day, threshold + 1, tz)
+
+
+def _midnight_after(day: date, days: int, tz: tzinfo) -> datetime | None:
+    """Local midnight ``days`` after ``day``; None past the calendar's end (a stored appointment
+    in year 9999: time alone never changes its figures)."""
+    try:
+        return rules.local_midnight(day + days * DAY, tz)
+    except OverflowError:
+        return None
 
 
 def complete(
@@ -192,8 +201,8 @@ def complete(
     oldest_in_window = figures.oldest_window_at if figures is not None else None
     if not archived and oldest_in_window is not None:
         # It leaves the 90-day window at local midnight 91 days after its day.
-        leaves = rules.local_midnight(rules.local_date(oldest_in_window, tz) + (rules.WINDOW_DAYS + 1) * DAY, tz)
-        if leaves > now:
+        leaves = _midnight_after(rules.local_date(oldest_in_window, tz), rules.WINDOW_DAYS + 1, tz)
+        if leaves is not None and leaves > now:
             moments.append(leaves)
 
     row["contacted_at"] = None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from clinic_app.core.time import in_zone
+
 RECENT_DAYS = 30  # "recent": attended within the last 30 days (appointments.service uses this)
 WINDOW_DAYS = 90  # attendance and misses are counted over the last 90 days
 LATE_CANCELLATION = timedelta(hours=24)  # cancelled less than this before the start: late
@@ -125,7 +127,7 @@ def zone(name: str | None) -> tzinfo:
 
 def local_date(moment: datetime, tz: tzinfo) -> date:
     """The calendar day ``moment`` falls on in the organization's time zone."""
-    return moment.astimezone(tz).date()
+    return in_zone(moment, tz).date()
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:

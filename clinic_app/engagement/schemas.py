@@ -29,7 +29,7 @@ class PrioritizedQuery(Schema):
         description="at_risk (high and medium, the default), high, medium, low (action priority 3 and 4) or all",
     )
     limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200")
-    offset: int = Field(default=0, ge=0, description="How many ranked patients to skip")
+    offset: int = Field(default=0, ge=0, le=1_000_000, description="How many ranked patients to skip, 0 to 1,000,000")
     cursor: str | None = Field(
         default=None,
         max_length=100,

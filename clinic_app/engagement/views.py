@@ -15,7 +15,7 @@ from clinic_app.core import audit
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import in_zone, utcnow
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.engagement import bp, export, service, worklist
 from clinic_app.engagement.models import OUTCOME_LABELS
@@ -26,7 +26,7 @@ RISK_LABELS = {"high": "High", "medium": "Medium", "low": "Low"}
 @bp.context_processor
 def _engagement_template_helpers() -> dict[str, Any]:
     def local(value: datetime | None, tz: Any, pattern: str = "%d %b %Y") -> str:
-        return value.astimezone(tz).strftime(pattern) if value is not None else ""
+        return in_zone(value, tz).strftime(pattern) if value is not None else ""
 
     return {
         "local": local,

@@ -102,6 +102,10 @@ def encode_cursor(row: WorklistRow) -> str:
     return f"{row.action_priority}.{row.risk_score}.{row.patient_id}"
 
 
+def _small_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 def decode_cursor(cursor: str | None) -> tuple[int, int, str] | None:
     """(priority, score, patient id) after which the next page starts (or, as ``before``, before
     which the previous page ends); None when missing or not a cursor this page made (the caller
@@ -109,7 +113,9 @@ def decode_cursor(cursor: str | None) -> tuple[int, int, str] | None:
     if not cursor:
         return None
     parts = cursor.split(".", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+    # Priorities and scores are small numbers: anything longer was not made here (and a number
+    # of any length would reach the database as one).
+    if len(parts) != 3 or not _small_number(parts[0]) or not _small_number(parts[1]) or not parts[2]:
         return None
     return int(parts[0]), int(parts[1]), parts[2][:40]
 

@@ -125,7 +125,7 @@ class IntakeCreate(Schema):
     last_name: str | None = _doc(maxLength=100)
     name: str | None = _doc(description="The old API's full name, used when first_name/last_name are left out")
     preferred_name: str | None = None
-    date_of_birth: str | None = _doc(format="date", description="YYYY-MM-DD")
+    date_of_birth: str | None = _doc(format="date", description="YYYY-MM-DD; not in the future, not before 1900")
     age: int | None = Field(
         default=None, deprecated=True, description="Accepted from the old API and ignored: send date_of_birth"
     )

@@ -20,6 +20,7 @@ from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
+from clinic_app.core.time import in_zone
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.intake import bp, service
 from clinic_app.intake.models import DRAFT, SUBMITTED, IntakeDraft
@@ -94,7 +95,7 @@ def _local_time(value: datetime | None) -> str:
         return ""
     if "intake_zone" not in g:
         g.intake_zone = ZoneInfo(orgs.get_organization(current_organization_id()).time_zone)
-    return value.astimezone(g.intake_zone).strftime("%d %b %Y, %H:%M")
+    return in_zone(value, g.intake_zone).strftime("%d %b %Y, %H:%M")
 
 
 # --- start or resume ------------------------------------------------------------------------------

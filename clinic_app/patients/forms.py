@@ -10,7 +10,7 @@ from wtforms import EmailField, SelectField, StringField, TelField, TextAreaFiel
 
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError
-from clinic_app.patients.validation import NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
+from clinic_app.patients.validation import EARLIEST_BIRTH, NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
 
 TEXT_FIELDS = ("first_name", "last_name", "preferred_name", "date_of_birth", "sex", "gender", "email", "notes")
 PHONE_FIELDS = {"mobile_phone": "mobile", "home_phone": "home", "work_phone": "work", "other_phone": "other"}
@@ -33,7 +33,7 @@ class PatientForm(FlaskForm):
     first_name = StringField("First name", render_kw={**_max(NAME_MAX), "autocomplete": "off"})
     last_name = StringField("Last name", render_kw={**_max(NAME_MAX), "autocomplete": "off"})
     preferred_name = StringField("Preferred name", render_kw=_max(NAME_MAX))
-    date_of_birth = StringField("Date of birth", render_kw={"type": "date", "min": "1900-01-01"})
+    date_of_birth = StringField("Date of birth", render_kw={"type": "date", "min": EARLIEST_BIRTH.isoformat()})
     sex = SelectField("Sex", choices=[("", "Not recorded"), *SEX_CHOICES.items()], default="", validate_choice=False)
     gender = StringField("Gender identity", render_kw=_max(100))
     mobile_phone = TelField("Mobile phone", render_kw={"autocomplete": "off", "inputmode": "tel"})

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, tuple_, union
 
-from clinic_app.core import audit, crypto
+from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
@@ -282,7 +282,8 @@ def search_patients(
     vault = crypto.vault_for(organization_id)
 
     query = None
-    if q and q.strip():
+    q = text.without_unusable(q or "")
+    if q.strip():
         region = region or orgs.get_organization(organization_id).region or "AU"
         query = classify(q, region, vault)
     kind = query.kind if query is not None else None

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from clinic_app.accounts.models import User
 from clinic_app.auth.models import ApiToken
-from clinic_app.core import audit, crypto
+from clinic_app.core import audit, crypto, text
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import NotFound
 from clinic_app.core.time import utcnow
@@ -96,7 +96,8 @@ def validate_for(organization_id: str, raw: Mapping[str, Any], *, partial: bool 
 
 def get_patient(organization_id: str, patient_id: str) -> Patient:
     """The organization's patient. Raises NotFound for an unknown id or another organization's."""
-    patient = db.session.get(Patient, patient_id) if patient_id else None
+    # An id with a control character names nothing (and PostgreSQL cannot even compare it).
+    patient = db.session.get(Patient, patient_id) if patient_id and not text.unusable(patient_id) else None
     if patient is None or patient.organization_id != organization_id:
         raise NotFound(NOT_FOUND)
     return patient

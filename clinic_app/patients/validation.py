@@ -19,6 +19,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.time import EARLIEST_DAY
 from clinic_app.patients.models import NAME_MAX
 
 PHONE_TYPES = ("mobile", "home", "work", "other")
@@ -52,7 +53,8 @@ GENDER_MAX = 100
 EMAIL_MAX = 254
 EXTERNAL_ID_MAX = 100
 MAX_PHONES = 10
-EARLIEST_BIRTH = date(1900, 1, 1)
+# A date of birth is not in the future and not before the first day the app accepts at all.
+EARLIEST_BIRTH = EARLIEST_DAY
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SYSTEM = re.compile(r"[a-z][a-z0-9_]{0,30}")
@@ -187,7 +189,7 @@ class _Checker:
             self.fail("date_of_birth", "The date of birth cannot be in the future.")
             return None
         if candidate < EARLIEST_BIRTH:
-            self.fail("date_of_birth", "The date of birth cannot be before 1900.")
+            self.fail("date_of_birth", f"The date of birth cannot be before {EARLIEST_BIRTH.year}.")
             return None
         return candidate
 

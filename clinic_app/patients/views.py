@@ -18,6 +18,7 @@ from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import Invalid
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id
+from clinic_app.core.time import in_zone
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.orgs import service as orgs
 from clinic_app.patients import bp, export, service
@@ -36,7 +37,7 @@ def _patient_template_helpers() -> dict[str, Any]:
     def local_time(value: datetime | None) -> str:
         if value is None:
             return ""
-        return (value.astimezone(zone) if zone else value).strftime("%d %b %Y, %H:%M")
+        return (in_zone(value, zone) if zone else value).strftime("%d %b %Y, %H:%M")
 
     return {
         "patient_url": _patient_url,

@@ -25,6 +25,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from clinic_app.core.crypto import Vault
+from clinic_app.core.time import moment_in_range
 from clinic_app.patients.models import NAME_MAX
 from clinic_app.patients.validation import (
     EARLIEST_BIRTH,
@@ -74,6 +75,10 @@ def parse_time(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(value).strip().replace("z", "Z"))
     except ValueError:
         raise MappingError(f"{value!r} is not a date-time") from None
+    if not moment_in_range(moment):
+        # Year 9999 (or 1) from the remote system: refused like any other unusable value, before
+        # a conversion could overflow.
+        raise MappingError(f"{value!r} is outside the dates this app accepts")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -63,12 +63,20 @@ def test_deactivated_person_cannot_sign_in(app, client, tenants):
 @pytest.mark.parametrize(
     ("next_url", "landing"),
     [
-        ("/jobs/demo", "/jobs/demo"),
+        ("/patients", "/patients"),
         ("https://evil.example/steal", "/"),
         ("//evil.example/steal", "/"),
         ("/\\evil.example", "/"),
         ("javascript:alert(1)", "/"),
+        ("/\t/evil.example", "/"),  # browsers drop the tab: "//evil.example"
+        ("/\n/evil.example", "/"),
+        ("/patients\\evil", "/"),
+        ("/patients\u2028x", "/"),
+        ("/patients\x00", "/"),
+        ("/" + "a" * 2001, "/"),
+        ("/patients?q=jane&status=all", "/patients?q=jane&status=all"),
     ],
+    ids=lambda value: repr(value)[:32],
 )
 def test_next_redirects_never_leave_the_site(client, tenants, next_url, landing):
     token = csrf_from(client.get("/login").get_data(as_text=True))
@@ -78,6 +86,22 @@ def test_next_redirects_never_leave_the_site(client, tenants, next_url, landing)
         data={"email": tenants.user("admin").email, "password": PASSWORD, "csrf_token": token},
     )
     assert response.headers["Location"] == landing
+
+
+@pytest.mark.parametrize("encoded", ["/%0d%0aSet-Cookie:x=1", "/%0aLocation:%20https://evil.example", "/a%0d"])
+def test_next_with_a_line_break_lands_home_signed_in(client, tenants, encoded):
+    """A CR or LF in ``next`` would split the redirect's headers (the framework refuses such a
+    header, which was a 500 after a correct password): the sign-in goes home instead."""
+    token = csrf_from(client.get(f"/login?next={encoded}").get_data(as_text=True))
+    response = client.post(
+        f"/login?next={encoded}",
+        data={"email": tenants.user("clinician").email, "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert client.get_cookie("x") is None
+    assert signed_in(client)  # the session is kept
+    again = client.get(f"/login?next={encoded}")  # signed in already: straight on, home
+    assert again.status_code == 302 and again.headers["Location"] == "/"
 
 
 def test_a_cookie_copied_before_sign_out_is_refused_afterwards(app, login_as):
@@ -214,7 +238,7 @@ def test_production_cookie_is_secure_with_host_prefix(make_app, tenants):
 def test_htmx_request_after_the_session_ended_is_told_to_redirect(login_as):
     client = login_as("admin")
     client.post("/logout", data={"csrf_token": page_csrf(client)})
-    response = client.get("/jobs/demo", headers={"HX-Request": "true"})
+    response = client.get("/patients", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["HX-Redirect"].startswith("/login")
 

@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import pytest
 from sqlalchemy import select
 
 from clinic_app.caseload.export import safe_cell
@@ -57,6 +58,23 @@ def test_empty_state_and_past_the_end(caseload, login_as):
     assert 'data-empty="no-patients"' in html and row_ids(html) == []
     html = client.get("/caseload/active?page=9").get_data(as_text=True)
     assert 'data-empty="past-the-end"' in html
+
+
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "1" + "0" * 5000, "99999999999999999999", "-1", "0"], ids=lambda value: repr(value)[:24]
+)
+def test_a_page_number_out_of_range_shows_the_first_page(caseload, login_as, value):
+    response = login_as("clinician").get("/caseload/active", query_string={"page": value})
+    assert response.status_code == 200
+    assert row_ids(response.get_data(as_text=True)) == row_ids(
+        login_as("clinician").get("/caseload/active").get_data(as_text=True)
+    )
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "9" * 5000, "367"], ids=lambda value: repr(value)[:24])
+def test_a_window_out_of_range_is_named(caseload, login_as, value):
+    response = login_as("clinician").get("/caseload/active", query_string={"upcoming_within_days": value})
+    assert response.status_code == 422 and 'data-error="upcoming_within_days"' in response.get_data(as_text=True)
 
 
 def test_other_organization_sees_none_of_these_patients(caseload, login_as):

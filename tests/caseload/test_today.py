@@ -119,7 +119,9 @@ def test_empty_day(day, login_as):
     assert "No appointments today" in html
 
 
-@pytest.mark.parametrize("value", ["tomorrow", "2027-02-30", "0001-01-01", "9999-12-31"])
+@pytest.mark.parametrize(
+    "value", ["tomorrow", "2027-02-30", "0001-01-01", "9999-12-31", "1899-12-31", "2101-01-01", "2200-06-01"]
+)
 def test_bad_date_is_named_and_today_is_shown(day, login_as, value):
     response = login_as("clinician").get(f"/today?date={value}&practitioner=all")
     html = response.get_data(as_text=True)

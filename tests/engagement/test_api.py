@@ -209,6 +209,21 @@ def test_prioritized_refuses_bad_cursors(app, client, tenants, crowd):
         assert {e["field"] for e in answer.get_json()["errors"]} == fields, query
 
 
+def test_offsets_and_cursors_out_of_range_never_reach_the_database(app, client, tenants, crowd, login_as):
+    """A number of any size used to go straight into OFFSET or a comparison (a 500 on SQLite)."""
+    headers = bearer(app, tenants.user("clinician"))
+    base = f"/api/v1/reengagement/{tenants.a.id}/prioritized?limit=2"
+    for offset in ("1000001", "9" * 30):
+        answer = client.get(f"{base}&offset={offset}", headers=headers)
+        assert answer.status_code == 422 and answer.get_json()["errors"][0]["field"] == "offset"
+    assert client.get(f"{base}&offset=1000000", headers=headers).get_json()["patients"] == []
+    for cursor in ("9" * 30 + ".1.pat_x", "1." + "9" * 5000 + ".pat_x", "\u00b2.1.pat_x"):
+        answer = client.get(base.split("?")[0], query_string={"limit": 2, "cursor": cursor}, headers=headers)
+        assert answer.status_code == 422 and answer.get_json()["errors"][0]["field"] == "cursor", cursor[:20]
+    page = login_as("clinician").get("/engagement", query_string={"cursor": "9" * 30 + ".1.pat_x"})
+    assert page.status_code == 200  # the page starts from the first page instead
+
+
 def test_the_cursor_parameters_are_in_the_openapi_document(client):
     operation = client.get("/api/v1/openapi.json").get_json()["paths"][ENDPOINTS[1][1]]["get"]
     assert {"cursor", "before", "limit", "offset", "risk"} <= {p["name"] for p in operation["parameters"]}

@@ -178,6 +178,18 @@ def test_the_same_idempotency_key_returns_the_first_result(app, tenants, api, ca
     assert count(app, "patients") == 2
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0001-01-01", "before 1900"), ("1899-12-31", "before 1900"), ("9999-12-31", "in the future")],
+)
+def test_a_date_of_birth_out_of_range_is_named_and_nothing_is_written(app, tenants, api, catalogue, value, message):
+    answer = api("POST", URL, json=seed_body(app, date_of_birth=value))
+    assert answer.status_code == 422 and answer.mimetype == "application/problem+json"
+    errors = answer.get_json()["errors"]
+    assert [e["field"] for e in errors] == ["date_of_birth"] and message in errors[0]["message"]
+    assert count(app, "patients") == 0
+
+
 def test_a_refused_request_does_not_hold_its_key_and_an_old_key_is_free(app, tenants, api, catalogue):
     headers = {"Idempotency-Key": "retry-me"}
     assert api("POST", URL, json=seed_body(app, date_of_birth="2999-01-01"), headers=headers).status_code == 422

@@ -117,6 +117,7 @@ def test_back_keeps_what_is_valid_and_shows_the_previous_step(app, tenants, rece
     ("changes", "field", "message"),
     [
         ({"date_of_birth": "2999-01-01"}, "date_of_birth", "cannot be in the future"),
+        ({"date_of_birth": "0001-01-01"}, "date_of_birth", "cannot be before 1900"),
         ({"mobile_phone": "12"}, "mobile_phone", "valid phone number"),
         ({"home_phone": "not a phone"}, "home_phone", "valid phone number"),
         ({"email": "nobody@"}, "email", "valid e-mail"),
