@@ -11,7 +11,9 @@ class VerificationStartOut(Schema):
     job_id: str
     started: bool = Field(description="False when a verification was already queued or running: that one is returned")
     status: str = Field(description="The job's status: queued, running, succeeded, failed or cancelled")
-    job_url: str = Field(description="Poll for the job's progress (needs jobs:read); also in the Location header")
+    job_url: str = Field(
+        description="Poll for the job's progress (needs jobs:read and admin:audit); also in the Location header"
+    )
     verification_url: str = Field(description="The checkpoint and the last result (needs admin:audit)")
 
 

@@ -172,7 +172,7 @@ def start_verification(organization_id: str, *, actor: audit.Actor) -> tuple[Job
 # --- the job ------------------------------------------------------------------------------------
 
 
-@job_function(VERIFY_KIND, timeout=6 * 3600)
+@job_function(VERIFY_KIND, timeout=6 * 3600, read_permission="admin:audit", cancel_permission="admin:audit")
 def verify_organization_chain(ctx: JobContext) -> dict[str, Any]:
     """Verify the job's organization's chain from its checkpoint to the newest event at the
     start of the run; store the new checkpoint, or the problem found. Idempotent: a second run

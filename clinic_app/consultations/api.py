@@ -237,12 +237,15 @@ def api_detail(consultation_id: str) -> ConsultationDetailOut:
     description="Either JSON `{text, format}` (`format`: paste, txt, vtt or srt; default paste) or multipart/form-data "
     "with a `file` (.txt, .vtt or .srt, UTF-8 or UTF-16 with BOM, up to 2 MB; audio only when a speech-to-text "
     "provider is configured). Speaker labels and timings are kept; the text is stored encrypted. A malformed "
-    "file is a 422 naming the line.",
+    "file is a 422 naming the line. One transcript holds at most 200,000 characters of text and a consultation "
+    "at most 5 transcripts: beyond either, a 422 naming the field (`text` or `file`).",
     tags=TAGS,
     extra_statuses={
+        400: "The JSON body cannot be read",
         409: "The consultation was cancelled",
+        413: "Body larger than the server accepts",
         415: "Neither JSON nor multipart/form-data",
-        422: "Empty, malformed, too large or wrongly encoded transcript",
+        422: "Empty, malformed, too large or wrongly encoded transcript, or the consultation has 5 already",
         503: "The speech-to-text provider failed",
     },
 )

@@ -177,7 +177,10 @@ class ConsultationDetailOut(Schema):
 
 
 class ConsultationTranscriptIn(Schema):
-    text: str = Field(description="The transcript, up to 2 MB")
+    text: str = Field(
+        description="The transcript, up to 2 MB, holding at most 200,000 characters of text once read "
+        "(timings and speaker labels not counted)"
+    )
     format: Literal["paste", "txt", "vtt", "srt"] = Field(
         default="paste", description="How to read `text`: plain text (paste, txt), WebVTT or SRT"
     )

@@ -230,7 +230,10 @@ def start_session(
 
 def _end(session: ConsultationSession, status: str, actor: audit.Actor) -> None:
     if session.status != IN_PROGRESS:
-        raise Conflict(f"This consultation is already {session.status.replace('_', ' ')}.", status=session.status)
+        # ``status`` is the problem's HTTP status: the session's goes under its own name.
+        raise Conflict(
+            f"This consultation is already {session.status.replace('_', ' ')}.", session_status=session.status
+        )
     now = utcnow()
     session.status = status
     session.ended_at = now

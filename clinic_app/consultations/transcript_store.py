@@ -1,6 +1,11 @@
 """Adding transcripts to a session (pasted text, files, or audio through speech-to-text) and
 reading them back. Each is stored encrypted as a JSON list of segments, after the session's
-earlier transcripts."""
+earlier transcripts.
+
+Bounds: one transcript holds at most ``transcripts.MAX_CHARACTERS`` characters of text and a
+session at most ``MAX_PER_SESSION`` transcripts. The count is checked twice: cheaply before the
+input is read (or sent to speech-to-text), and again under the session's row lock just before the
+insert, so two additions at the same moment can never make a sixth."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from clinic_app.consultations import stt, transcripts
 from clinic_app.consultations.events import NOT_FOUND, record_change
@@ -17,9 +22,11 @@ from clinic_app.consultations.models import CANCELLED, PASTE, TRANSCRIPT_FIELDS,
 from clinic_app.consultations.transcripts import Segment, TranscriptProblem
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
+from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 
 FILENAME_MAX = 255
+MAX_PER_SESSION = 5
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,11 @@ def add_transcript(
     an uploaded ``file`` (its kind from the extension; audio through the speech-to-text provider
     when one is configured) and store it encrypted after the session's other transcripts.
 
-    Raises Invalid (field ``text`` or ``file``: empty, malformed, too large, wrong encoding, audio
-    without a provider), Conflict (cancelled session) or Unavailable (the provider failed).
-    Records ``consultation.transcript_added`` with the transcript id, source and word count."""
+    Raises Invalid (field ``text`` or ``file``: empty, malformed, too large (over 2 MB, or over
+    ``transcripts.MAX_CHARACTERS`` characters of text), wrong encoding, audio without a provider,
+    or the session already has ``MAX_PER_SESSION`` transcripts), Conflict (cancelled session) or
+    Unavailable (the provider failed). Records ``consultation.transcript_added`` with the
+    transcript id, source and word count."""
     if session.organization_id != organization_id:
         raise NotFound(NOT_FOUND)
     if session.status == CANCELLED:
@@ -77,6 +86,7 @@ def add_transcript(
         message = "Paste a transcript or choose a file." if not has_text else "Paste text or choose a file, not both."
         raise Invalid(errors=[FieldError("text", message)])
     field = "file" if file is not None else "text"
+    _check_room(session, field)  # before reading or transcribing anything
     try:
         if file is not None:
             kind, segments = _read_upload(organization_id, file)
@@ -85,12 +95,16 @@ def add_transcript(
             kind = (source or PASTE).strip().lower()
             if kind not in transcripts.READERS:
                 raise Invalid(errors=[FieldError("source", "Choose paste, txt, vtt or srt.")])
-            transcripts.check_size(len(text.encode()))  # type: ignore[union-attr]
-            segments = transcripts.parse(text, kind)  # type: ignore[arg-type]
+            text = transcripts.clean_text(text)  # type: ignore[arg-type]
+            transcripts.check_size(len(text.encode()))
+            segments = transcripts.parse(text, kind)
             filename = None
+        transcripts.check_length(segments)
     except TranscriptProblem as problem:
         raise Invalid(errors=[FieldError(field, problem.message)]) from None
     vault = crypto.vault_for(organization_id)
+    _lock_session(session)
+    _check_room(session, field)
     last = db.session.scalar(select(func.max(Transcript.sequence)).where(Transcript.session_id == session.id))
     transcript = Transcript(
         organization_id=organization_id,
@@ -110,6 +124,36 @@ def add_transcript(
     details = {"transcript_id": transcript.id, "source": kind, "word_count": transcript.word_count}
     record_change("consultation.transcript_added", session, actor, details)
     return transcript
+
+
+def _check_room(session: ConsultationSession, field: str) -> None:
+    """Raises Invalid on ``field`` when the session already has ``MAX_PER_SESSION`` transcripts."""
+    held = db.session.scalar(
+        select(func.count())
+        .select_from(Transcript)
+        .where(Transcript.organization_id == session.organization_id, Transcript.session_id == session.id)
+    )
+    if (held or 0) >= MAX_PER_SESSION:
+        raise Invalid(
+            errors=[
+                FieldError(
+                    field,
+                    f"This consultation already has {MAX_PER_SESSION} transcripts, the most one can hold.",
+                )
+            ]
+        )
+
+
+def _lock_session(session: ConsultationSession) -> None:
+    """Hold the session's row until the transaction ends: an UPDATE takes PostgreSQL's row lock and
+    SQLite's write lock alike, so a second addition to the same session waits here and then counts
+    the first one."""
+    db.session.execute(
+        update(ConsultationSession)
+        .where(ConsultationSession.id == session.id, ConsultationSession.organization_id == session.organization_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _segments_json(segments: Sequence[Segment]) -> str:

@@ -8,6 +8,9 @@ timings, the speaker when it names one, and the words). The rules, also in docs/
   Latin-1 or Windows-1252 fallback would accept any file, binary ones included, and quietly turn
   curly quotes and accented names into the wrong letters in a clinical record.
 * **Size.** At most 2 MB of file (or of pasted text); a two-hour consultation is about 150 kB.
+  Once read, a transcript holds at most 200,000 characters of what was said (``MAX_CHARACTERS``:
+  the words, not the timings, cue numbers or speaker labels), and a session at most five
+  transcripts (the service counts them).
 * **Plain text.** A line "Speaker: words" starts a turn of that speaker; a line may also begin
   with a time ("[00:12:05]", "12:05"). A line without either continues the turn above it; a blank
   line ends it. Text with no speaker labels at all is split into paragraphs.
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_BYTES = 2 * 1024 * 1024
+MAX_CHARACTERS = 200_000
 MAX_SPEAKER = 60
 
 
@@ -91,9 +95,17 @@ def decode(data: bytes) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Newlines made uniform and a leading byte-order mark dropped; refuses binary content."""
+    """Newlines made uniform and a leading byte-order mark dropped; refuses binary content and
+    text that is not valid Unicode (a lone surrogate, which no encoding can store)."""
     if "\x00" in text:
         raise TranscriptProblem("This does not look like a text file.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise TranscriptProblem(
+            f"The text is not valid Unicode (character {error.start + 1} cannot be stored). Copy it again from "
+            "the original and paste it."
+        ) from None
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -121,6 +133,21 @@ _SPACES = re.compile(r"\s+")
 
 def word_count(segments: list[Segment]) -> int:
     return sum(len(_WORD.findall(segment.text)) for segment in segments)
+
+
+def character_count(segments: list[Segment]) -> int:
+    """Characters of what was said (speaker names and timings not counted)."""
+    return sum(len(segment.text) for segment in segments)
+
+
+def check_length(segments: list[Segment]) -> None:
+    """Raises TranscriptProblem when the transcript's text is over ``MAX_CHARACTERS``."""
+    characters = character_count(segments)
+    if characters > MAX_CHARACTERS:
+        raise TranscriptProblem(
+            f"The transcript has {characters:,} characters of text; one transcript may hold at most "
+            f"{MAX_CHARACTERS:,}. Split the recording into parts and add each one."
+        )
 
 
 def _split_speaker(text: str) -> tuple[str | None, str]:

@@ -19,7 +19,7 @@ from flask import flash, g, make_response, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
-from clinic_app.consultations import bp, reading, service, stt
+from clinic_app.consultations import bp, reading, service, stt, transcript_pages
 from clinic_app.consultations.forms import (
     EMPTY_MEDICATION_ROWS,
     MEDICATION_LABELS,
@@ -34,7 +34,8 @@ from clinic_app.consultations.forms import (
     row_errors,
 )
 from clinic_app.consultations.models import IN_PROGRESS
-from clinic_app.consultations.transcripts import format_timestamp
+from clinic_app.consultations.transcript_store import MAX_PER_SESSION
+from clinic_app.consultations.transcripts import MAX_CHARACTERS, format_timestamp
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, FieldError, Invalid, Unavailable
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
@@ -188,6 +189,7 @@ def _session_context(ref: str, **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "detail": detail,
         "session": detail.session,
+        **_transcript_preview(detail),
         "stop_form": StopForm(formdata=None),
         "transcript_form": TranscriptForm(formdata=None),
         "audio_form": AudioForm(formdata=None),
@@ -201,9 +203,22 @@ def _session_context(ref: str, **extra: Any) -> dict[str, Any]:
     return context
 
 
+def _transcript_preview(detail: reading.SessionDetail) -> dict[str, Any]:
+    """The start of each transcript part for the session page, and where each part that goes on
+    continues on the transcript page."""
+    if not detail.transcripts:
+        return {"transcript_preview": [], "transcript_rest": {}}
+    base = url_for("consultations.transcript", session_id=detail.session.id)
+    starts = transcript_pages.first_pages(transcript_pages.paginate(detail.transcripts))
+    rest = {part.id: f"{base}?page={starts.get(part.id, 1)}#part-{part.sequence}" for part in detail.transcripts}
+    return {"transcript_preview": transcript_pages.preview(detail.transcripts), "transcript_rest": rest}
+
+
 @bp.context_processor
 def _session_page_helpers() -> dict[str, Any]:
     return {
+        "transcripts_max": MAX_PER_SESSION,
+        "transcript_characters_max": MAX_CHARACTERS,
         "source_labels": SOURCE_LABELS,
         "medication_labels": MEDICATION_LABELS,
         "medication_limits": MEDICATION_LIMITS,
@@ -258,12 +273,17 @@ def cancel(session_id: str) -> ResponseReturnValue:
 @bp.get("/consultations/<session_id>/transcript")
 @requires("clinical:read", hide=True)
 def transcript(session_id: str) -> ResponseReturnValue:
+    number = request.args.get("page", "1")
+    number = int(number) if number.isdigit() and len(number) < 7 else 1
     session, views = reading.view_transcripts(current_organization_id(), session_id, actor=current_actor())
+    page = transcript_pages.page_of(views, number)
     return _answer(
         "consultations/transcript.html",
         "consultations/_transcript_text.html",
         session=session,
         transcripts=views,
+        excerpts=page.parts,
+        transcript_page=page,
     )
 
 

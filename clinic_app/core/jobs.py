@@ -8,11 +8,18 @@ job id to
 * an in-process worker thread (``thread``, the embedded default);
 * a thread that is waited for (``eager``, for tests that want the result at once).
 
-Job functions are registered with ``@job_function(kind)`` and receive a ``JobContext`` plus the
-JSON-safe keyword arguments given to ``enqueue`` (ids, never ORM objects or PHI). They must be
-idempotent: RQ may run a job again after a crash. ``ctx.progress()`` is a checkpoint: the work
-flushed so far is committed together with the progress figure, so a page polling the job sees it
-move and a job that dies keeps what it finished. Anything after the last checkpoint is rolled back.
+Job functions are registered with ``@job_function(kind, read_permission=..., cancel_permission=...)``
+and receive a ``JobContext`` plus the JSON-safe keyword arguments given to ``enqueue`` (ids, never
+ORM objects or PHI). They must be idempotent: RQ may run a job again after a crash.
+
+A job is about something (a report, a sync, the audit trail), so the people who may watch or stop
+it are the people who may see or act on that subject: the kind names the permission to see its
+jobs and the permission to cancel them (``may_read``, ``may_cancel``). A kind without a read
+permission (a system job such as key rotation) is shown to nobody through the job pages and API.
+
+``ctx.progress()`` is a checkpoint: the work flushed so far is committed together with the
+progress figure, so a page polling the job sees it move and a job that dies keeps what it
+finished. Anything after the last checkpoint is rolled back.
 """
 
 from __future__ import annotations
@@ -89,21 +96,67 @@ class JobSpec:
     queue: str
     timeout: int
     retries: int
+    # Who may see jobs of this kind, and who may cancel them (None: nobody, through the job routes).
+    read_permission: str | None = None
+    cancel_permission: str | None = None
 
 
 _registry: dict[str, JobSpec] = {}
 
 
-def job_function(kind: str, *, queue: str = "default", timeout: int = 600, retries: int = 0) -> Callable[..., Any]:
-    """Register ``function(ctx, **params)`` as the job ``kind``."""
+def job_function(
+    kind: str,
+    *,
+    queue: str = "default",
+    timeout: int = 600,
+    retries: int = 0,
+    read_permission: str | None = None,
+    cancel_permission: str | None = None,
+) -> Callable[..., Any]:
+    """Register ``function(ctx, **params)`` as the job ``kind``.
+
+    ``read_permission`` is what a member or API token needs to see a job of this kind (its status,
+    progress, parameters and result); ``cancel_permission`` what they need, on top of that, to
+    cancel it. Left out, jobs of the kind are seen and cancelled by no one through the job routes.
+    """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
+    if cancel_permission is not None and read_permission is None:
+        raise ValueError(f"job {kind!r}: a cancel permission needs a read permission")
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
-        _registry[kind] = JobSpec(kind, function, queue, timeout, retries)
+        _registry[kind] = JobSpec(kind, function, queue, timeout, retries, read_permission, cancel_permission)
         return function
 
     return register
+
+
+def may_read(job: Job, can: Callable[[str], bool]) -> bool:
+    """Whether a caller whose permissions ``can`` answers may see ``job`` (its organization is the
+    caller's to check)."""
+    spec = _registry.get(job.kind)
+    return spec is not None and spec.read_permission is not None and can(spec.read_permission)
+
+
+def may_cancel(job: Job, can: Callable[[str], bool]) -> bool:
+    """Whether that caller may also cancel ``job``."""
+    spec = _registry.get(job.kind)
+    return (
+        spec is not None and spec.cancel_permission is not None and may_read(job, can) and can(spec.cancel_permission)
+    )
+
+
+def policy_table(modules: str = "clinic_app.") -> str:
+    """Who sees and cancels each job kind registered by ``modules``, as Markdown for
+    docs/permissions.md."""
+    rows = ["| Job kind | Seen with | Cancelled with |", "|---|---|---|"]
+    for spec in sorted(_registry.values(), key=lambda s: s.kind):
+        if not spec.function.__module__.startswith(modules):
+            continue
+        read = f"`{spec.read_permission}`" if spec.read_permission else "nobody (not shown)"
+        cancel = f"`{spec.cancel_permission}`" if spec.cancel_permission else "nobody"
+        rows.append(f"| `{spec.kind}` | {read} | {cancel} |")
+    return "\n".join(rows)
 
 
 class JobContext:

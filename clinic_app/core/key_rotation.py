@@ -50,7 +50,8 @@ def _vaults() -> dict[str, crypto.Vault]:
     return {organization_id: crypto.vault_for(organization_id) for organization_id in organization_ids}
 
 
-@job_function(ROTATE_KIND, timeout=4 * 3600)
+# Every organization's keys at once: a system job, shown to no member through the job pages or API.
+@job_function(ROTATE_KIND, timeout=4 * 3600, read_permission=None, cancel_permission=None)
 def reencrypt(ctx: JobContext) -> dict[str, int]:
     total = pending_count()
     done = unreadable = 0

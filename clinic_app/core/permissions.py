@@ -32,8 +32,7 @@ PERMISSIONS: dict[str, str] = {
     "reports:sign": "Sign reports",
     "reports:export": "Export reports as PDF",
     "health_data:read": "Read wearable data and its analysis",
-    "jobs:read": "Watch background jobs of the organization",
-    "jobs:run": "Start demonstration jobs",
+    "jobs:read": "Watch background jobs, each kind only with the permission of what it works on",
     "sync:read": "See sync status and history",
     "sync:run": "Start and cancel syncs",
     "admin:integrations": "Connect and disconnect Cliniko",
@@ -43,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "admin:billing": "Manage billing",
     "admin:webhooks": "Manage webhooks",
     "admin:organization": "Change the organization's settings",
+    "admin:health": "See the version, environment and dependency details of the health endpoints",
 }
 
 _FRONT_DESK = {
@@ -63,8 +63,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # Answering a patient's request for a copy of their record is theirs to do too: the export holds
     # what they can already read on the record and appointment pages, no transcript or report content.
     ADMIN: frozenset(
-        _FRONT_DESK
-        | {"patients:export", "engagement:write", "jobs:run", "sync:read", "sync:run", "symptoms:write", "admin:*"}
+        _FRONT_DESK | {"patients:export", "engagement:write", "sync:read", "sync:run", "symptoms:write", "admin:*"}
     ),
     CLINICIAN: frozenset(
         _FRONT_DESK

@@ -1,9 +1,17 @@
+"""Health endpoints. Anyone may ask whether the app is up; in production only an owner or practice
+admin (signed in, or an API token with ``admin:health``) is told the version, the environment, the
+database dialect and latency, the migration revisions and the state of Redis and the workers.
+Everyone else gets the same documented fields with those details null: the status code and
+``status`` still say healthy or not, which is all a load balancer needs."""
+
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 
+from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import public
 from clinic_app.core.api import api_route
+from clinic_app.core.permissions import role_grants
 from clinic_app.core.time import utcnow
 from clinic_app.health import bp, service
 from clinic_app.health.schemas import (
@@ -15,6 +23,27 @@ from clinic_app.health.schemas import (
     ReadinessResponse,
 )
 
+DETAILS_PERMISSION = "admin:health"
+
+
+def _details_allowed() -> bool:
+    """Outside production, always; in production, for an API token with ``admin:health`` or a
+    signed-in person whose role grants it in the organization they act in (the session's current
+    one, or ``X-Organization-ID``; any of theirs when neither is given)."""
+    if not current_app.config.get("PRODUCTION"):
+        return True
+    identity = current_identity()
+    if identity is None:
+        return False
+    if identity.api_token is not None:
+        return identity.can(DETAILS_PERMISSION)
+    chosen = request.headers.get("X-Organization-ID", "").strip() or identity.organization_id
+    return any(
+        role_grants(m.role, DETAILS_PERMISSION)
+        for m in identity.memberships
+        if chosen is None or m.organization_id == chosen
+    )
+
 
 @api_route(
     bp, "/health", summary="Liveness check (cheap; no dependencies touched)", response=HealthResponse, tags=("health",)
@@ -22,6 +51,8 @@ from clinic_app.health.schemas import (
 @public
 def health() -> HealthResponse:
     config = current_app.config
+    if not _details_allowed():
+        return HealthResponse(status="healthy", timestamp=utcnow(), version=None, environment=None)
     return HealthResponse(
         status="healthy",
         timestamp=utcnow(),
@@ -79,6 +110,17 @@ def readiness() -> ReadinessResponse:
         ),
         jobs_backend=jobs_backend,
     )
+    if not _details_allowed():
+        answer = ReadinessResponse(
+            status=answer.status,
+            version=None,
+            timestamp=answer.timestamp,
+            database=None,
+            migrations=None,
+            redis=None,
+            workers=None,
+            jobs_backend=None,
+        )
     response = current_app.json.response(answer.model_dump(mode="json"))
     response.status_code = 200 if healthy else 503
     return response
@@ -95,12 +137,13 @@ def readiness() -> ReadinessResponse:
 @public
 def database_health() -> DatabaseHealth:
     status = service.check_database()
+    details = _details_allowed()
     answer = DatabaseHealth(
         status="healthy" if status.connected else "unhealthy",
         connected=status.connected,
-        dialect=status.dialect,
-        latency_ms=status.latency_ms,
-        error=status.error,
+        dialect=status.dialect if details else None,
+        latency_ms=status.latency_ms if details else None,
+        error=status.error if details else None,
         timestamp=utcnow(),
     )
     response = current_app.json.response(answer.model_dump(mode="json"))
@@ -119,11 +162,12 @@ def database_health() -> DatabaseHealth:
 @public
 def migration_health() -> MigrationHealth:
     status = service.check_migrations()
+    details = _details_allowed()
     answer = MigrationHealth(
         status="up_to_date" if status.up_to_date else ("unknown" if status.error else "pending"),
         up_to_date=status.up_to_date,
-        current_revision=status.current,
-        head_revision=status.head,
+        current_revision=status.current if details else None,
+        head_revision=status.head if details else None,
         timestamp=utcnow(),
     )
     response = current_app.json.response(answer.model_dump(mode="json"))

@@ -1,4 +1,5 @@
-"""Background job pages: start the demonstration job, watch any job's progress, cancel it."""
+"""Background job pages and API: watch a job's progress and cancel it, for the people who may see
+and act on what the job works on (the policy each job kind declares in ``core.jobs``)."""
 
 from flask import Blueprint
 

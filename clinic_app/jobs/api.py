@@ -1,35 +1,28 @@
 from __future__ import annotations
 
+from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
-from clinic_app.core.tenancy import current_organization_id, current_user_id
+from clinic_app.core.tenancy import current_organization_id
 from clinic_app.jobs import bp, service
-from clinic_app.jobs.schemas import DemoJobRequest, JobOut
+from clinic_app.jobs.schemas import JobOut
+
+
+def _can(permission: str) -> bool:
+    identity = current_identity()
+    return identity is not None and identity.can(permission)
 
 
 @api_route(
     bp,
-    "/api/v1/jobs/demo",
-    methods=("POST",),
-    body=DemoJobRequest,
+    "/api/v1/jobs/<job_id>",
     response=JobOut,
-    status=202,
-    summary="Start the demonstration job",
+    summary="A job's status and progress",
+    description="Each kind of job is visible with the permission of what it works on: report generation with "
+    "`clinical:read`, a Cliniko sync with `sync:read`, an audit-trail verification with `admin:audit` "
+    "(docs/permissions.md). Any other job, and another organization's, answers 404.",
     tags=("jobs",),
-    extra_statuses={503: "The job queue is unavailable"},
 )
-@requires("jobs:run")
-def start_demo_job(body: DemoJobRequest) -> JobOut:
-    job = service.start_demo(
-        steps=body.steps,
-        delay_seconds=body.delay_seconds,
-        organization_id=current_organization_id(),
-        actor_id=current_user_id(),
-    )
-    return JobOut.model_validate(job)
-
-
-@api_route(bp, "/api/v1/jobs/<job_id>", response=JobOut, summary="A job's status and progress", tags=("jobs",))
 @requires("jobs:read")
 def get_job(job_id: str) -> JobOut:
-    return JobOut.model_validate(service.get_job(job_id, organization_id=current_organization_id()))
+    return JobOut.model_validate(service.get_job(job_id, organization_id=current_organization_id(), can=_can))

@@ -176,7 +176,7 @@ class Source:
 # --- the job ----------------------------------------------------------------------------------
 
 
-@job_function(SYNC_KIND, queue="sync", timeout=6 * 3600)
+@job_function(SYNC_KIND, queue="sync", timeout=6 * 3600, read_permission="sync:read", cancel_permission="sync:run")
 def run_sync(ctx: JobContext, sync_run_id: str) -> dict[str, Any]:
     """Run (or, for a resumed run, continue) one sync. Safe to call twice: a finished run is left alone."""
     run = db.session.get(SyncRun, sync_run_id)

@@ -8,6 +8,8 @@ hint (``••••••••abcd-au4``) is ever shown, logged or audited.
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,10 +25,10 @@ from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.orgs.models import Organization
 from clinic_app.sync.client import (
+    DEFAULT_SHARD,
     ClinikoAuthError,
     ClinikoClient,
     ClinikoError,
-    ClinikoUnavailable,
     mask_key,
     shard_of,
 )
@@ -47,6 +49,8 @@ from clinic_app.sync.models import (
     ClinikoLink,
     SyncRun,
 )
+
+log = logging.getLogger("clinic_app.sync")
 
 STALE_AFTER = timedelta(minutes=15)
 STALE_DETAIL = (
@@ -83,14 +87,18 @@ def _client(api_key: str, template: str | None) -> ClinikoClient:
 
 
 def client_for(organization_id: str) -> ClinikoClient:
-    """A client with the organization's stored key. Raises Conflict when not connected, Unavailable
-    when the stored key cannot be decrypted."""
+    """A client with the organization's stored key. Raises Conflict when not connected (or, in
+    production, when the stored address is not Cliniko's own), Unavailable when the stored key
+    cannot be decrypted."""
     connection = _require_connection(organization_id)
+    template = connection.base_url_template
+    if template is not None and current_app.config.get("PRODUCTION", False) and not is_cliniko_address(template):
+        raise Conflict("The stored Cliniko address is not Cliniko's own. Connect Cliniko again with the API key.")
     vault = crypto.vault_for(organization_id)
     key = vault.decrypt(API_KEY_FIELD, connection.api_key_enc, target_id=connection.id)
     if not isinstance(key, str):
         raise Unavailable("The stored Cliniko API key cannot be read. Connect Cliniko again with the key.")
-    return _client(key, connection.base_url_template)
+    return _client(key, template)
 
 
 def _clean_key(api_key: str) -> str:
@@ -100,35 +108,74 @@ def _clean_key(api_key: str) -> str:
     return key
 
 
+# Cliniko's API lives on one host per shard: api.au1.cliniko.com, api.uk2.cliniko.com ...
+CLINIKO_HOST = re.compile(r"^api\.[a-z]{2}[0-9]{1,2}\.cliniko\.com$")
+CLINIKO_EXAMPLE = "https://api.{shard}.cliniko.com/v1"
+UNREACHABLE = "Could not reach Cliniko at that address. Check the address and try again."
+
+
+def is_cliniko_address(template: str) -> bool:
+    """Whether ``template`` (``{shard}`` allowed) is Cliniko's own API: https, a Cliniko shard's
+    host, the default port, the path ``/v1``, nothing else."""
+    try:
+        url = httpx.URL(template.strip().rstrip("/").replace("{shard}", DEFAULT_SHARD))
+    except httpx.InvalidURL:
+        return False
+    return (
+        url.scheme == "https"
+        and CLINIKO_HOST.match(url.host or "") is not None
+        and url.port in (None, 443)
+        and url.path == "/v1"
+        and not url.query
+        and not url.fragment
+        and not url.userinfo
+    )
+
+
 def _clean_template(template: str | None) -> str | None:
-    """A non-default API address (the sandbox's). Production accepts only https."""
+    """A non-default API address. Production accepts only Cliniko's own (``is_cliniko_address``);
+    development and tests also take any http(s) address (the sandbox's)."""
     if template is None or not template.strip():
         return None
     text = template.strip().rstrip("/")
+    if current_app.config.get("PRODUCTION", False):
+        if len(text) > 300 or not is_cliniko_address(text):
+            message = f"Give Cliniko's https address, e.g. {CLINIKO_EXAMPLE}."
+            raise Invalid(errors=[FieldError("base_url", message)])
+        return text
     try:
-        url = httpx.URL(text.replace("{shard}", "au1"))
+        url = httpx.URL(text.replace("{shard}", DEFAULT_SHARD))
     except httpx.InvalidURL:
         url = None
-    production = current_app.config.get("PRODUCTION", False)
-    allowed = ("https",) if production else ("https", "http")
-    if url is None or url.scheme not in allowed or not url.host or len(text) > 300:
-        need = "an https address" if production else "an http(s) address"
-        raise Invalid(errors=[FieldError("base_url", f"Give {need}, e.g. https://api.{{shard}}.cliniko.com/v1.")])
+    if url is None or url.scheme not in ("https", "http") or not url.host or len(text) > 300:
+        raise Invalid(errors=[FieldError("base_url", f"Give an http(s) address, e.g. {CLINIKO_EXAMPLE}.")])
     return text
 
 
 def _try(client: ClinikoClient) -> dict[str, Any]:
-    """``client.test_connection()`` with Cliniko's errors as domain errors."""
+    """``client.test_connection()`` with Cliniko's errors as domain errors.
+
+    A refused key (401) is said as such; every other failure, whether nothing listens at the
+    address, something else answers there, or Cliniko is down, is the one sentence ``UNREACHABLE``
+    with the same status: what a remote server says is never echoed, and the answer does not tell
+    a closed port from an open one."""
     try:
         return client.test_connection()
     except ClinikoAuthError as error:
         raise Invalid(errors=[FieldError("api_key", str(error))]) from None
-    except ClinikoUnavailable as error:
-        raise Unavailable(str(error)) from None
     except ClinikoError as error:
-        raise Invalid(str(error)) from None
+        _log_unreachable(error)
+        raise Unavailable(UNREACHABLE) from None
     finally:
         client.close()
+
+
+def _log_unreachable(error: ClinikoError) -> None:
+    # The kind of failure and the status, for whoever runs the servers; never the body.
+    log.warning(
+        "cliniko connection test failed",
+        extra={"event": "cliniko_test_failed", "error": type(error).__name__, "status": error.status_code},
+    )
 
 
 def connect(
@@ -212,8 +259,11 @@ def test_connection(organization_id: str, *, actor: audit.Actor | None = None) -
     try:
         with client_for(organization_id) as client:
             result.update(ok=True, businesses=client.test_connection()["businesses"])
-    except ClinikoError as error:
+    except ClinikoAuthError as error:
         result["error"] = str(error)
+    except ClinikoError as error:
+        _log_unreachable(error)
+        result["error"] = UNREACHABLE  # as in ``_try``: nothing the remote end said, one sentence
     connection.last_tested_at, connection.last_test_ok = utcnow(), result["ok"]
     if result["ok"]:
         connection.businesses = result["businesses"]

@@ -64,8 +64,8 @@ def test_a_second_browser_is_cut_off_when_its_user_is_deactivated(live_server, b
     page_one, page_two = first.new_page(), second.new_page()
     browser_sign_in(page_one, live_server.url, clinician.email)
     browser_sign_in(page_two, live_server.url, clinician.email)
-    page_two.goto(live_server.url + "/jobs/demo")
-    assert "Background jobs" in page_two.locator("h1").inner_text()
+    page_two.goto(live_server.url + "/patients")
+    assert "Patients" in page_two.locator("h1").inner_text()
 
     with live_server.app.app_context():
         membership = orgs.active_membership(clinician.id, tenants.a.id)
@@ -79,7 +79,7 @@ def test_a_second_browser_is_cut_off_when_its_user_is_deactivated(live_server, b
     page_two.click("[data-nav=account]")
     page_two.wait_for_url(lambda url: "/login?next=/account" in url)
     assert page_two.locator("input#email").is_visible()
-    page_one.goto(live_server.url + "/jobs/demo")
+    page_one.goto(live_server.url + "/patients")
     assert "/login" in page_one.url
     first.close()
     second.close()

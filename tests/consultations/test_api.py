@@ -120,6 +120,29 @@ def test_stop_needs_no_body_but_a_body_must_still_be_json(app, tenants, doctor, 
     assert spec["paths"]["/api/v1/consultation/start"]["post"]["requestBody"]["required"] is True
 
 
+def test_stopping_twice_is_a_409_problem_whose_status_is_the_http_status(app, tenants, doctor, patient_id):
+    client, headers = doctor
+    _id, code = start(app, tenants, patient_id)
+    assert client.post(f"/api/v1/consultation/{code}/stop", headers=headers).status_code == 200
+    again = client.post(f"/api/v1/consultation/{code}/stop", headers=headers)
+    body = again.get_json()
+    assert again.status_code == 409 and again.mimetype == "application/problem+json"
+    assert body["status"] == 409 and body["session_status"] == "completed"
+
+
+def test_a_transcript_that_is_not_valid_unicode_is_a_422_naming_the_field(app, tenants, doctor, patient_id):
+    client, headers = doctor
+    session_id, code = start(app, tenants, patient_id)
+    answer = client.post(
+        f"/api/v1/consultation/{code}/transcript", json={"text": "Patient: \ud800 hello"}, headers=headers
+    )
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert [e["field"] for e in answer.get_json()["errors"]] == ["text"]
+    assert "not valid Unicode" in answer.get_json()["errors"][0]["message"]
+    with app.app_context():
+        assert service.transcripts_of(service.get_session(tenants.a.id, session_id)) == []
+
+
 def test_stop_and_history_with_pagination(app, tenants, doctor, patient_id):
     client, headers = doctor
     now = utcnow().replace(microsecond=0)

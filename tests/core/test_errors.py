@@ -11,10 +11,10 @@ from clinic_app.core.access import public
 
 @pytest.fixture
 def auth(app, tenants):
-    """Bearer headers of an organization API token that may run and read jobs."""
+    """Bearer headers of an organization API token that may start consultations."""
     from tests.factories import api_token_for
 
-    token = api_token_for(app, tenants.a.id, ["jobs:run", "jobs:read"], creator=tenants.user("owner"))
+    token = api_token_for(app, tenants.a.id, ["consultations:write"], creator=tenants.user("owner"))
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -40,39 +40,44 @@ def test_missing_api_route_is_404_problem(client):
 
 def test_malformed_json_is_400_problem(client, auth):
     body = assert_problem(
-        client.post("/api/v1/jobs/demo", data="{not json", content_type="application/json", headers=auth), 400
+        client.post("/api/v1/consultation/start", data="{not json", content_type="application/json", headers=auth),
+        400,
     )
     assert "not valid JSON" in body["detail"]
 
 
 def test_wrong_content_type_is_415_problem(client, auth):
     body = assert_problem(
-        client.post("/api/v1/jobs/demo", data="steps=3", content_type="text/plain", headers=auth), 415
+        client.post("/api/v1/consultation/start", data="patient_id=3", content_type="text/plain", headers=auth),
+        415,
     )
     assert "application/json" in body["detail"]
 
 
 def test_oversized_body_is_413_problem(make_app, auth):
     client = make_app(MAX_CONTENT_LENGTH="1024").test_client()
-    big = json.dumps({"steps": 1, "padding": "x" * 4096})
-    assert_problem(client.post("/api/v1/jobs/demo", data=big, content_type="application/json", headers=auth), 413)
+    big = json.dumps({"patient_id": "pat_x", "chief_complaint": "x" * 4096})
+    assert_problem(
+        client.post("/api/v1/consultation/start", data=big, content_type="application/json", headers=auth), 413
+    )
 
 
 def test_validation_error_is_422_listing_each_field(client, auth):
     body = assert_problem(
-        client.post("/api/v1/jobs/demo", json={"steps": 0, "delay_seconds": "soon"}, headers=auth), 422
+        client.post("/api/v1/consultation/start", json={"patient_id": 5, "chief_complaint": ["soon"]}, headers=auth),
+        422,
     )
     fields = {e["field"] for e in body["errors"]}
-    assert fields == {"steps", "delay_seconds"}
+    assert fields == {"patient_id", "chief_complaint"}
 
 
 def test_wrong_method_is_405_problem_with_allow_header(client):
-    response = client.delete("/api/v1/jobs/demo")  # routing answers before authentication
+    response = client.delete("/api/v1/consultation/start")  # routing answers before authentication
     assert_problem(response, 405)
     assert "POST" in response.headers["Allow"]
 
 
-@pytest.mark.parametrize(("path", "status"), [("/no-such-page", 404), ("/jobs/demo", 405)])
+@pytest.mark.parametrize(("path", "status"), [("/no-such-page", 404), ("/jobs/job_missing", 405)])
 def test_browser_routes_get_styled_error_pages(login_as, path, status):
     client = login_as("admin")
     response = client.open(path, method="GET" if status == 404 else "PUT", headers={"Accept": "text/html"})

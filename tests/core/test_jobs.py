@@ -109,10 +109,8 @@ def test_rq_backend_with_redis_down_answers_unavailable(make_app, tenants):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0", JOBS_BACKEND="rq")
     with app.app_context(), pytest.raises(Unavailable):
         jobs.enqueue("test.record", value=1)
-    token = api_token_for(app, tenants.a.id, ["jobs:run"], creator=tenants.user("owner"))
-    response = app.test_client().post(
-        "/api/v1/jobs/demo", json={"steps": 1, "delay_seconds": 0}, headers={"Authorization": f"Bearer {token}"}
-    )
+    token = api_token_for(app, tenants.a.id, ["admin:audit"], creator=tenants.user("owner"))
+    response = app.test_client().post("/api/v1/audit/verify", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     with app.app_context():

@@ -17,19 +17,19 @@ def test_openapi_document_lists_every_api_route(client, app):
 def test_openapi_operations_reference_real_schemas(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     schemas = spec["components"]["schemas"]
-    demo = spec["paths"]["/api/v1/jobs/demo"]["post"]
-    body_ref = demo["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
-    assert schemas[body_ref]["properties"]["steps"]["maximum"] == 50
-    assert "422" in demo["responses"] and "415" in demo["responses"]
-    response_ref = demo["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
-    assert "progress" in schemas[response_ref]["properties"]
+    start = spec["paths"]["/api/v1/consultation/start"]["post"]
+    body_ref = start["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert schemas[body_ref]["properties"]["chief_complaint"]["maxLength"] == 500
+    assert "422" in start["responses"] and "415" in start["responses"]
     job = spec["paths"]["/api/v1/jobs/{job_id}"]["get"]
+    response_ref = job["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert "progress" in schemas[response_ref]["properties"]
     assert job["parameters"][0] == {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def test_docs_page_renders_offline_from_the_document(client):
     html = client.get("/docs").get_data(as_text=True)
-    assert "/api/v1/jobs/demo" in html and "/api/v1/health/migration" in html
+    assert "/api/v1/jobs/{job_id}" in html and "/api/v1/health/migration" in html
     assert "cdn" not in html.lower()
     assert client.get("/redoc").headers["Location"].endswith("/docs")
 

@@ -10,7 +10,15 @@ from clinic_app.core.jobs import JobContext, job_function
 JOB_KIND = "reports.generate"
 
 
-@job_function(JOB_KIND, queue="reports", timeout=300, retries=1)
+# Report readers watch a draft being written; those who may write reports may stop it.
+@job_function(
+    JOB_KIND,
+    queue="reports",
+    timeout=300,
+    retries=1,
+    read_permission="clinical:read",
+    cancel_permission="reports:write",
+)
 def generate_report(ctx: JobContext, report_id: str) -> dict[str, Any]:
     from clinic_app.core.jobs import Job
     from clinic_app.extensions import db
