@@ -1,5 +1,6 @@
 # Clinic app. `make run` and `make test` are the two commands; both work on a fresh machine with
-# nothing but Python 3.11 (make test also installs Debian's chromium for the browser tests).
+# nothing but Python 3.11 (make test also installs Debian's chromium, and axe-core with npm, for the
+# browser tests).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ SANDBOX_LOG  ?= instance/cliniko-sandbox.log
 CHROMIUM ?= /usr/bin/chromium
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench worker install install-dev chromium clean
+.PHONY: run test lint format bench worker install install-dev chromium browser-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +45,7 @@ run: install
 ## test: the whole suite in $(TEST_WORKERS) processes (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else
 ##       SQLite; each worker gets its own database)
 TEST_WORKERS ?= 2
-test: install-dev chromium
+test: install-dev chromium browser-tools
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## lint: ruff lint and format check
@@ -80,5 +81,16 @@ chromium:
 	  fi; \
 	fi
 
+# What the browser tests load into the page (axe-core, the accessibility checker), at the versions
+# pinned in tests/browser/package-lock.json; installed with npm into tests/browser/node_modules.
+BROWSER_TOOLS := tests/browser/node_modules/.installed
+browser-tools: $(BROWSER_TOOLS)
+$(BROWSER_TOOLS): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && echo "Installing Debian's npm for the browser tests" && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >/dev/null; } || \
+	  { echo "The browser tests need npm (run: sudo apt-get install npm)."; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache tests/browser/node_modules

@@ -306,8 +306,17 @@ def sign(report_id: str) -> ResponseReturnValue:
             actor=current_actor(),
             expected_revision=_revision_from_form(),
         )
+    except service.TooManyAttempts as error:
+        # The form stays in view with the reason, like a wrong password's.
+        form.password.errors = [error.detail]
+        context = _review_context(report_id, sign_form=form, sign_error=None)
+        return render_page("reports/review.html", "reports/_review.html", **context), error.status
     except (Invalid, Conflict) as error:
         status = 422 if isinstance(error, Invalid) else 409
+        if status == 409 and service.get_report(current_organization_id(), report_id).status != DRAFT:
+            # Signed meanwhile (another tab, a double click): the page has no sign form to carry
+            # the message, so it travels with the redirect.
+            return _go(url_for("reports.review", report_id=report_id), error.detail, "warning")
         if isinstance(error, Invalid):
             form.password.errors = [e.message for e in error.errors if e.field == "password"] or [error.detail]
         context = _review_context(report_id, sign_form=form, sign_error=None if status == 422 else error.detail)

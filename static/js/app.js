@@ -119,3 +119,33 @@
     }
   });
 })();
+
+// The navigation's menu button (narrow screens): it is shown only here, so without JavaScript the
+// navigation stays open. It opens and closes the navigation; Escape closes it again and puts the
+// focus back on the button.
+(function () {
+  "use strict";
+
+  var button = document.querySelector("[data-menu-button]");
+  var menu = button && document.getElementById(button.getAttribute("aria-controls"));
+  if (!button || !menu) {
+    return;
+  }
+  function setOpen(open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    setOpen(button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || button.getAttribute("aria-expanded") !== "true") {
+      return;
+    }
+    var active = document.activeElement;
+    if (active === button || menu.contains(active)) {
+      setOpen(false);
+      button.focus();
+    }
+  });
+})();

@@ -2,7 +2,8 @@
 pastes a transcript, stops the session, generates a draft (the progress is shown while it is
 written), edits two sections (each autosaved), sees the diff against the generated draft, signs
 with their password, and downloads the PDF, which shows the signature hash; the verification page
-accepts that PDF and rejects a modified copy."""
+accepts that PDF and rejects a modified copy. A wrong password brings the page back with the
+password field focused and in view (with and without JavaScript), not at the top of the report."""
 
 import io
 import re
@@ -17,6 +18,7 @@ from clinic_app.appointments import service as appointments
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
 from clinic_app.reports.generation import llm
+from tests.browser.clinic_day import build_clinic_day
 from tests.browser.helpers import browser_sign_in
 from tests.caseload.conftest import add_appointment, add_practitioner, add_type
 from tests.factories import PASSWORD, build_tenants
@@ -156,3 +158,33 @@ def test_clinician_reviews_signs_exports_and_verifies_a_report(live_server, page
     expect(rejected).to_contain_text(report_url.rsplit("/", 1)[1])  # it says which report the copy claims to be
 
     assert page.console_errors == []
+
+
+IN_VIEW = """(element) => {
+    const box = element.getBoundingClientRect();
+    return box.top >= 0 && box.bottom <= window.innerHeight && box.left >= 0 && box.right <= window.innerWidth;
+}"""
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_a_wrong_password_keeps_the_sign_form_in_view(live_server, new_page, javascript):
+    day = build_clinic_day(live_server.app)
+    page = new_page(viewport={"width": 1280, "height": 720}, java_script_enabled=javascript)
+    browser_sign_in(page, live_server.url, day.user("clinician").email)
+    page.goto(f"{live_server.url}/reports/{day.report_id}")
+    assert page.evaluate("document.documentElement.scrollHeight") > 3 * 720  # the form is far down the page
+
+    page.fill("#password", "not my password")
+    page.click("[data-sign]")
+    page.wait_for_load_state()
+    password = page.locator("#password")
+    expect(password).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#password-error")
+    expect(error).to_have_text("That password is not correct.")
+    expect(password).to_have_attribute("aria-describedby", "password-error")
+    expect(page.locator("[data-report-status]")).to_have_text("Draft")
+    # The person is where they were: on the password field, with its message, on the screen.
+    assert page.evaluate("document.activeElement.id") == "password"
+    assert password.evaluate(IN_VIEW)
+    assert error.evaluate(IN_VIEW)
+    assert [m for m in page.console_errors if "status of 422" not in m] == []  # the refused sign is a 422

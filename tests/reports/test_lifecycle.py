@@ -160,6 +160,19 @@ def test_signing_needs_the_password_and_records_signer_time_and_hash(app, tenant
     assert signed.details["content_sha256"] == row.content_sha256
 
 
+def test_too_many_wrong_signing_passwords_keep_the_form_with_the_reason(app, login_as, report_id):
+    clinician = login_as("clinician")
+    token = csrf(clinician, report_id)
+    answers = [
+        clinician.post(f"/reports/{report_id}/sign", data={"password": f"wrong {n}", "csrf_token": token})
+        for n in range(6)
+    ]
+    assert [a.status_code for a in answers] == [422] * 5 + [429]
+    html = answers[-1].get_data(as_text=True)
+    assert 'id="sign-form"' in html and 'class="field-error"' in html
+    assert report_row(app, report_id).status == "draft"
+
+
 def test_a_signed_report_cannot_be_edited_through_the_page(app, login_as, signed_report_id):
     clinician = login_as("clinician")
     token = csrf(clinician, signed_report_id)
@@ -171,7 +184,8 @@ def test_a_signed_report_cannot_be_edited_through_the_page(app, login_as, signed
     )
     assert plain.status_code == 303  # back to the page, with the reason as a message
     again = clinician.post(f"/reports/{signed_report_id}/sign", data={"password": PASSWORD, "csrf_token": token})
-    assert again.status_code == 409
+    assert again.status_code == 303  # the page has no sign form any more: the reason comes as a message
+    assert "signed and can no longer be changed" in clinician.get(again.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert "Sneaky" not in read_sections(db.session.get(Report, signed_report_id), "current_sections")["plan"]
 
