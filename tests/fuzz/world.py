@@ -1,0 +1,119 @@
+"""Two clinics with records, for the fuzz runs: every kind of id a route takes, for each clinic.
+
+Clinic A is the caller's; clinic B is the other tenant whose ids are mixed into the requests. B's
+people and records carry names found nowhere in A, so a response that shows one of them is a leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from clinic_app.core import audit, jobs
+from clinic_app.core.permissions import PERMISSIONS
+from clinic_app.core.time import utcnow
+from clinic_app.extensions import db
+from tests.appointments.builders import make_patient, make_practitioner, make_type
+from tests.factories import access_token_for, api_token_for, make_user
+from tests.reports.conftest import consultation, generate, register_with_intake
+
+ACTOR = audit.Actor()
+
+
+@dataclass
+class Clinic:
+    """One organization's records, by the path parameter names the routes use."""
+
+    ids: dict[str, str]
+    # Strings that identify this clinic's people and records (names, emails, ids): the leak markers.
+    markers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class World:
+    app: Flask
+    a: Clinic
+    b: Clinic
+    tenants: Any
+    bearer: dict[str, str]  # credential name -> "Bearer ..." header value for clinic A
+
+
+def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clinic:
+    """Patients (one through intake), a practitioner, an appointment type and a booking, a stopped
+    consultation with a drafted report, a consultation in progress, a job and a finished sync."""
+    from clinic_app.appointments import booking
+    from clinic_app.consultations import service as consultations
+    from clinic_app.reports import templates_service
+    from clinic_app.sync.models import SyncRun
+
+    ids: dict[str, str] = {"organization_id": organization.id}
+    markers = {organization.id, organization.name}
+    reported = register_with_intake(app, organization, first_name=f"{tag}mira", last_name=f"{tag}okafor")
+    markers |= {reported, f"{tag}mira", f"{tag}okafor"}
+    session_id = consultation(app, organization, clinician, reported, complaint=f"{tag} sleep complaint")
+    ids["report_id"] = generate(app, organization, clinician, session_id)
+    markers |= {session_id, ids["report_id"]}
+    with app.app_context():
+        patient = make_patient(organization.id, f"{tag}jane", f"{tag}citizen")
+        practitioner = make_practitioner(organization.id, f"{tag}priya", f"{tag}kapoor")
+        kind = make_type(organization.id, f"{tag} standard visit", 30)
+        start = (utcnow() + timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+        appointment = booking.book(
+            organization.id,
+            patient_id=patient,
+            practitioner_id=practitioner,
+            appointment_type_id=kind,
+            starts_at=start,
+            actor=ACTOR,
+        )
+        held = consultations.start_session(
+            organization.id,
+            patient_id=patient,
+            clinician_id=clinician.id,
+            chief_complaint=f"{tag} shoulder pain",
+            session_type="consultation",
+            actor=ACTOR,
+        )
+        job = jobs.Job(kind="reports.generate", organization_id=organization.id, status=jobs.SUCCEEDED, params={})
+        sync_run = SyncRun(organization_id=organization.id, mode="comprehensive", status="failed", steps=["patients"])
+        db.session.add_all([job, sync_run])
+        db.session.flush()
+        template = templates_service.list_templates(organization.id)[0].template.id
+        ids.update(
+            patient_id=patient,
+            appointment_id=appointment.id,
+            consultation_id=held.id,
+            session_id=held.session_code,
+            job_id=job.id,
+            sync_id=sync_run.id,
+            template_id=template,
+            appointment_type=f"{tag} standard visit",
+            practitioner_id=practitioner,
+            appointment_type_id=kind,
+            doctor_id=clinician.id,
+        )
+        db.session.commit()
+    markers |= {value for value in ids.values()} | {f"{tag}jane", f"{tag}citizen", f"{tag}priya", f"{tag}kapoor"}
+    markers.add(clinician.email)
+    return Clinic(ids=ids, markers=markers)
+
+
+def build_world(app: Flask, tenants: Any) -> World:
+    """Clinic A (the caller's) and clinic B, each with records; bearer credentials for A's owner."""
+    with app.app_context():
+        other_clinician = make_user("clinician@northside.example", organization_id=tenants.b.id, role="clinician")
+        db.session.commit()
+    a = _clinic(app, tenants.a, tenants.user("clinician"), tag="Harbour")
+    b = _clinic(app, tenants.b, other_clinician, tag="Northside")
+    b.markers |= {tenants.outsider.email}
+    # Session codes are short and per clinic; a code of B may equal one of A's by chance.
+    b.markers -= a.markers
+    owner = tenants.user("owner")
+    bearer = {
+        "owner access token": f"Bearer {access_token_for(app, owner)}",
+        "API token with every scope": f"Bearer {api_token_for(app, tenants.a.id, list(PERMISSIONS), creator=owner)}",
+    }
+    return World(app=app, a=a, b=b, tenants=tenants, bearer=bearer)
