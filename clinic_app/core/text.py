@@ -13,7 +13,7 @@ from wtforms.fields import Field
 from wtforms.validators import ValidationError
 
 _UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-MESSAGE = "Remove the control character or unpaired surrogate: it cannot be stored."
+MESSAGE = "Remove the control character or unpaired surrogate (not valid Unicode text): it cannot be stored."
 
 
 def unusable(value: str) -> bool:
