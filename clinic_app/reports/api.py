@@ -58,7 +58,11 @@ def _structured(view: reading.ReportView) -> StructuredData:
     session = consultations.get_session(view.organization_id, view.session_id)
     facts = consultations.session_facts(session)
     symptoms = intake.summary_for(view.organization_id, view.patient_id).symptoms
-    plan = next((s for s in view.sections if s.key == "plan" or "plan" in s.title.lower()), None)
+    # The section keyed "plan" first; only a template without one is searched by title ("Medication
+    # plan" comes before "Plan and follow-up" in the mental-health template).
+    plan = next((s for s in view.sections if s.key == "plan"), None) or next(
+        (s for s in view.sections if "plan" in s.title.lower()), None
+    )
     return StructuredData(
         medication_plan=list(facts.medication_plan),
         diagnoses=[

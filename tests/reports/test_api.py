@@ -11,7 +11,7 @@ from clinic_app.core import jobs
 from clinic_app.extensions import db
 from clinic_app.reports.models import Report
 from tests.factories import PASSWORD, access_token_for
-from tests.reports.conftest import MEDICATION_PLAN, consultation, events, report_row
+from tests.reports.conftest import MEDICATION_PLAN, consultation, events, generate, report_row
 
 PASTED = (
     "Clinician: What brings you in?\n"
@@ -265,3 +265,26 @@ def test_seed_medication_plan_example_round_trips(app, client, tenants, bearer, 
         jobs.wait_for_local_jobs(app)
     report = client.get(response.get_json()["report_url"], headers=bearer()).get_json()
     assert report["structured_data"]["medication_plan"] == MEDICATION_PLAN
+
+
+@pytest.mark.parametrize("template_name", ["Mental-health consultation", "Physiotherapy consultation"])
+def test_follow_up_plan_is_the_plan_section_of_each_default_template(
+    app, client, tenants, bearer, patient_id, template_name
+):
+    """The mental-health template has a "Medication plan" before its "Plan and follow-up": the
+    section keyed "plan" is the follow-up plan, whatever other titles say "plan"."""
+    from clinic_app.reports import templates_service
+
+    with app.app_context():
+        template = next(
+            t.template for t in templates_service.list_templates(tenants.a.id) if t.template.name == template_name
+        )
+        template_id = template.id
+        db.session.commit()  # the defaults are created on first use
+    session_id = consultation(app, tenants.a, tenants.user("clinician"), patient_id)
+    report_id = generate(app, tenants.a, tenants.user("clinician"), session_id, template_id=template_id)
+    sections = {"plan": "Review in two weeks; home exercises daily.", "medication": "Sertraline 50mg daily."}
+    edited = client.patch(f"/api/v1/reports/{report_id}", json={"sections": sections, "revision": 0}, headers=bearer())
+    assert edited.status_code == 200, edited.get_json()
+    report = client.get(f"/api/v1/reports/{report_id}", headers=bearer()).get_json()
+    assert report["structured_data"]["follow_up_plan"] == "Review in two weeks; home exercises daily."
