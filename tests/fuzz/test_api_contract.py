@@ -30,7 +30,9 @@ def test_operation_keeps_its_contract(world, client, method, path):
     run.fuzz(EXAMPLES)
     run.write_summary()
 
-    assert run.requests >= EXAMPLES, run.report()
+    # The fuzz ran (an operation with few possible inputs runs out of new ones before a long
+    # local run's example count).
+    assert run.requests >= min(EXAMPLES, 10), run.report()
     # The credential works: not everything was turned away as unauthenticated.
     assert set(run.statuses) - {401}, run.report()
     assert not run.findings, run.report()
