@@ -1,8 +1,8 @@
 """The active-patients list as CSV.
 
-Spreadsheet programs run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and some also a
-tab or carriage return) as a formula, so such a cell is written with a leading apostrophe: a
-patient registered as ``=HYPERLINK(...)`` is exported as text, never as a formula.
+Every cell goes through ``core.csv.safe_cell``: a cell that a spreadsheet would take for a formula
+(it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is written with a leading
+apostrophe, so a patient registered as ``=HYPERLINK(...)`` is exported as text, never as a formula.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
 from clinic_app.caseload.active import ActiveRow
+from clinic_app.core.csv import safe_cell
 from clinic_app.core.time import in_zone, isoformat
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = (
     "patient_id",
@@ -33,12 +32,6 @@ COLUMNS = (
     "total_appointment_count",
     "last_attended_utc",
 )
-
-
-def safe_cell(value: object) -> str:
-    """The cell's text, with a leading apostrophe when a spreadsheet would take it for a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _local(moment: datetime | None, zone: tzinfo) -> str:

@@ -7,8 +7,6 @@ clinical field empty without decrypting it: they see the date, type, status and 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +27,7 @@ from clinic_app.consultations.transcripts import Segment
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.memo import per_request
+from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.core.permissions import role_grants
 from clinic_app.core.time import isoformat, utcnow
 from clinic_app.extensions import db
@@ -71,16 +70,14 @@ class HistoryPage:
 
 
 def _cursor_of(row: ConsultationSession) -> str:
-    raw = f"{isoformat(row.started_at)}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(f"{isoformat(row.started_at)}|{row.id}")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, session_id = raw.split("|", 1)
+        moment, session_id = decode_cursor(cursor).split("|", 1)
         return datetime.fromisoformat(moment.replace("Z", "+00:00")), session_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise Invalid(
             errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")]
         ) from None

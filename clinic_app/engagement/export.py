@@ -1,8 +1,9 @@
 """The worklist as CSV, safe to open in a spreadsheet.
 
-A cell that starts with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) would be read
-as a formula by spreadsheet programs, so it is prefixed with a single quote. Times are written in
-the organization's time zone, as staff read them on the page.
+Every cell goes through ``core.csv.safe_cell``: a cell that starts with ``=``, ``+``, ``-``, ``@``
+(or a tab or carriage return) would be read as a formula by spreadsheet programs, so it is prefixed
+with a single quote. Times are written in the organization's time zone, as staff read them on the
+page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
+from clinic_app.core.csv import safe_cell
 from clinic_app.core.time import in_zone
 from clinic_app.engagement.worklist import WorklistRow
 
@@ -31,13 +33,6 @@ HEADER = (
     "attendance_percentage",
     "next_appointment",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """The cell's text, with a leading quote when a spreadsheet would take it for a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _local(value: datetime | None, tz: tzinfo, pattern: str) -> str:

@@ -4,8 +4,6 @@ back UNREADABLE (with an alarm event from the vault) instead of failing the page
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from sqlalchemy import func, literal, select, tuple_
 from clinic_app.core import audit, crypto
 from clinic_app.core.crypto import UNREADABLE, Unreadable
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.intake.models import RECORD_FIELDS, SYMPTOM_FIELDS, IntakeRecord, PatientSymptom
 from clinic_app.intake.validation import Duration
@@ -215,8 +214,8 @@ def _bad_cursor() -> Invalid:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        record_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        record_id = decode_cursor(cursor)
+    except ValueError:
         raise _bad_cursor() from None
     if not record_id.startswith(f"{IntakeRecord.id_prefix}_"):
         raise _bad_cursor()
@@ -279,5 +278,5 @@ def intake_patients(
         target_type="patient",
         details={"channel": channel, "results": len(rows), "patient_ids": [row.patient_id for row in rows]},
     )
-    next_cursor = base64.urlsafe_b64encode(records[-1].id.encode()).decode().rstrip("=") if more else None
+    next_cursor = encode_cursor(records[-1].id) if more else None
     return IntakePatientsPage(rows=rows, limit=limit, next_cursor=next_cursor)

@@ -8,8 +8,6 @@ bad row (the bug that made the old ``/patients/list/`` answer 500).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or
 
 from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient, PatientIdentifier
@@ -64,7 +63,7 @@ class PatientPage:
 
 
 def _encode_cursor(direction: str, patient_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{direction}:{patient_id}".encode()).decode().rstrip("=")
+    return encode_cursor(f"{direction}:{patient_id}")
 
 
 def _bad_cursor() -> Invalid:
@@ -73,8 +72,8 @@ def _bad_cursor() -> Invalid:
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
-        direction, patient_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":", 1)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        direction, patient_id = decode_cursor(cursor).split(":", 1)
+    except ValueError:
         raise _bad_cursor() from None
     if direction not in ("n", "p") or not patient_id.startswith("pat_"):
         raise _bad_cursor()

@@ -5,8 +5,6 @@ no content, audited as ``report.listed`` with the ids shown)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +17,7 @@ from clinic_app.consultations import service as consultations
 from clinic_app.consultations.models import ConsultationSession
 from clinic_app.core import audit
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
 from clinic_app.patients.models import Patient
@@ -199,8 +198,8 @@ def _bad_cursor() -> Invalid:
 
 def _anchor(organization_id: str, cursor: str) -> Report:
     try:
-        report_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        report_id = decode_cursor(cursor)
+    except ValueError:
         raise _bad_cursor() from None
     anchor = db.session.get(Report, report_id) if report_id.startswith(f"{Report.id_prefix}_") else None
     if anchor is None or anchor.organization_id != organization_id:
@@ -281,5 +280,5 @@ def list_reports(
             target_type="report",
             details={"channel": channel, "results": len(rows), "report_ids": [row.id for row in rows]},
         )
-    next_cursor = base64.urlsafe_b64encode(rows[-1].id.encode()).decode().rstrip("=") if more else None
+    next_cursor = encode_cursor(rows[-1].id) if more else None
     return ReportPage(rows=rows, limit=limit, next_cursor=next_cursor, status=status, patient_id=patient_id)

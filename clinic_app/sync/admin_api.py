@@ -10,8 +10,6 @@ patients were shown in the audit trail, as the patient list does.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +22,7 @@ from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.core.tenancy import current_actor
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -77,15 +76,11 @@ def force_sync(organization_id: str, query: ModeQuery) -> ForceSyncOut:
 # --- pages of patients with their figures -----------------------------------------------------
 
 
-def _encode_cursor(patient_id: str) -> str:
-    return base64.urlsafe_b64encode(patient_id.encode()).decode().rstrip("=")
-
-
 def _anchor(organization_id: str, cursor: str) -> Patient:
     problem = Invalid(errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")])
     try:
-        patient_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        patient_id = decode_cursor(cursor)
+    except ValueError:
         raise problem from None
     patient = db.session.get(Patient, patient_id) if patient_id.startswith("pat_") else None
     if patient is None or patient.organization_id != organization_id:
@@ -112,7 +107,7 @@ def _activity_page(
     )
     more = len(found) > query.limit
     found = found[: query.limit]
-    return found, (_encode_cursor(found[-1][0].id) if more else None), int(total or 0)
+    return found, (encode_cursor(found[-1][0].id) if more else None), int(total or 0)
 
 
 def _recent_appointments(organization_id: str, patient_ids: list[str], now: datetime) -> dict[str, list[Any]]:
