@@ -35,13 +35,26 @@ def get_user(user_id: str) -> User:
     return user
 
 
+NAME_MESSAGE = "Enter a name of 1 to 120 characters."
+
+
+def name_problem(display_name: str) -> str | None:
+    """What is wrong with a person's name (already stripped), or None."""
+    if not display_name or len(display_name) > 120:
+        return NAME_MESSAGE
+    if text.unusable(display_name):
+        return text.MESSAGE
+    return None
+
+
 def create_user(*, email: str, display_name: str, password: str | None = None) -> User:
     """A new account. Raises Invalid (bad e-mail, name or password) or Conflict (e-mail taken)."""
     email = normalise_email(email)
     display_name = (display_name or "").strip()
     errors = []
-    if not display_name or len(display_name) > 120:
-        errors.append(FieldError("display_name", "Enter a name of 1 to 120 characters."))
+    problem = name_problem(display_name)
+    if problem:
+        errors.append(FieldError("display_name", problem))
     if password is not None:
         problem = password_problem(password, email=email, name=display_name)
         if problem:
@@ -100,8 +113,9 @@ def update_profile(user: User, *, display_name: str, organization_id: str | None
     """The person changes their own name; records ``account.profile_updated`` (the field names,
     not the values) in ``organization_id``'s trail when it changed."""
     display_name = (display_name or "").strip()
-    if not display_name or len(display_name) > 120:
-        raise Invalid(errors=[FieldError("display_name", "Enter a name of 1 to 120 characters.")])
+    problem = name_problem(display_name)
+    if problem:
+        raise Invalid(errors=[FieldError("display_name", problem)])
     if display_name == user.display_name:
         return user
     user.display_name = display_name

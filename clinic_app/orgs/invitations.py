@@ -79,8 +79,9 @@ def invite_staff_member(
     except Invalid as error:
         errors.extend(error.errors)
     display_name = " ".join((display_name or "").split())
-    if len(display_name) > 120:
-        errors.append(FieldError("display_name", "Enter a name of at most 120 characters."))
+    problem = accounts.name_problem(display_name) if display_name else None  # the name is optional here
+    if problem:
+        errors.append(FieldError("display_name", problem))
     if role not in ROLES:
         errors.append(FieldError("role", f"Choose one of: {', '.join(ROLES)}."))
     if errors:

@@ -12,7 +12,7 @@ from clinic_app.core.audit import AuditEvent
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
 from tests.concurrency.conftest import at_once
-from tests.factories import PASSWORD, build_tenants
+from tests.factories import PASSWORD, build_tenants, csrf_from
 
 THROTTLE_MESSAGE = "Too many failed sign-in attempts"
 
@@ -101,3 +101,40 @@ def test_concurrent_audited_requests_keep_one_unbroken_chain(live):
         checked, problems = audit.verify_chains()
     assert reads >= 12
     assert problems == [] and checked > 12
+
+
+def test_one_invitation_link_used_at_once_twice_makes_one_account(live):
+    from clinic_app.accounts.models import User
+    from clinic_app.orgs import invitations
+
+    tenants = _tenants(live.app)
+    with live.app.app_context():
+        issued = invitations.invite_staff_member(
+            organization_id=tenants.a.id,
+            email="twice@example.com",
+            display_name="",
+            role="clinician",
+            actor=audit.Actor(user_id=tenants.user("admin").id),
+            actor_role="admin",
+        )
+        db.session.commit()
+    url = f"{live.url}/invitations/{issued.secret}"
+
+    def join(index):
+        with httpx.Client() as client:
+            page = client.get(url)
+            token = csrf_from(page.text)
+            password = "violet harbour lantern quietly"
+            return client.post(
+                f"{url}/join",
+                data={"display_name": f"Person {index}", "new_password": password, "confirm": password},
+                headers={"X-CSRFToken": token},
+                timeout=60,
+            )
+
+    answers = at_once(4, join)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses.count(303) == 1 and not any(status >= 500 for status in statuses), statuses
+    with live.app.app_context():
+        users = db.session.scalars(select(User).where(User.email == "twice@example.com")).all()
+        assert len(users) == 1

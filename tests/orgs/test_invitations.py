@@ -262,3 +262,15 @@ def test_a_link_used_once_cannot_be_used_again_by_the_service(app, tenants):
         db.session.rollback()
         members = select(func.count()).select_from(Membership).join(User).where(User.email == "once@example.com")
         assert db.session.scalar(members) == 1
+
+
+def test_names_that_cannot_be_stored_are_refused_on_the_form_and_nothing_is_written(login_as, app, tenants, capsys):
+    admin = login_as("admin")
+    refused, secret = invite(admin, "nul@example.com", name="Nina\x00New", capsys=capsys)
+    assert refused.status_code == 422 and "cannot be stored" in refused.get_data(as_text=True)
+    assert secret is None and count(app, Invitation) == 0
+
+    _response, secret = invite(admin, "nul@example.com", name="Nina New", capsys=capsys)
+    joined = join(app.test_client(), secret, name="Nina\x00New")
+    assert joined.status_code == 422 and "cannot be stored" in joined.get_data(as_text=True)
+    assert count(app, User) == 5 and count(app, Invitation) == 1  # the link still works
