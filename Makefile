@@ -33,14 +33,14 @@ install-dev: $(VENV)/.dev
 run: install
 	$(BIN)/flask db upgrade
 	@mkdir -p $(dir $(SANDBOX_LOG))
-	@$(BIN)/flask cliniko-sandbox --port $(SANDBOX_PORT) >$(SANDBOX_LOG) 2>&1 & sandbox=$$!; \
+	@$(BIN)/flask --app devtools cliniko-sandbox --port $(SANDBOX_PORT) >$(SANDBOX_LOG) 2>&1 & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	echo "  Cliniko sandbox: http://127.0.0.1:$(SANDBOX_PORT)/au1/v1 (650 patients, about 1,000 appointments; log: $(SANDBOX_LOG))"; \
-	CLINIKO_SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/flask seed-demo && \
+	CLINIKO_SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/flask --app devtools seed-demo && \
 	echo "" && \
 	echo "  Clinic app: open http://127.0.0.1:$(PORT)/   (API docs: http://127.0.0.1:$(PORT)/docs)" && \
 	echo "" && \
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload --with-threads
+	$(BIN)/flask --app devtools run --host 127.0.0.1 --port $(PORT) --no-reload --with-threads
 
 ## test: the whole suite in $(TEST_WORKERS) processes (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else
 ##       SQLite; each worker gets its own database)
@@ -51,11 +51,11 @@ test: install-dev chromium browser-tools
 ## lint: ruff lint and format check
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check clinic_app tests bench wsgi.py
+	$(BIN)/ruff format --check clinic_app devtools tests bench wsgi.py
 
 format: install-dev
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format clinic_app tests bench wsgi.py
+	$(BIN)/ruff format clinic_app devtools tests bench wsgi.py
 
 ## bench: benchmarks against a bare baseline app in the same run (needs PostgreSQL, Redis, wrk)
 bench: install-dev

@@ -86,7 +86,7 @@ def _seed_scale(ctx: Any) -> None:
         "-m",
         "flask",
         "--app",
-        "wsgi",
+        "devtools",
         "seed-scale",
         "--org",
         ORGANIZATION_ID,

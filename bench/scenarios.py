@@ -24,7 +24,7 @@ def _seed(ctx: Any) -> None:
     from clinic_app.core import audit
     from clinic_app.extensions import db
     from clinic_app.orgs import service as orgs
-    from clinic_app.patients.cli import seed_scale
+    from devtools.scale.patients import seed_scale
 
     app = ctx.flask_app()
     with app.app_context():

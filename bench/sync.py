@@ -118,7 +118,7 @@ class Sandbox:
 
     def start(self) -> None:
         workload = self.workload
-        argv = [sys.executable, "-m", "flask", "--app", "wsgi", "cliniko-sandbox", "--host", HOST, "--port", "0"]
+        argv = [sys.executable, "-m", "flask", "--app", "devtools", "cliniko-sandbox", "--host", HOST, "--port", "0"]
         argv += ["--patients", str(workload.patients), "--appointments", str(workload.appointments)]
         argv += ["--seed", str(workload.seed)]
         if workload.rate_limit:

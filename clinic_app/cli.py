@@ -1,16 +1,13 @@
-"""Operator commands: ``flask access-audit``, ``flask worker``, ``flask seed-demo``."""
+"""Operator commands: ``flask access-audit``, ``flask worker``, ``flask create-org`` ... (the demo and scale
+seeders and the sandbox Cliniko are development tools: ``devtools.register``)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-
-# Features add their demo data here (called in order by ``flask seed-demo``; each must be idempotent).
-DEMO_SEEDERS: list[Callable[[], list[str]]] = []
 
 
 def _fail(message: str) -> None:
@@ -19,20 +16,6 @@ def _fail(message: str) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from clinic_app.orgs.demo import seed_demo as seed_demo_organizations
-
-    if seed_demo_organizations not in DEMO_SEEDERS:
-        DEMO_SEEDERS.insert(0, seed_demo_organizations)
-    from clinic_app.sync.demo import seed_demo_connection  # the demo clinic's sandbox Cliniko
-
-    if seed_demo_connection not in DEMO_SEEDERS:
-        DEMO_SEEDERS.append(seed_demo_connection)
-    from clinic_app.patients.cli import register as register_patient_commands  # flask seed-scale
-
-    register_patient_commands(app)
-    from clinic_app.sync.sandbox.cli import register as register_sandbox_command  # flask cliniko-sandbox
-
-    register_sandbox_command(app)
     from clinic_app.sync.cli import register as register_sync_commands  # flask cliniko-connect, flask sync ...
 
     register_sync_commands(app)
@@ -198,15 +181,3 @@ def register_cli(app: Flask) -> None:
 
         start_rq_chain(current_app)  # the sync scheduler's tick, once per minute across all workers
         worker.work(with_scheduler=True, burst=burst)
-
-    @app.cli.command("seed-demo")
-    def seed_demo() -> None:
-        """Create the demo data (safe to run again) and print how to sign in."""
-        from clinic_app.extensions import db
-
-        lines: list[str] = []
-        for seeder in DEMO_SEEDERS:
-            lines.extend(seeder())
-        db.session.commit()
-        for line in lines:
-            click.echo(line)

@@ -19,8 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from clinic_app import create_app
 from clinic_app.extensions import db
+from devtools import create_app  # the product app with the seed-demo, seed-scale and sandbox commands
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Under pytest-xdist (``make test`` runs two workers) each worker has its own PostgreSQL database

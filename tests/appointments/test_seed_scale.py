@@ -19,10 +19,10 @@ from clinic_app.appointments.models import (
     PatientAppointmentStats,
     Practitioner,
 )
-from clinic_app.appointments.scale import REASONS
 from clinic_app.core import crypto
 from clinic_app.extensions import db
 from clinic_app.patients.models import Patient
+from devtools.scale.appointments import REASONS
 from tests.appointments.builders import at
 
 NOW = at("2025-06-02 02:00")

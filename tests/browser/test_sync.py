@@ -8,8 +8,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from clinic_app.sync.sandbox import Faults, SandboxClinic
-from clinic_app.sync.sandbox.server import SandboxServer
+from devtools.sandbox import Faults, SandboxClinic
+from devtools.sandbox.server import SandboxServer
 from tests.browser.helpers import browser_sign_in
 from tests.factories import build_tenants
 from tests.live_server import LiveServer

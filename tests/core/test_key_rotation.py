@@ -9,9 +9,9 @@ from sqlalchemy import func, select, text
 from clinic_app.core import crypto
 from clinic_app.core.key_rotation import pending_count
 from clinic_app.extensions import db
-from clinic_app.patients.cli import seed_scale
 from clinic_app.patients.models import ENCRYPTED_FIELDS, Patient
 from clinic_app.patients.records import view_of
+from devtools.scale.patients import seed_scale
 from tests.factories import make_org
 
 PATIENTS = 10_000

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from clinic_app.sync.sandbox import SandboxClinic
-from clinic_app.sync.sandbox.server import SandboxServer
+from devtools.sandbox import SandboxClinic
+from devtools.sandbox.server import SandboxServer
 
 USER_AGENT = "Clinic App Tests (tests@clinic.example)"
 SMALL = {"patients": 60, "appointments": 150}

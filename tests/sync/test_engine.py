@@ -28,7 +28,7 @@ from clinic_app.patients.validation import parse_phone
 from clinic_app.sync import engine, service
 from clinic_app.sync.client import ClinikoClient, ClinikoRequestError
 from clinic_app.sync.models import STEPS, ClinikoLink, SyncRun
-from clinic_app.sync.sandbox import Faults
+from devtools.sandbox import Faults
 
 assert engine.SyncEngine  # importing the engine registers the sync job
 

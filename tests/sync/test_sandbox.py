@@ -12,10 +12,10 @@ import httpx
 import pytest
 from flask import Flask
 
-from clinic_app.sync.sandbox import Faults, SandboxClinic, default_api_key, shard_of
-from clinic_app.sync.sandbox import app as sandbox_app
-from clinic_app.sync.sandbox.cli import register
-from clinic_app.sync.sandbox.server import SandboxServer
+from devtools.sandbox import Faults, SandboxClinic, default_api_key, shard_of
+from devtools.sandbox import app as sandbox_app
+from devtools.sandbox.cli import register
+from devtools.sandbox.server import SandboxServer
 from tests.sync.conftest import NO_TLS, USER_AGENT, sandbox_http
 
 ANCHOR = datetime(2026, 3, 2, tzinfo=UTC)

@@ -17,9 +17,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request
 
-from clinic_app.sync.sandbox import RESOURCES, SHARDS, SandboxClinic, UnknownRecord
-from clinic_app.sync.sandbox.data import to_ms
-from clinic_app.sync.sandbox.faults import Faults, drop_connection
+from devtools.sandbox import RESOURCES, SHARDS, SandboxClinic, UnknownRecord
+from devtools.sandbox.data import to_ms
+from devtools.sandbox.faults import Faults, drop_connection
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
@@ -189,7 +189,7 @@ def _links(page: int, per_page: int, total: int) -> dict[str, str]:
 
 def create_sandbox_app(clinic: SandboxClinic) -> Flask:
     """A Flask app serving ``clinic`` as Cliniko's API (see docs/cliniko-sandbox.md)."""
-    app = Flask("clinic_app.sync.sandbox")
+    app = Flask("devtools.sandbox")
     app.extensions["cliniko_sandbox"] = clinic
 
     def key_accepted() -> bool:

@@ -15,13 +15,13 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from clinic_app.sync.sandbox import data
-from clinic_app.sync.sandbox.faults import FaultInjector, Faults
+from devtools.sandbox import data
+from devtools.sandbox.faults import FaultInjector, Faults
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from clinic_app.sync.sandbox.server import SandboxServer
+    from devtools.sandbox.server import SandboxServer
 
 __all__ = ["SHARDS", "Faults", "SandboxClinic", "SandboxServer", "UnknownRecord", "create_sandbox_app"]
 
@@ -403,14 +403,14 @@ def _appointment_status(row: data.Appointment, now: int) -> str:
 
 def create_sandbox_app(clinic: SandboxClinic) -> Flask:
     """The Flask app serving ``clinic`` (imported lazily: building data needs no Flask)."""
-    from clinic_app.sync.sandbox.app import create_sandbox_app as create
+    from devtools.sandbox.app import create_sandbox_app as create
 
     return create(clinic)
 
 
 def __getattr__(name: str) -> Any:
     if name == "SandboxServer":
-        from clinic_app.sync.sandbox.server import SandboxServer
+        from devtools.sandbox.server import SandboxServer
 
         return SandboxServer
     raise AttributeError(name)

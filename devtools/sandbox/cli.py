@@ -38,8 +38,8 @@ def register(app: Flask) -> None:
         verbose: bool,
     ) -> None:
         """Serve a sandbox Cliniko with synthetic patients and appointments until Ctrl-C."""
-        from clinic_app.sync.sandbox import Faults, SandboxClinic
-        from clinic_app.sync.sandbox.server import SandboxServer
+        from devtools.sandbox import Faults, SandboxClinic
+        from devtools.sandbox.server import SandboxServer
 
         faults = Faults(rate_limit_per_minute=rate_limit, error_rate=error_rate)
         try:

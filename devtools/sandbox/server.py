@@ -7,8 +7,8 @@ import threading
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from clinic_app.sync.sandbox import SandboxClinic
-from clinic_app.sync.sandbox.app import create_sandbox_app
+from devtools.sandbox import SandboxClinic
+from devtools.sandbox.app import create_sandbox_app
 
 
 class _QuietHandler(WSGIRequestHandler):

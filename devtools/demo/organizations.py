@@ -45,7 +45,4 @@ def seed_demo() -> list[str]:
         if orgs.active_membership(user.id, organization.id) is None:
             orgs.add_membership(organization_id=organization.id, user=user, role=role, actor=audit.Actor())
         lines.append(f"  {role:<13} {email:<28} {organization.name}")
-    from clinic_app.appointments.demo import seed_demo_appointments  # the calendar of the clinic without Cliniko
-
-    lines.extend(seed_demo_appointments())
     return lines

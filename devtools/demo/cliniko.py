@@ -23,7 +23,7 @@ from clinic_app.orgs.models import Organization
 from clinic_app.sync import service
 from clinic_app.sync.client import mask_key
 from clinic_app.sync.models import ClinikoConnection
-from clinic_app.sync.sandbox import default_api_key
+from devtools.sandbox import default_api_key
 
 DEMO_ORGANIZATION_SLUG = "harbour-physiotherapy"
 SANDBOX_SEED = 42  # flask cliniko-sandbox's default seed, which make run uses

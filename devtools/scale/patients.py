@@ -177,7 +177,7 @@ def register(app: Flask) -> None:
         done = seed_scale(organization_id, count, seed=seed, echo=click.echo, inserted_ids=new_ids)
         click.echo(f"Added {done} patients in {time.perf_counter() - started:.1f} s.")
         if appointment_count:
-            from clinic_app.appointments.scale import seed_appointments
+            from devtools.scale.appointments import seed_appointments
 
             started = time.perf_counter()
             click.echo(f"Adding about {appointment_count} appointments for them ...")

@@ -1,0 +1,1 @@
+"""``flask seed-scale``: many synthetic patients and appointments, for benchmarks and load tests."""
