@@ -65,6 +65,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
 
+    from clinic_app.core.time import install_zone_lookup
+    from clinic_app.orgs.service import get_organization
+
+    install_zone_lookup(lambda organization_id: get_organization(organization_id).time_zone)
+
     from clinic_app.auth.context import template_context
 
     @app.context_processor

@@ -1,5 +1,6 @@
 """One clock for the whole app, so tests can freeze it and every timestamp is UTC; the range of
-dates and times the app accepts; and conversions that survive a stored time at the calendar's ends.
+dates and times the app accepts; conversions that survive a stored time at the calendar's ends;
+and the organization's clock (its time zone, today, midnight and a day's window there).
 
 Accepted range: every date and time a person types or a client sends (appointment times, dates of
 birth, a calendar's or a day page's date) lies between ``EARLIEST_DAY`` and ``LATEST_DAY``
@@ -11,7 +12,9 @@ times: ``in_zone`` and ``shifted`` never fail on them, so pages that show them s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2100, 12, 31)
@@ -78,3 +81,53 @@ def shifted(moment: datetime, delta: timedelta) -> datetime:
     except OverflowError:
         edge = _LAST if delta > timedelta(0) else _FIRST
         return edge if moment.tzinfo is not None else edge.replace(tzinfo=None)
+
+
+# --- the organization's clock ---------------------------------------------------------------------
+
+# Reads an organization's IANA time-zone name by its id. Installed once by ``create_app`` (the
+# organizations feature owns the table; core only knows how to ask).
+_zone_name_of: Callable[[str], str | None] | None = None
+
+
+def install_zone_lookup(lookup: Callable[[str], str | None]) -> None:
+    """Tell the clock how to read an organization's time-zone name (``create_app`` does this)."""
+    global _zone_name_of
+    _zone_name_of = lookup
+
+
+def zone_named(name: str | None) -> tzinfo:
+    """The time zone called ``name``; UTC when the name is empty or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def organization_zone(organization_id: str) -> tzinfo:
+    """The organization's time zone (UTC when it names none or an unknown one)."""
+    if _zone_name_of is None:
+        raise RuntimeError("the organization clock is not installed: create the app first")
+    return zone_named(_zone_name_of(organization_id))
+
+
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    """The calendar day ``moment`` falls on in ``zone``."""
+    return in_zone(moment, zone).date()
+
+
+def local_today(zone: tzinfo, now: datetime | None = None) -> date:
+    """Today's date in ``zone`` (at ``now``, default the current time)."""
+    return local_date(now if now is not None else utcnow(), zone)
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The first moment of ``day`` in ``zone`` (a timezone-aware datetime on that zone's clock)."""
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def day_window(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """[start, end) of ``day`` in ``zone``, in UTC (so that subtracting them gives the real length
+    of the day: Python subtracts two times of one zone by their wall clocks)."""
+    start = local_midnight(day, zone).astimezone(UTC)
+    return start, local_midnight(day + timedelta(days=1), zone).astimezone(UTC)
