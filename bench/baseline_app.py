@@ -1,6 +1,6 @@
 """The bare baseline for benchmarks: Flask with one JSON route and nothing else.
 
-bench/run.py serves this under the same gunicorn settings as the clinic app, so the ratio
+The bench harness serves this under the same gunicorn settings as the clinic app, so the ratio
 app/baseline shows what the app's own stack (hooks, access control, pydantic, logging, database
 session) costs on top of Flask, gunicorn and the machine.
 """

@@ -28,7 +28,17 @@ import sys
 import time
 from typing import Any
 
+from sqlalchemy import text
+
 from bench import scenarios
+from bench.harness import BenchError
+from bench.settings import ROOT
+from clinic_app.accounts import service as accounts
+from clinic_app.auth import api_tokens
+from clinic_app.core import audit, crypto
+from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
+from clinic_app.orgs.models import Organization
 
 PATIENTS = int(os.environ.get("BENCH_DASHBOARD_PATIENTS", "100000"))
 APPOINTMENTS = int(os.environ.get("BENCH_DASHBOARD_APPOINTMENTS", "1000000"))
@@ -49,12 +59,6 @@ _sessions: dict[str, str] = {}
 
 def _create_clinic(ctx: Any) -> bool:
     """The organization and its clinician; False when an earlier benchmark already made them."""
-    from clinic_app.accounts import service as accounts
-    from clinic_app.core import audit, crypto
-    from clinic_app.extensions import db
-    from clinic_app.orgs import service as orgs
-    from clinic_app.orgs.models import Organization
-
     with ctx.flask_app().app_context():
         if db.session.get(Organization, ORGANIZATION_ID) is not None:
             return False
@@ -79,8 +83,6 @@ def _create_clinic(ctx: Any) -> bool:
 
 def _seed_scale(ctx: Any) -> None:
     """``flask seed-scale`` in a child process with the server's environment."""
-    from bench.run import ROOT, BenchError
-
     argv = [
         sys.executable,
         "-m",
@@ -112,10 +114,6 @@ def _seed_scale(ctx: Any) -> None:
 
 
 def _vacuum(ctx: Any) -> None:
-    from sqlalchemy import text
-
-    from clinic_app.extensions import db
-
     with ctx.flask_app().app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(
             text("VACUUM ANALYZE patients, patient_identifiers, appointments, patient_appointment_stats, audit_events")
@@ -136,12 +134,8 @@ def token_headers(ctx: Any) -> dict[str, str]:
     """The seeded clinic and a bearer token of its clinician, scoped ``dashboard:read``."""
     seed(ctx)
     if ctx.database_url not in _tokens:
-        from clinic_app.accounts import service as accounts
-        from clinic_app.auth import service as auth_service
-        from clinic_app.extensions import db
-
         with ctx.flask_app().app_context():
-            _token, plain = auth_service.create_api_token(
+            _token, plain = api_tokens.create_api_token(
                 organization_id=ORGANIZATION_ID,
                 name="Bench dashboard",
                 scopes=["dashboard:read"],

@@ -17,7 +17,7 @@ Each prints runs, median and p95 in ms, the ratio to its baseline, and PASS or F
 target; the exit status is 1 when a target is missed. The synthetic inputs are built from a fixed
 seed, so every run times the same work.
 
-For ``bench/run.py``: ``prepare_offline_draft(ctx)`` and ``prepare_pdf(ctx)`` return the
+For ``bench/catalog.py``: ``prepare_offline_draft(ctx)`` and ``prepare_pdf(ctx)`` return the
 ``(candidate, baseline)`` pair a ``TimingBenchmark`` wants (``ctx`` is not used: neither needs
 the database or the servers), and ``TARGETS_MS`` holds the targets by benchmark name.
 """
@@ -25,11 +25,13 @@ the database or the servers), and ``TARGETS_MS`` holds the targets by benchmark 
 from __future__ import annotations
 
 import argparse
+import io
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from pypdf import PdfReader  # noqa: E402
+
+from clinic_app.reports import pdf  # noqa: E402
+from clinic_app.reports.defaults import DEFAULT_TEMPLATES, MENTAL_HEALTH  # noqa: E402
+from clinic_app.reports.document import ReportDocument  # noqa: E402
+from clinic_app.reports.generation import offline  # noqa: E402
+from clinic_app.reports.generation.base import (  # noqa: E402
+    GenerationInputs,
+    Medication,
+    Section,
+    SymptomFact,
+    TranscriptLine,
+)
 
 OFFLINE_DRAFT = "report_offline_draft"
 PDF_3_PAGES = "report_pdf_3_pages"
@@ -75,8 +91,6 @@ def synthetic_inputs(words: int = TRANSCRIPT_WORDS, seed: int = SEED) -> Any:
     """Generation inputs for the default mental-health template with a transcript of ``words``
     words, in segments of 8 to 60 words alternating clinician and patient, each with start and
     end times as a 50-minute consultation would have them."""
-    from clinic_app.reports.defaults import DEFAULT_TEMPLATES, MENTAL_HEALTH
-    from clinic_app.reports.generation.base import GenerationInputs, Medication, Section, SymptomFact, TranscriptLine
 
     rng = random.Random(seed)
     template = next(t for t in DEFAULT_TEMPLATES if t.builtin_key == MENTAL_HEALTH)
@@ -123,7 +137,6 @@ def synthetic_inputs(words: int = TRANSCRIPT_WORDS, seed: int = SEED) -> Any:
 
 def three_page_document() -> Any:
     """A signed report that renders to exactly three A4 pages."""
-    from clinic_app.reports.document import ReportDocument
 
     rng = random.Random(SEED)
     sections = []
@@ -174,19 +187,15 @@ def three_page_document() -> Any:
 
 
 def one_line_document() -> Any:
-    from dataclasses import replace
-
     return replace(
         three_page_document(), sections=(("Note", "<p>One line.</p>"),), letterhead_lines=(), patient_identifiers=()
     )
 
 
-# --- the pairs bench/run.py times --------------------------------------------------------------
+# --- the pairs bench/catalog.py registers ------------------------------------------------------
 
 
 def prepare_offline_draft(ctx: Any = None) -> tuple[Callable[[], object], Callable[[], object]]:
-    from clinic_app.reports.generation import offline
-
     inputs = synthetic_inputs()
 
     def candidate() -> object:
@@ -202,8 +211,6 @@ def prepare_offline_draft(ctx: Any = None) -> tuple[Callable[[], object], Callab
 
 
 def prepare_pdf(ctx: Any = None) -> tuple[Callable[[], object], Callable[[], object]]:
-    from clinic_app.reports import pdf
-
     if not pdf.available():
         raise RuntimeError(f"WeasyPrint cannot run here: {pdf.unavailable_reason()}")
     document, trivial = three_page_document(), one_line_document()
@@ -249,12 +256,6 @@ def time_pair(
 
 def facts() -> dict[str, Any]:
     """What the benchmarks measure, checked: the transcript's size and the PDF's page count."""
-    import io
-
-    from pypdf import PdfReader
-
-    from clinic_app.reports import pdf
-
     inputs = synthetic_inputs()
     pages = len(PdfReader(io.BytesIO(pdf.render_pdf(three_page_document()))).pages)
     return {

@@ -1,6 +1,6 @@
 """Benchmark scenarios that need data: a clinic with many patients and a signed-in member.
 
-Imported by bench/run.py, which registers the benchmarks; this module only prepares data and
+Imported by bench/catalog.py, which registers the benchmarks; this module only prepares data and
 returns the headers wrk sends (a session cookie, and ``HX-Request`` for fragments).
 """
 
@@ -12,6 +12,14 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from sqlalchemy import text
+
+from clinic_app.accounts import service as accounts
+from clinic_app.core import audit
+from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
+from devtools.scale.patients import seed_scale
+
 PATIENTS = 100_000
 EMAIL = "bench.reception@clinic.example"
 PASSWORD = "bench reception passphrase"
@@ -20,12 +28,6 @@ _sessions: dict[str, str] = {}
 
 
 def _seed(ctx: Any) -> None:
-    from clinic_app.accounts import service as accounts
-    from clinic_app.core import audit
-    from clinic_app.extensions import db
-    from clinic_app.orgs import service as orgs
-    from devtools.scale.patients import seed_scale
-
     app = ctx.flask_app()
     with app.app_context():
         if accounts.find_by_email(EMAIL) is not None:
@@ -40,8 +42,6 @@ def _seed(ctx: Any) -> None:
         # What autovacuum does to a table in steady use: statistics, and the visibility map that
         # lets the covering name indexes answer without reading rows. Measuring a table loaded
         # seconds ago would measure the bulk load instead.
-        from sqlalchemy import text
-
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE patients, patient_identifiers"))
 

@@ -3,7 +3,7 @@
 Each benchmark starts ``flask cliniko-sandbox`` as a child process on 127.0.0.1, then runs per round
 
 * the baseline: a bare ``ClinikoClient`` in its own process reading every page of every list the
-  sync reads, storing nothing (``python -m bench.sync walk``), so the ratio says what the sync adds
+  sync reads, storing nothing (``python -m bench.sync_walk``), so the ratio says what the sync adds
   over pure transfer;
 * the candidate: a fresh organization, connected with ``flask cliniko-connect``, synced with
   ``flask sync run --mode comprehensive --wait``; the job runs in that command's own process (the
@@ -14,12 +14,11 @@ window closed), so each is counted alone and neither starts inside the other's w
 sync the organization's patients and appointments are counted in the bench database and compared
 with the sandbox's own counts: a sync that is fast but wrong fails.
 
-Registered in bench/run.py; see bench/README.md for what the numbers mean.
+Registered in bench/catalog.py; see bench/README.md for what the numbers mean.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import json
@@ -31,42 +30,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.run import (
-    HOST,
-    RESULTS_DIR,
-    ROOT,
-    STARTUP_TIMEOUT_S,
-    BenchContext,
-    BenchError,
-    ChildMeasure,
-    Measure,
-    RunSample,
-    Verdict,
-    http_request,
-    stop_process_group,
-)
+from sqlalchemy import func, select
+
+from bench.harness import BenchContext, BenchError, http_request, stop_process_group
+from bench.kinds import ChildMeasure, Measure, RunSample, Verdict
+from bench.settings import HOST, RESULTS_DIR, ROOT, STARTUP_TIMEOUT_S
+from clinic_app.appointments.models import Appointment
+from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
+from clinic_app.patients.models import Patient
+from clinic_app.sync import service
 
 # The client's pacing when the sandbox does not limit: high enough never to wait, so the sync is
 # measured, not the limiter. Cliniko's own 200 per minute is the app's default, kept for the
 # rate-limited benchmark.
 UNPACED_PER_MINUTE = 1_000_000
-PER_PAGE = 100
 COMMAND_TIMEOUT_S = 180.0
-
-# Every list a comprehensive sync reads, with its filters, as clinic_app/sync/engine.py asks for
-# them (businesses, practitioners active and inactive, appointment types, patients and
-# appointments including archived, cancelled and deleted ones), in id order.
-SYNC_READS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("businesses", ()),
-    ("practitioners", (("sort", "id"),)),
-    ("practitioners/inactive", (("sort", "id"),)),
-    ("appointment_types", (("q[]", "archived_at:*"), ("sort", "id"))),
-    ("patients", (("q[]", "archived_at:*"), ("q[]", "deleted_at:*"), ("sort", "id"))),
-    (
-        "individual_appointments",
-        (("q[]", "archived_at:*"), ("q[]", "cancelled_at:*"), ("q[]", "deleted_at:*"), ("sort", "id")),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -208,7 +187,7 @@ class SyncJob:
 
     def baseline(self, measure: Measure) -> RunSample:
         """The transfer alone: a bare client reads what the sync reads, at the same pacing."""
-        argv = [sys.executable, "-m", "bench.sync", "walk", "--base-url", self.sandbox.base_url_template]
+        argv = [sys.executable, "-m", "bench.sync_walk", "--base-url", self.sandbox.base_url_template]
         if self.workload.client_per_minute is not None:
             argv += ["--per-minute", str(self.workload.client_per_minute)]
         self.sandbox.reset()
@@ -260,9 +239,6 @@ class SyncJob:
     # -- candidate steps --
 
     def _new_organization(self) -> str:
-        from clinic_app.extensions import db
-        from clinic_app.orgs import service as orgs
-
         with self.ctx.flask_app().app_context():
             organization = orgs.create_organization(
                 name=f"Bench sync {self.workload.name} {self.rounds}", time_zone="Australia/Sydney", region="AU"
@@ -273,8 +249,8 @@ class SyncJob:
     def _connect(self, organization_id: str) -> None:
         """``flask cliniko-connect``, key on standard input, as an operator does for the sandbox.
 
-        It runs with APP_ENV=development because production accepts only https Cliniko addresses;
-        the sync itself then runs in production mode with the stored (http) sandbox address.
+        It runs with APP_ENV=development because production accepts only https Cliniko addresses
+        (and syncs only with Cliniko's own); the sync runs so too (``_sync_env``).
         """
         argv = [sys.executable, "-m", "flask", "--app", "wsgi", "cliniko-connect", "--org", organization_id]
         argv += ["--base-url", self.sandbox.base_url_template]
@@ -301,17 +277,17 @@ class SyncJob:
     def _sync_env(self) -> dict[str, str]:
         # The job runs in the command's own process (not on an RQ worker), so the child measured is
         # the one doing the work; no scheduler may start a second sync meanwhile.
-        return {**self.ctx.app_env, "JOBS_BACKEND": "thread", "SYNC_SCHEDULER_ENABLED": "false"}
+        # APP_ENV=development: production refuses to sync with any address but Cliniko's own, and the
+        # sandbox is plain http on 127.0.0.1 (the database, secrets and settings stay the bench's).
+        return {
+            **self.ctx.app_env,
+            "APP_ENV": "development",
+            "JOBS_BACKEND": "thread",
+            "SYNC_SCHEDULER_ENABLED": "false",
+        }
 
     def _outcome(self, organization_id: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
         """The organization's latest sync run and what the bench database now holds for it."""
-        from sqlalchemy import func, select
-
-        from clinic_app.appointments.models import Appointment
-        from clinic_app.extensions import db
-        from clinic_app.patients.models import Patient
-        from clinic_app.sync import service
-
         with self.ctx.flask_app().app_context():
             runs = service.history(organization_id, limit=1)
             run = None
@@ -398,46 +374,3 @@ def _equal_counts(stored: dict[str, int], expected: dict[str, Any]) -> list[Verd
             f"{stored['appointments']} stored; sandbox {appointments['total']}",
         ),
     ]
-
-
-# --- the baseline walk (python -m bench.sync walk) --------------------------------------------
-
-
-def walk(api_key: str, base_url_template: str, per_minute: int | None) -> dict[str, Any]:
-    """Read every page of every list the sync reads, keeping only counts."""
-    from clinic_app.sync.client import ClinikoClient
-
-    pacing = {} if per_minute is None else {"requests_per_minute": per_minute}
-    started = time.perf_counter()
-    records: dict[str, int] = {}
-    with ClinikoClient(api_key, base_url=base_url_template, **pacing) as client:
-        for resource, params in SYNC_READS:
-            for page in client.iter_pages(resource, params=list(params), per_page=PER_PAGE):
-                records[resource] = records.get(resource, 0) + len(page.items)
-        stats = client.stats
-    return {
-        "seconds": time.perf_counter() - started,
-        "requests": stats.requests,
-        "rate_limited": stats.rate_limited,
-        "records": records,
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.sync walk``: the baseline's child process. (Importing the harness loads its
-    registry too; that costs a few milliseconds and nothing the walk measures.)"""
-    parser = argparse.ArgumentParser(description="The sync benchmarks' baseline: walk the sandbox, store nothing.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    walker = commands.add_parser("walk", help="read every list the sync reads; the API key comes on standard input")
-    walker.add_argument("--base-url", required=True, help="the sandbox's base URL template (127.0.0.1 only)")
-    walker.add_argument("--per-minute", type=int, default=None, help="client pacing (default: the client's own)")
-    args = parser.parse_args(argv)
-    if not args.base_url.startswith(f"http://{HOST}:"):
-        parser.error(f"the base URL must be on {HOST}")
-    api_key = sys.stdin.readline().strip()
-    print(json.dumps(walk(api_key, args.base_url, args.per_minute)), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -55,11 +55,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     install_authorizer(authorize)
     _init_extensions(app)
     _register_blueprints(app)
+    _register_jobs(app)
     register_error_handlers(app)
-
-    from clinic_app.sync import scheduler
-
-    scheduler.install(app)  # embedded default only: the sync scheduler thread starts with the first request
 
     from clinic_app.cli import register_cli
 
@@ -69,6 +66,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from clinic_app.orgs.service import get_organization
 
     install_zone_lookup(lambda organization_id: get_organization(organization_id).time_zone)
+
+    from clinic_app.appointments.calendar_source import install_cliniko_check
+    from clinic_app.sync import service as sync
+
+    # Appointments made in Cliniko are read-only here while it is connected (sync knows; appointments asks).
+    install_cliniko_check(
+        lambda organization_id: bool(sync.connection_status(organization_id).get("cliniko_connected"))
+    )
 
     from clinic_app.auth.context import template_context
 
@@ -82,8 +87,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import clinic_app.appointments.models
     import clinic_app.core.crypto
-    import clinic_app.core.key_rotation  # registers the re-encryption job
-    import clinic_app.sync.engine  # noqa: F401  (registers the sync job and its models for any worker)
+    import clinic_app.sync.models  # noqa: F401  (every table known to any process, a worker's included)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -125,33 +129,59 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_dispose_engines_after_fork)
 
 
+def _register_jobs(app: Flask) -> None:
+    """The app's background jobs and the tasks its clock runs, listed as the blueprints are (the
+    decorators on these functions only declare them). In the embedded default the clock's thread
+    starts with the first request; ``flask worker`` starts its RQ chain."""
+    from clinic_app.audit.verification import start_nightly_verifications, verify_organization_chain
+    from clinic_app.core import jobs, periodic
+    from clinic_app.core.key_rotation import reencrypt
+    from clinic_app.figures.service import refresh_stale_figures
+    from clinic_app.orgs.invitations import purge_expired
+    from clinic_app.reports.generation.job import generate_report
+    from clinic_app.sync import scheduler
+    from clinic_app.sync.job import run_sync
+    from clinic_app.worker import CLOCK_TICK, RUN_JOB
+
+    jobs.register_jobs(app, [run_sync, generate_report, verify_organization_chain, reencrypt], rq_entry=RUN_JOB)
+    # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
+    periodic.register_tasks(
+        app,
+        [scheduler.tick, refresh_stale_figures, start_nightly_verifications, purge_expired],
+        rq_entry=CLOCK_TICK,
+    )
+    periodic.install(app)
+
+
 def _register_blueprints(app: Flask) -> None:
     import importlib
 
-    # Each feature's blueprint, then the modules that attach its routes (imported here, not by the
-    # package, so features can use each other's services without import cycles).
-    features = {
-        "site": ("views",),
-        "health": ("api",),
-        "auth": ("views", "api", "tokens_views"),
-        "accounts": ("views",),
-        "orgs": ("views", "joining"),
-        "audit": ("views", "api"),
-        "jobs": ("views", "api"),
-        "patients": ("views", "api"),
-        "symptoms": ("views", "api"),
-        "intake": ("views", "api"),
-        "sync": ("views", "api", "admin_api"),
-        "appointments": ("views", "api"),
-        "engagement": ("views", "api"),
-        "dashboard": ("views", "api"),
-        "caseload": ("views", "api"),
-        "consultations": ("views", "api"),
-        "reports": ("views", "api", "export"),
+    # Each blueprint's package, then the modules that attach its routes (imported here, not by the
+    # package, so features can use each other's services without import cycles). The chart (the
+    # patient record page and export) has no blueprint of its own: its routes keep the patients
+    # blueprint's names, so it is imported before that blueprint is registered.
+    blueprints = {
+        "site": ("site.views",),
+        "health": ("health.api",),
+        "auth": ("auth.views", "auth.api", "auth.tokens_views"),
+        "accounts": ("accounts.views",),
+        "staff": ("staff.views", "staff.joining"),
+        "audit": ("audit.views", "audit.api"),
+        "jobs": ("jobs.views", "jobs.api"),
+        "patients": ("patients.views", "patients.api", "chart.views", "chart.api"),
+        "symptoms": ("symptoms.views", "symptoms.api"),
+        "intake": ("intake.views", "intake.api"),
+        "sync": ("sync.views", "sync.api", "sync.admin_api"),
+        "appointments": ("appointments.views", "appointments.api"),
+        "engagement": ("engagement.views", "engagement.api"),
+        "dashboard": ("dashboard.views", "dashboard.api"),
+        "caseload": ("caseload.views", "caseload.api"),
+        "consultations": ("consultations.views", "consultations.api"),
+        "reports": ("reports.views", "reports.api", "reports.pdf_views"),
     }
-    for feature, modules in features.items():
+    for feature, modules in blueprints.items():
         package = importlib.import_module(f"clinic_app.{feature}")
         for module in modules:
-            importlib.import_module(f"clinic_app.{feature}.{module}")
+            importlib.import_module(f"clinic_app.{module}")
         if package.bp.name not in app.blueprints:
             app.register_blueprint(package.bp)

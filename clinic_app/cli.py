@@ -169,7 +169,7 @@ def register_cli(app: Flask) -> None:
         from rq import Worker
         from rq.serializers import JSONSerializer
 
-        from clinic_app.core.jobs import redis_connection, rq_queue
+        from clinic_app.core.jobs import redis_connection, rq_queue  # (the worker runs clinic_app.worker's entries)
 
         names = [name.strip() for name in queues.split(",") if name.strip()]
         worker = Worker(
@@ -177,7 +177,7 @@ def register_cli(app: Flask) -> None:
             connection=redis_connection(current_app),
             serializer=JSONSerializer,
         )
-        from clinic_app.sync.scheduler import start_rq_chain
+        from clinic_app.core.periodic import start_rq_chain
 
-        start_rq_chain(current_app)  # the sync scheduler's tick, once per minute across all workers
+        start_rq_chain(current_app)  # the app's clock (syncs, nightly checks), once per minute across all workers
         worker.work(with_scheduler=True, burst=burst)

@@ -87,9 +87,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "SYNC_SCHEDULER_ENABLED",
         "true",
-        "Run scheduled Cliniko syncs (a thread in the embedded default, a self-repeating job on RQ workers).",
+        "Run the app's clock: scheduled syncs and periodic tasks (a thread here, a repeating RQ job in production).",
     ),
-    Variable("SYNC_SCHEDULER_INTERVAL", "60", "Seconds between two passes of the sync scheduler."),
+    Variable(
+        "SYNC_SCHEDULER_INTERVAL",
+        "60",
+        "Seconds between two ticks of the app's clock (the sync scheduler runs at each).",
+    ),
     Variable("CLINIKO_REQUESTS_PER_MINUTE", "200", "Requests a sync sends Cliniko per minute (its limit per user)."),
     Variable(
         "CLINIKO_SANDBOX_URL",

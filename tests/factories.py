@@ -10,7 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from clinic_app.accounts import service as accounts
-from clinic_app.auth import service as auth_service
+from clinic_app.auth import api_tokens, jwt_tokens
+from clinic_app.auth.models import TokenFamily
 from clinic_app.core import audit
 from clinic_app.core.permissions import ROLES
 from clinic_app.extensions import db
@@ -83,10 +84,10 @@ def access_token_for(app: Flask, user: Any) -> str:
     """An access token minted directly by the service (no HTTP round trip)."""
     with app.app_context():
         user = db.session.get(type(user), user.id)
-        family = auth_service.TokenFamily(user_id=user.id)
+        family = TokenFamily(user_id=user.id)
         db.session.add(family)
         db.session.flush()
-        pair = auth_service._issue_pair(user, family)
+        pair = jwt_tokens._issue_pair(user, family)
         db.session.commit()
         return pair.access_token
 
@@ -94,7 +95,7 @@ def access_token_for(app: Flask, user: Any) -> str:
 def api_token_for(app: Flask, organization_id: str, scopes: list[str], *, creator: Any) -> str:
     with app.app_context():
         creator = db.session.get(type(creator), creator.id)
-        _token, plain = auth_service.create_api_token(
+        _token, plain = api_tokens.create_api_token(
             organization_id=organization_id,
             name="Test integration",
             scopes=scopes,

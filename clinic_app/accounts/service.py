@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from clinic_app.accounts.signals import password_changed
 from clinic_app.core import audit, text
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
 from clinic_app.core.time import utcnow
@@ -102,11 +103,21 @@ def set_password(user: User, new_password: str, *, actor: audit.Actor, organizat
     )
 
 
-def change_password(user: User, *, current_password: str, new_password: str, organization_id: str | None) -> None:
-    """The person changes their own password. Raises Invalid for a wrong current password."""
+def change_password(
+    user: User,
+    *,
+    current_password: str,
+    new_password: str,
+    organization_id: str | None,
+    keep_session_id: str | None = None,
+) -> None:
+    """The person changes their own password: every other browser session and API log-in of
+    theirs ends (``password_changed``), the session ``keep_session_id`` carries on. Raises Invalid
+    for a wrong current password."""
     if not verify_password(user.password_hash, current_password or ""):
         raise Invalid(errors=[FieldError("current_password", "That is not your current password.")])
     set_password(user, new_password, actor=audit.Actor(user_id=user.id), organization_id=organization_id)
+    password_changed.send(user, keep_session_id=keep_session_id)
 
 
 def update_profile(user: User, *, display_name: str, organization_id: str | None) -> User:

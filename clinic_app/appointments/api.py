@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from clinic_app.appointments import booking, bp, schedule
+from clinic_app.appointments import booking, bp, schedule, timing
 from clinic_app.appointments import practitioners as setup
 from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.appointments.schemas import (
@@ -42,7 +42,6 @@ from clinic_app.core.api import api_route
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import utcnow
-from clinic_app.engagement import rules
 from clinic_app.orgs import service as orgs
 
 TAGS = ("appointments",)
@@ -116,9 +115,9 @@ def _upcoming_item(entry: schedule.Entry, now: datetime) -> UpcomingAppointment:
         starts_at=entry.starts_at,
         ends_at=entry.ends_at,
         status=entry.status,
-        priority=rules.priority(entry.starts_at, now) or rules.LOW,
-        hours_until=rules.hours_until(entry.starts_at, now) or 0.0,
-        days_until=rules.days_until(entry.starts_at, now) or 0.0,
+        priority=timing.priority(entry.starts_at, now) or timing.LOW,
+        hours_until=timing.hours_until(entry.starts_at, now) or 0.0,
+        days_until=timing.days_until(entry.starts_at, now) or 0.0,
     )
 
 
@@ -194,8 +193,8 @@ def api_upcoming_summary(organization_id: str, query: SummaryQuery) -> UpcomingS
         time_zone=orgs.get_organization(organization_id).time_zone,
         total_upcoming=figures["total"],
         next_appointment_time=next_at,
-        hours_until_next_appointment=rules.hours_until(next_at, now),
-        next_appointment_priority=rules.priority(next_at, now),
+        hours_until_next_appointment=timing.hours_until(next_at, now),
+        next_appointment_priority=timing.priority(next_at, now),
         by_day=[DayCount(date=day.isoformat(), count=count) for day, count in figures["days"]],
         by_type=[TypeCount(appointment_type_id=i, appointment_type=n, count=c) for i, n, c in figures["types"]],
         by_practitioner=[

@@ -13,53 +13,47 @@ Promises:
 * Appointments that came from Cliniko are read-only while the organization is connected to it
   (``Conflict``): Cliniko is then the calendar, and the next sync brings its changes here. New
   bookings are refused then too, since they would never reach Cliniko's calendar.
-* After every change the patient's figures are recomputed (``service.recompute_stats``) and the
-  dashboard told (``dashboard.service.invalidate``, when that module is installed); every change
-  is audited with ids only, never notes or reasons.
+* After every change ``signals.appointments_changed`` is sent (the patients' figures and the
+  dashboard subscribe); every change is audited with ids only, never notes or reasons.
 
-Loading and reading one appointment is ``records`` (re-exported here). Functions take the
-organization explicitly and only flush; the caller commits.
+Loading and reading one appointment is ``detail`` (re-exported here); the checks a booking
+passes are ``booking_checks``. Functions take the organization explicitly and only flush; the
+caller commits.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from clinic_app.appointments import service
+from clinic_app.appointments.booking_checks import (
+    REASON_MAX,
+    appointment_type_of,
+    bookable_patient,
+    check_bookable,
+    check_times,
+    clean_notes,
+    length_of,
+    refuse_when_cliniko,
+)
+from clinic_app.appointments.calendar_source import cliniko_connected
 from clinic_app.appointments.clashes import (
     DEFAULT_LENGTH,
     LONGEST,
-    LONGEST_MINUTES,
     DoubleBooked,
     find_clash,
     load_practitioner,
     refuse_clash,
 )
-from clinic_app.appointments.models import (
-    CANCELLATION_REASON_FIELD,
-    CANCELLED,
-    NOTES_FIELD,
-    Appointment,
-    AppointmentType,
-    Practitioner,
-)
-from clinic_app.appointments.records import (
-    AppointmentView,
-    cliniko_connected,
-    get_appointment,
-    is_read_only,
-    view_appointment,
-)
+from clinic_app.appointments.detail import AppointmentView, get_appointment, is_read_only, view_appointment
+from clinic_app.appointments.models import CANCELLATION_REASON_FIELD, CANCELLED, NOTES_FIELD, Appointment
+from clinic_app.appointments.signals import appointments_changed
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
-from clinic_app.core.time import moment_in_range, out_of_range, utcnow
+from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
-from clinic_app.patients import service as patients
-from clinic_app.patients.models import Patient
 
-NOTES_MAX, REASON_MAX = 2000, 500
 # Re-exported: the pages and the API reach these through ``booking``.
 __all__ = [
     "DEFAULT_LENGTH",
@@ -71,7 +65,6 @@ __all__ = [
     "cliniko_connected",
     "find_clash",
     "get_appointment",
-    "invalidate_dashboard",
     "is_read_only",
     "mark_arrived",
     "mark_did_not_arrive",
@@ -81,100 +74,14 @@ __all__ = [
 ]
 
 
-# --- loading ---------------------------------------------------------------------------------
-
-
-def _appointment_type(organization_id: str, appointment_type_id: str | None) -> AppointmentType:
-    found = db.session.get(AppointmentType, appointment_type_id) if appointment_type_id else None
-    if found is None or found.organization_id != organization_id:
-        raise NotFound("No such appointment type.")
-    return found
-
-
-def _bookable_patient(organization_id: str, patient_id: str | None) -> Patient:
-    patient = patients.get_patient(organization_id, patient_id or "")
-    if patient.archived:
-        raise Invalid(errors=[FieldError("patient_id", "This patient is archived: restore them before booking.")])
-    return patient
-
-
-def _refuse_when_cliniko(organization_id: str, appointment: Appointment | None = None) -> None:
-    if not cliniko_connected(organization_id):
-        return
-    if appointment is None:
-        raise Conflict(
-            "This clinic's calendar is in Cliniko: book the appointment there; the next sync brings it here."
-        )
-    if appointment.cliniko_id is not None:
-        raise Conflict("This appointment comes from Cliniko: change it there; the next sync brings the change here.")
-
-
-# --- checks ----------------------------------------------------------------------------------
-
-
-def _length_of(appointment_type: AppointmentType) -> timedelta:
-    minutes = appointment_type.duration_minutes
-    # A synced type may say anything; more than the longest appointment is refused by _check_times.
-    return timedelta(minutes=min(minutes, LONGEST_MINUTES + 1)) if minutes and minutes > 0 else DEFAULT_LENGTH
-
-
-def _check_times(starts_at: datetime | None, ends_at: datetime | None) -> None:
-    """Both times aware and within the accepted range (checked before any arithmetic on them),
-    the end after the start and at most 12 hours later. Raises Invalid naming the field."""
-    errors = []
-    if starts_at is None or starts_at.tzinfo is None:
-        errors.append(FieldError("starts_at", "Give the start as a date and time with its time zone."))
-    elif not moment_in_range(starts_at):
-        errors.append(FieldError("starts_at", out_of_range("a start")))
-    elif ends_at is not None and ends_at.tzinfo is None:
-        errors.append(FieldError("ends_at", "Give the end as a date and time with its time zone."))
-    elif ends_at is not None and not moment_in_range(ends_at):
-        errors.append(FieldError("ends_at", out_of_range("an end")))
-    elif ends_at is not None and ends_at <= starts_at:
-        errors.append(FieldError("ends_at", "The end must be after the start."))
-    elif ends_at is not None and ends_at - starts_at > LONGEST:
-        errors.append(FieldError("ends_at", "An appointment can last at most 12 hours."))
-    if errors:
-        raise Invalid(errors=errors)
-
-
-def _clean_notes(notes: str | None) -> str | None:
-    notes = (notes or "").strip()
-    if len(notes) > NOTES_MAX:
-        raise Invalid(errors=[FieldError("notes", f"Keep notes under {NOTES_MAX} characters.")])
-    return notes or None
-
-
-def _check_bookable(practitioner: Practitioner, appointment_type: AppointmentType) -> None:
-    errors = []
-    if practitioner.archived_at is not None or not practitioner.active:
-        errors.append(FieldError("practitioner_id", "This practitioner is archived and takes no bookings."))
-    if appointment_type.archived_at is not None:
-        errors.append(FieldError("appointment_type_id", "This appointment type is archived."))
-    if errors:
-        raise Invalid(errors=errors)
-
-
 # --- after every change -------------------------------------------------------------------------
 
 
 def _after_change(organization_id: str, patient_ids: list[str | None]) -> None:
-    """Refresh the patients' figures and tell the dashboard its numbers may have moved."""
+    """Tell whoever builds on appointments (the patients' figures, then the dashboard) that these
+    patients' appointments changed; their receivers write in this transaction."""
     wanted = [patient_id for patient_id in patient_ids if patient_id]
-    if wanted:
-        service.recompute_stats(organization_id, wanted)
-    invalidate_dashboard(organization_id)
-
-
-def invalidate_dashboard(organization_id: str) -> None:
-    """``dashboard.service.invalidate`` when the dashboard is installed (it is optional here)."""
-    try:
-        dashboard = importlib.import_module("clinic_app.dashboard.service")
-    except ModuleNotFoundError:
-        return
-    invalidate = getattr(dashboard, "invalidate", None)
-    if invalidate is not None:
-        invalidate(organization_id)
+    appointments_changed.send(__name__, organization_id=organization_id, patient_ids=wanted)
 
 
 def _record(action: str, appointment: Appointment, actor: audit.Actor, **details: Any) -> None:
@@ -217,15 +124,15 @@ def book(
     duration (30 minutes when it has none). Raises NotFound (patient, practitioner or type not the
     organization's), Invalid (archived, bad times, notes too long), DoubleBooked, or Conflict (the
     organization books in Cliniko)."""
-    _refuse_when_cliniko(organization_id)
-    patient = _bookable_patient(organization_id, patient_id)
-    appointment_type = _appointment_type(organization_id, appointment_type_id)
+    refuse_when_cliniko(organization_id)
+    patient = bookable_patient(organization_id, patient_id)
+    appointment_type = appointment_type_of(organization_id, appointment_type_id)
     practitioner = load_practitioner(organization_id, practitioner_id, lock=True)
-    _check_bookable(practitioner, appointment_type)
-    _check_times(starts_at, ends_at)
-    ends_at = ends_at or starts_at + _length_of(appointment_type)
-    _check_times(starts_at, ends_at)
-    notes = _clean_notes(notes)
+    check_bookable(practitioner, appointment_type)
+    check_times(starts_at, ends_at)
+    ends_at = ends_at or starts_at + length_of(appointment_type)
+    check_times(starts_at, ends_at)
+    notes = clean_notes(notes)
     refuse_clash(organization_id, practitioner, starts_at, ends_at, None)
 
     appointment = Appointment(
@@ -295,9 +202,9 @@ def reschedule(
     changes. Raises NotFound, Invalid, DoubleBooked or Conflict (cancelled, started, or Cliniko's)."""
     now = now or utcnow()
     appointment = _changeable(organization_id, appointment_id, now, moving=True)
-    _bookable_patient(organization_id, appointment.patient_id)
+    bookable_patient(organization_id, appointment.patient_id)
     new_type_id = appointment_type_id or appointment.appointment_type_id
-    appointment_type = _appointment_type(organization_id, new_type_id)
+    appointment_type = appointment_type_of(organization_id, new_type_id)
     # Lock both practitioners, in id order, so two moves in opposite directions cannot deadlock.
     practitioner_ids = {appointment.practitioner_id or "", practitioner_id or appointment.practitioner_id or ""}
     locked = {pid: load_practitioner(organization_id, pid, lock=True) for pid in sorted(practitioner_ids) if pid}
@@ -308,17 +215,17 @@ def reschedule(
     if practitioner is None:
         raise NotFound("No such practitioner.")
     if practitioner.id != appointment.practitioner_id or appointment_type.id != appointment.appointment_type_id:
-        _check_bookable(practitioner, appointment_type)
-    _check_times(starts_at, ends_at)
+        check_bookable(practitioner, appointment_type)
+    check_times(starts_at, ends_at)
     if ends_at is None:
         if appointment_type.id != appointment.appointment_type_id:
-            ends_at = starts_at + _length_of(appointment_type)
+            ends_at = starts_at + length_of(appointment_type)
         else:
             length = appointment.ends_at - appointment.starts_at if appointment.ends_at else DEFAULT_LENGTH
             # A stored length outside (0, 12 h] (written by a sync, say) is refused below, never
             # added as it is: it could carry the end past the calendar's last day.
             ends_at = starts_at + max(timedelta(0), min(length, LONGEST + timedelta(minutes=1)))
-    _check_times(starts_at, ends_at)
+    check_times(starts_at, ends_at)
     refuse_clash(organization_id, practitioner, starts_at, ends_at, appointment.id)
 
     changed = [
@@ -420,7 +327,7 @@ def change_notes(organization_id: str, appointment_id: str, *, notes: str | None
     """Replace the appointment's notes (encrypted; the audit records that they changed, not what)."""
     appointment = _changeable(organization_id, appointment_id, utcnow())
     vault = crypto.vault_for(organization_id)
-    cleaned = _clean_notes(notes)
+    cleaned = clean_notes(notes)
     if vault.decrypt(NOTES_FIELD, appointment.notes_enc, target_id=appointment.id) == cleaned:
         return appointment
     appointment.notes_enc = vault.encrypt(NOTES_FIELD, cleaned)

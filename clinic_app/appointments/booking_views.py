@@ -14,13 +14,13 @@ from flask.typing import ResponseReturnValue
 
 from clinic_app.appointments import booking, bp, schedule
 from clinic_app.appointments import practitioners as setup
-from clinic_app.appointments.forms import BookingForm, CancelForm, RescheduleForm, put_errors
-from clinic_app.appointments.views import _zone, calendar_url, done, local, local_day
+from clinic_app.appointments.forms import FIELD_FOR, BookingForm, CancelForm, RescheduleForm
+from clinic_app.appointments.views import _zone, calendar_url, local, local_day
 from clinic_app.core.access import requires
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import in_zone, shifted, utcnow
-from clinic_app.core.web import render_page
+from clinic_app.core.web import done, put_errors, render_page
 from clinic_app.patients import service as patients
 
 PICKER_LIMIT = 8
@@ -127,10 +127,10 @@ def new() -> ResponseReturnValue:
             actor=current_actor(),
         )
     except booking.DoubleBooked as error:
-        put_errors(form, error.errors)
+        put_errors(form, error.errors, renames=FIELD_FOR)
         return _booking_page(form, 409)
     except Invalid as error:
-        put_errors(form, error)
+        put_errors(form, error.errors, renames=FIELD_FOR)
         return _booking_page(form, 422)
     patient = patients.get_patient(organization_id, appointment.patient_id or "")
     return done(
@@ -221,10 +221,10 @@ def reschedule(appointment_id: str) -> ResponseReturnValue:
             actor=current_actor(),
         )
     except booking.DoubleBooked as error:
-        put_errors(form, error.errors)
+        put_errors(form, error.errors, renames=FIELD_FOR)
         return _reschedule_page(form, appointment, 409)
     except Invalid as error:
-        put_errors(form, error)
+        put_errors(form, error.errors, renames=FIELD_FOR)
         return _reschedule_page(form, appointment, 422)
     return done(
         f"Moved to {local(moved.starts_at)}.",
@@ -263,7 +263,7 @@ def cancel(appointment_id: str) -> ResponseReturnValue:
     if request.method == "GET":
         return _cancel_page(form, appointment, 200)
     if not (form.reason.data or "").strip():
-        put_errors(form, [FieldError("reason", "Say why the appointment is cancelled.")])
+        put_errors(form, [FieldError("reason", "Say why the appointment is cancelled.")], renames=FIELD_FOR)
         return _cancel_page(form, appointment, 422)
     if request.form.get("confirmed") != "yes":
         # htmx asks with hx-confirm and sends confirmed=yes; a plain form gets this page first.
@@ -273,7 +273,7 @@ def cancel(appointment_id: str) -> ResponseReturnValue:
     try:
         booking.cancel(organization_id, appointment_id, reason=form.reason.data or "", actor=current_actor())
     except Invalid as error:
-        put_errors(form, error)
+        put_errors(form, error.errors, renames=FIELD_FOR)
         return _cancel_page(form, appointment, 422)
     return done(
         f"Cancelled: {summary}.", calendar_url(practitioner_id, day, request.form.get("view", schedule.WEEK_VIEW))

@@ -5,15 +5,13 @@ pass the check (docs/appointments.md, "No double booking")."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
 from clinic_app.appointments.models import Appointment, Practitioner
 from clinic_app.core.errors import Conflict, FieldError, NotFound
-from clinic_app.core.time import in_zone, shifted
+from clinic_app.core.time import in_zone, organization_zone, shifted
 from clinic_app.extensions import db
-from clinic_app.orgs import service as orgs
 
 DEFAULT_LENGTH = timedelta(minutes=30)  # a type without a duration, or a synced row without an end
 LONGEST = timedelta(hours=12)
@@ -83,7 +81,7 @@ def refuse_clash(
     clash = find_clash(organization_id, practitioner.id, starts_at, ends_at, ignore_id=ignore_id)
     if clash is None:
         return
-    zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
+    zone = organization_zone(organization_id)
     start = in_zone(clash.starts_at, zone)
     end = in_zone(clash.ends_at or shifted(clash.starts_at, DEFAULT_LENGTH), zone)
     raise DoubleBooked(

@@ -33,22 +33,6 @@ FIELD_FOR = {
 }
 
 
-def put_errors(
-    form: FlaskForm, error: Invalid | FieldError | list[FieldError], mapping: dict[str, str] | None = None
-) -> None:
-    """The service's field errors on the form's fields; anything else above the form."""
-    items = error.errors if isinstance(error, Invalid) else ([error] if isinstance(error, FieldError) else error)
-    mapping = FIELD_FOR if mapping is None else mapping
-    for item in items:
-        field = getattr(form, mapping.get(item.field, item.field), None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*list(field.errors or []), item.message]
-        else:
-            form.form_errors.append(item.message)
-    if isinstance(error, Invalid) and not items:
-        form.form_errors.append(error.detail)
-
-
 def local_moment(day: date, at: time, zone: tzinfo) -> datetime:
     """``day`` at ``at`` on the clinic's wall clock, as an aware datetime. A time skipped by a
     daylight-saving change is moved forward by the gap (02:30 on the spring-forward night is 03:30),

@@ -1,4 +1,4 @@
-"""Tables of appointments and the things they point at, plus per-patient statistics.
+"""Tables of appointments and the things they point at (per-patient figures: ``clinic_app.figures``).
 
 Practitioners, appointment types and appointments carry the id Cliniko gives them
 (``cliniko_id``, unique per organization) so a sync can upsert them; rows created here later
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, desc, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core import crypto
 from clinic_app.core.db import Model, PublicIdMixin, TimestampMixin
-from clinic_app.core.time import utcnow
 
 CLINIKO_ID = 32  # Cliniko ids are 64-bit integers; kept as text, as its JSON sends them
 
@@ -124,72 +123,6 @@ class Appointment(PublicIdMixin, TimestampMixin, Model):
     archived_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     source_updated_at: Mapped[datetime | None]
-
-
-class PatientAppointmentStats(Model):
-    """What a patient's appointments add up to, as of ``computed_at`` (docs/rules.md).
-
-    ``valid_until`` is the first moment the figures would change by time passing alone (the next
-    appointment starts, an attended one leaves the 30-day window, the days since the last contact
-    cross a threshold, an appointment leaves the 90-day window, a contact stops hiding the
-    patient), so a refresh can recompute just the patients whose figures went stale.
-
-    The ``next_*`` and ``primary_appointment_type_id`` ids are a cache rebuilt with the figures,
-    so they carry no foreign keys (appointments, types and practitioners are archived, never
-    deleted). ``risk_*`` and ``action_priority`` are engagement.rules' answer for these figures;
-    ``contacted_at`` is set while a recorded contact keeps the patient off the worklist.
-    """
-
-    __tablename__ = "patient_appointment_stats"
-    __table_args__ = (
-        UniqueConstraint("organization_id", "patient_id"),
-        Index("ix_patient_appointment_stats_org_active", "organization_id", "is_active"),
-        Index("ix_patient_appointment_stats_org_valid", "organization_id", "valid_until"),
-        # The re-engagement worklist's order (docs/rules.md), so its first page is an index scan.
-        Index(
-            "ix_patient_appointment_stats_worklist",
-            "organization_id",
-            "action_priority",
-            desc("risk_score"),
-            "patient_id",
-        ),
-        # The active-patients list: active ones, soonest next appointment first.
-        Index(
-            "ix_patient_appointment_stats_org_active_next",
-            "organization_id",
-            "is_active",
-            "next_appointment_at",
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    attended: Mapped[int] = mapped_column(Integer, default=0)
-    cancelled: Mapped[int] = mapped_column(Integer, default=0)
-    did_not_arrive: Mapped[int] = mapped_column(Integer, default=0)
-    upcoming: Mapped[int] = mapped_column(Integer, default=0)
-    recent_attended: Mapped[int] = mapped_column(Integer, default=0)
-    first_appointment_at: Mapped[datetime | None]
-    last_attended_at: Mapped[datetime | None]
-    next_appointment_at: Mapped[datetime | None]
-    is_active: Mapped[bool] = mapped_column(default=False)
-    activity_status: Mapped[str] = mapped_column(String(16), default="inactive")
-    next_appointment_id: Mapped[str | None] = mapped_column(String(40))
-    next_appointment_type_id: Mapped[str | None] = mapped_column(String(40))
-    next_practitioner_id: Mapped[str | None] = mapped_column(String(40))
-    primary_appointment_type_id: Mapped[str | None] = mapped_column(String(40))
-    attended_90: Mapped[int] = mapped_column(Integer, default=0)
-    did_not_arrive_90: Mapped[int] = mapped_column(Integer, default=0)
-    late_cancelled_90: Mapped[int] = mapped_column(Integer, default=0)
-    risk_level: Mapped[str] = mapped_column(String(8), default="low")
-    risk_score: Mapped[int] = mapped_column(Integer, default=0)
-    action_priority: Mapped[int] = mapped_column(Integer, default=4)
-    risk_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
-    contacted_at: Mapped[datetime | None]
-    valid_until: Mapped[datetime | None]
-    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # The field name each ciphertext is bound to (and key rotation re-encrypts under).

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from clinic_app.appointments.booking import cliniko_connected
+from clinic_app.appointments.calendar_source import cliniko_connected
 from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.core import audit
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound

@@ -19,22 +19,16 @@ from sqlalchemy import Date, Select, and_, case, cast, false, func, select
 from clinic_app.appointments import service
 from clinic_app.appointments.clashes import LONGEST_MINUTES
 from clinic_app.appointments.models import BOOKED, CANCELLED, Appointment, AppointmentType, Practitioner
-from clinic_app.core.time import shifted
-from clinic_app.engagement import rules
+from clinic_app.core.time import local_date, local_midnight, organization_zone, shifted
 from clinic_app.extensions import db
-from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient
 
 DAY_VIEW, WEEK_VIEW = "day", "week"
 VIEWS = (DAY_VIEW, WEEK_VIEW)
 
 
-def zone_of(organization_id: str) -> tzinfo:
-    return rules.zone(orgs.get_organization(organization_id).time_zone)
-
-
 def local_today(organization_id: str, now: datetime) -> date:
-    return rules.local_date(now, zone_of(organization_id))
+    return local_date(now, organization_zone(organization_id))
 
 
 def days_shown(day: date, view: str) -> list[date]:
@@ -140,8 +134,8 @@ def practitioner_days(
 ) -> dict[date, list[Entry]]:
     """The practitioner's appointments on each of ``days`` (cancelled ones included, flagged),
     in start order; days with none map to an empty list."""
-    zone = zone_of(organization_id)
-    start, end = rules.local_midnight(days[0], zone), rules.local_midnight(days[-1] + timedelta(days=1), zone)
+    zone = organization_zone(organization_id)
+    start, end = local_midnight(days[0], zone), local_midnight(days[-1] + timedelta(days=1), zone)
     query = (
         _select()
         .where(
@@ -154,7 +148,7 @@ def practitioner_days(
     )
     by_day: dict[date, list[Entry]] = {day: [] for day in days}
     for entry in _entries(query, now):
-        by_day.setdefault(rules.local_date(entry.starts_at, zone), []).append(entry)
+        by_day.setdefault(local_date(entry.starts_at, zone), []).append(entry)
     return by_day
 
 
@@ -190,10 +184,10 @@ def upcoming_summary(organization_id: str, *, now: datetime, days_ahead: int) ->
     of the window, zeros included), per appointment type and per practitioner, plus the next
     start. Counted by the database (index-only on PostgreSQL): one row per day, type or
     practitioner comes back, never one per appointment."""
-    zone = zone_of(organization_id)
+    zone = organization_zone(organization_id)
     conditions = _upcoming_conditions(organization_id, now, days_ahead)
-    today = rules.local_date(now, zone)
-    last = rules.local_date(now + timedelta(days=days_ahead), zone)
+    today = local_date(now, zone)
+    last = local_date(now + timedelta(days=days_ahead), zone)
     days = [today + timedelta(days=offset) for offset in range((last - today).days + 1)]
     total, next_at = db.session.execute(select(func.count(), func.min(Appointment.starts_at)).where(*conditions)).one()
     counts = _per_local_day(conditions, zone, days)
@@ -223,7 +217,7 @@ def _per_local_day(conditions: list[Any], zone: tzinfo, days: list[date]) -> dic
         local_day = cast(func.timezone(str(zone), Appointment.starts_at), Date)
         rows = db.session.execute(select(local_day, func.count()).where(*conditions).group_by(local_day)).all()
         return {day: int(number) for day, number in rows}
-    bounds = [rules.local_midnight(day, zone) for day in [*days, days[-1] + timedelta(days=1)]]
+    bounds = [local_midnight(day, zone) for day in [*days, days[-1] + timedelta(days=1)]]
     sums = [
         func.sum(case((and_(Appointment.starts_at >= start, Appointment.starts_at < end), 1), else_=0))
         for start, end in pairwise(bounds)

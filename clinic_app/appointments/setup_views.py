@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import make_response, render_template, request, url_for
+from flask import make_response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.appointments import bp
 from clinic_app.appointments import practitioners as setup
-from clinic_app.appointments.booking import cliniko_connected
-from clinic_app.appointments.forms import AppointmentTypeForm, PractitionerForm, put_errors
-from clinic_app.appointments.views import done
+from clinic_app.appointments.calendar_source import cliniko_connected
+from clinic_app.appointments.forms import AppointmentTypeForm, PractitionerForm
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.web import render_page
+from clinic_app.core.web import done, put_errors, render_confirm, render_page
 
 SETUP = "appointments.setup_page"
 
@@ -70,7 +69,7 @@ def create_practitioner() -> ResponseReturnValue:
     try:
         data = setup.validate_practitioner(organization_id, _raw(form, PRACTITIONER_FIELDS))
     except Invalid as error:
-        put_errors(form, error, {})
+        put_errors(form, error.errors)
         page = render_page(
             "appointments/setup.html", "appointments/_setup.html", **_setup_context(practitioner_form=form)
         )
@@ -92,7 +91,7 @@ def edit_practitioner(practitioner_id: str) -> ResponseReturnValue:
             data = setup.validate_practitioner(organization_id, _raw(form, PRACTITIONER_FIELDS))
             changed = setup.update_practitioner(organization_id, practitioner_id, data, actor=current_actor())
         except Invalid as error:
-            put_errors(form, error, {})
+            put_errors(form, error.errors)
             status = 422
         else:
             return done("Saved." if changed else "Nothing was changed.", url_for(SETUP))
@@ -125,15 +124,7 @@ def _archive_practitioner(practitioner_id: str, archived: bool) -> ResponseRetur
 
 def _confirm(title: str, question: str, button: str, *, danger: bool) -> ResponseReturnValue:
     """A plain form's confirmation step (htmx buttons ask with hx-confirm and send confirmed=yes)."""
-    return render_template(
-        "appointments/confirm.html",
-        title=title,
-        question=question,
-        button=button,
-        danger=danger,
-        back=url_for(SETUP),
-        hidden={},
-    )
+    return render_confirm(title=title, question=question, button=button, danger=danger, back=url_for(SETUP))
 
 
 @bp.post("/appointments/practitioners/<practitioner_id>/archive")
@@ -159,7 +150,7 @@ def create_type() -> ResponseReturnValue:
     try:
         data = setup.validate_type(organization_id, _raw(form, TYPE_FIELDS))
     except Invalid as error:
-        put_errors(form, error, {})
+        put_errors(form, error.errors)
         page = render_page("appointments/setup.html", "appointments/_setup.html", **_setup_context(type_form=form))
         return make_response(page, 422)
     appointment_type = setup.create_type(organization_id, data, actor=current_actor())
@@ -178,7 +169,7 @@ def edit_type(appointment_type_id: str) -> ResponseReturnValue:
             data = setup.validate_type(organization_id, _raw(form, TYPE_FIELDS), current_id=appointment_type_id)
             changed = setup.update_type(organization_id, appointment_type_id, data, actor=current_actor())
         except Invalid as error:
-            put_errors(form, error, {})
+            put_errors(form, error.errors)
             status = 422
         else:
             return done("Saved." if changed else "Nothing was changed.", url_for(SETUP))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import flash, make_response, redirect, request, url_for
+from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.appointments import booking, bp, grid, schedule
@@ -22,8 +22,8 @@ from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.time import day_in_range, in_zone, out_of_range, utcnow
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.time import day_in_range, in_zone, organization_zone, out_of_range, utcnow
+from clinic_app.core.web import done, render_page
 from clinic_app.patients.validation import format_phone
 
 STATUS_LABELS = {
@@ -37,9 +37,9 @@ STATUS_LABELS = {
 def _zone() -> Any:
     memo = per_request("appointments")
     if memo is None:
-        return schedule.zone_of(current_organization_id())
+        return organization_zone(current_organization_id())
     if "zone" not in memo:
-        memo["zone"] = schedule.zone_of(current_organization_id())
+        memo["zone"] = organization_zone(current_organization_id())
     return memo["zone"]
 
 
@@ -201,16 +201,6 @@ def detail(appointment_id: str) -> ResponseReturnValue:
             request.args.get("view", schedule.WEEK_VIEW),
         ),
     )
-
-
-def done(message: str, target: str) -> ResponseReturnValue:
-    """After a change: a flash message and the page to show next (htmx follows HX-Redirect)."""
-    flash(message, "success")
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
 
 
 def _marked(appointment_id: str, arrived: bool) -> ResponseReturnValue:

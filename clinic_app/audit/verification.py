@@ -23,7 +23,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ForeignKey, Integer, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,7 +31,7 @@ from clinic_app.core import audit, periodic
 from clinic_app.core.audit import GENESIS, START, AuditEvent, Checkpoint, verify_chain
 from clinic_app.core.db import Model, PublicIdMixin
 from clinic_app.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobContext, enqueue, job_function
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import utcnow, zone_named
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
 
@@ -246,10 +245,7 @@ def _raise_alarm(organization_id: str, problem: audit.ChainProblem, count: int, 
 
 def _night_opens(time_zone: str | None, now: datetime) -> datetime | None:
     """When tonight's window opened (UTC), if ``now`` is inside it in ``time_zone``."""
-    try:
-        zone = ZoneInfo(time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = zone_named(time_zone)
     opens = datetime.combine(now.astimezone(zone).date(), NIGHTLY_AT, tzinfo=zone).astimezone(UTC)
     return opens if opens <= now < opens + NIGHTLY_WINDOW else None
 

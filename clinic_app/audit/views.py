@@ -11,10 +11,9 @@ never appear here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, exists, select
 
@@ -27,8 +26,8 @@ from clinic_app.core.access import requires
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import Unavailable
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import utcnow
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.time import local_midnight, organization_zone, utcnow
+from clinic_app.core.web import done, is_htmx, render_page
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 
@@ -180,17 +179,17 @@ def _filter_form(organization_id: str) -> AuditFilterForm:
     return form
 
 
-def _local_midnight(day: date | None, zone: ZoneInfo) -> datetime | None:
+def _local_midnight(day: date | None, zone: tzinfo) -> datetime | None:
     """The start of ``day`` in the organization's time zone, in UTC (None: no bound)."""
     if day is None:
         return None
     try:
-        return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+        return local_midnight(day, zone).astimezone(UTC)
     except OverflowError:  # the first or last day of the calendar: nothing lies beyond it
         return None
 
 
-def _filters(form: AuditFilterForm, zone: ZoneInfo) -> TrailFilters:
+def _filters(form: AuditFilterForm, zone: tzinfo) -> TrailFilters:
     # "To" includes the whole day: events before the next local midnight.
     to_day = form.date_to.data
     until_day = to_day + timedelta(days=1) if to_day and to_day < date.max else None
@@ -226,7 +225,7 @@ def _member_names(*user_ids: str | None) -> dict[str, str]:
     return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(wanted))).all())
 
 
-def _verification_context(organization_id: str, zone: ZoneInfo, **extra: object) -> dict[str, object]:
+def _verification_context(organization_id: str, zone: tzinfo, **extra: object) -> dict[str, object]:
     status = verification.verification_status(organization_id)
     checkpoint = status.checkpoint
     names = _member_names(checkpoint.verified_by_id, checkpoint.checked_by_id) if checkpoint else {}
@@ -239,15 +238,11 @@ def _verification_context(organization_id: str, zone: ZoneInfo, **extra: object)
     }
 
 
-def _zone(organization_id: str) -> ZoneInfo:
-    return ZoneInfo(orgs.get_organization(organization_id).time_zone)
-
-
 @bp.get("/audit")
 @requires("admin:audit")
 def events() -> ResponseReturnValue:
     organization_id = current_organization_id()
-    zone = _zone(organization_id)
+    zone = organization_zone(organization_id)
     form = _filter_form(organization_id)
     page = None
     cursors = {"before": request.args.get("before"), "after": request.args.get("after")}
@@ -283,7 +278,7 @@ def events() -> ResponseReturnValue:
 def verification_panel() -> ResponseReturnValue:
     """The chain's verification state; while a run is in progress the fragment polls itself."""
     organization_id = current_organization_id()
-    context = _verification_context(organization_id, _zone(organization_id))
+    context = _verification_context(organization_id, organization_zone(organization_id))
     return render_page("audit/verification.html", "audit/_verification.html", **context)
 
 
@@ -295,7 +290,9 @@ def start_verification() -> ResponseReturnValue:
         _job, started = verification.start_verification(organization_id, actor=current_actor())
     except Unavailable as error:
         context = _verification_context(
-            organization_id, _zone(organization_id), error=f"The verification could not be started. {error.detail}"
+            organization_id,
+            organization_zone(organization_id),
+            error=f"The verification could not be started. {error.detail}",
         )
         return make_response(render_page("audit/verification.html", "audit/_verification.html", **context), 503)
     if started:
@@ -303,7 +300,6 @@ def start_verification() -> ResponseReturnValue:
     else:
         notice = "A verification is already running, so no second one was started. Its progress is shown here."
     if not is_htmx():
-        flash(notice, "success" if started else "info")
-        return redirect(url_for("audit.events"), code=303)
-    context = _verification_context(organization_id, _zone(organization_id), notice=notice)
+        return done(notice, url_for("audit.events"), "success" if started else "info")
+    context = _verification_context(organization_id, organization_zone(organization_id), notice=notice)
     return render_template("audit/_verification.html", **context)

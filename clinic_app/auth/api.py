@@ -13,7 +13,7 @@ from flask import request
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
-from clinic_app.auth import bp, service
+from clinic_app.auth import bp, jwt_tokens
 from clinic_app.auth.identity import Identity, current_identity
 from clinic_app.auth.models import TokenFamily
 from clinic_app.auth.schemas import (
@@ -64,7 +64,7 @@ def user_context(user: User, memberships: list[orgs.MembershipView], organizatio
     )
 
 
-def _token_answer(user: User, family: TokenFamily, pair: service.TokenPair) -> TokenPairOut:
+def _token_answer(user: User, family: TokenFamily, pair: jwt_tokens.TokenPair) -> TokenPairOut:
     return TokenPairOut(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
@@ -107,7 +107,7 @@ def _chosen_organization(identity: Identity) -> str | None:
 )
 @public
 def api_login(body: LoginRequest) -> TokenPairOut:
-    user, family, pair = service.api_login(
+    user, family, pair = jwt_tokens.api_login(
         body.email,
         body.password.get_secret_value(),
         ip_address=request.remote_addr,
@@ -132,7 +132,7 @@ def api_login(body: LoginRequest) -> TokenPairOut:
 )
 @public
 def api_refresh(body: RefreshRequest) -> TokenPairOut:
-    user, family, pair = service.refresh(body.refresh_token.get_secret_value())
+    user, family, pair = jwt_tokens.refresh(body.refresh_token.get_secret_value())
     return _token_answer(user, family, pair)
 
 
@@ -160,7 +160,7 @@ def api_logout() -> LogoutOut:
         raise Forbidden("This ends an API log-in (bearer access token). Browser sessions sign out with POST /logout.")
     if request.get_data(cache=True):  # the body is optional, but when sent it must be well formed
         parse_body(LogoutRequest)
-    service.revoke_family(identity.token_family_id, user_id=identity.user.id)
+    jwt_tokens.revoke_family(identity.token_family_id, user_id=identity.user.id)
     return LogoutOut(message="Logged out")
 
 

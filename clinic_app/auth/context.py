@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clinic_app.auth.identity import current_identity
-from clinic_app.core.permissions import ROLE_LABELS
+from clinic_app.core.permissions import ROLE_LABELS, role_grants
 
 
 def template_context() -> dict[str, Any]:
@@ -19,8 +19,6 @@ def template_context() -> dict[str, Any]:
         role = identity.role or next(
             (m.role for m in identity.memberships if m.organization_id == identity.organization_id), None
         )
-        from clinic_app.core.permissions import role_grants
-
         return role is not None and role_grants(role, permission)
 
     organization_name = None

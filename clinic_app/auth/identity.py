@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 from flask import abort, g, redirect, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from clinic_app.accounts.models import User
-from clinic_app.auth import service
+from clinic_app.auth import api_tokens, jwt_tokens, sessions
 from clinic_app.auth.models import ApiToken, UserSession
 from clinic_app.core import audit
+from clinic_app.core import identity as core_identity
 from clinic_app.core.access import Policy
 from clinic_app.core.errors import Forbidden, Invalid, NotFound, Unauthorized, wants_json
 from clinic_app.core.permissions import role_grants
@@ -38,7 +40,7 @@ class Identity:
     session_row: UserSession | None = None
     token_family_id: str | None = None
     organization_id: str | None = None
-    # An API log-in bound to one organization (see auth.service.api_login) acts for it alone.
+    # An API log-in bound to one organization (see auth.jwt_tokens.api_login) acts for it alone.
     bound_organization_id: str | None = None
     role: str | None = None
     memberships: list[orgs.MembershipView] = field(default_factory=list)
@@ -51,17 +53,18 @@ class Identity:
 
     def can(self, permission: str) -> bool:
         if self.api_token is not None:
-            return service.token_grants(self.api_token, permission)
+            return api_tokens.token_grants(self.api_token, permission)
         return self.role is not None and role_grants(self.role, permission)
 
 
 def current_identity() -> Identity | None:
-    return g.get("identity")
+    """The caller of this request (``core.identity.current_identity``, as auth's Identity)."""
+    return cast("Identity | None", core_identity.current_identity())
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    found = service.find_live_session_and_user(session.get(SESSION_KEY))
+    found = sessions.find_live_session_and_user(session.get(SESSION_KEY))
     if found is None or found[0].user_id != user_id:
         return None
     row, user = found
@@ -81,15 +84,15 @@ def load_identity() -> None:
             g.auth_error = "Use Authorization: Bearer <token>."
             return
         credential = credential.strip()
-        if credential.startswith(service.API_TOKEN_PREFIX):
-            token = service.find_api_token(credential)
+        if credential.startswith(api_tokens.API_TOKEN_PREFIX):
+            token = api_tokens.find_api_token(credential)
             if token is None:
                 g.auth_error = "Invalid, expired or revoked API token."
                 return
             g.identity = Identity(kind="api_token", api_token=token, organization_id=token.organization_id)
         else:
             try:
-                claims = service.verify_access_token(credential)
+                claims = jwt_tokens.verify_access_token(credential)
             except Unauthorized as error:
                 g.auth_error = error.detail
                 return
@@ -100,8 +103,6 @@ def load_identity() -> None:
                 bound_organization_id=claims.organization_id,
             )
     else:
-        from flask_login import current_user
-
         user = current_user._get_current_object() if current_user.is_authenticated else None
         if user is None:
             if SESSION_KEY in session:  # expired or revoked: forget it so the next page is clean
@@ -113,7 +114,7 @@ def load_identity() -> None:
         if not memberships:
             # Their last organization removed them: nothing is left to sign in to.
             if row is not None:
-                service.end_session_apart(row)
+                sessions.end_session_apart(row)
             logout_user()
             session.pop(SESSION_KEY, None)
             g.session_ended = True
@@ -139,7 +140,7 @@ def load_identity() -> None:
 def sign_in(user: User, *, organization_id: str | None = None) -> None:
     """Start a browser session: a new session id (no fixation), then remember the user. It works
     in ``organization_id`` (one of theirs) or their default organization."""
-    secret, _row = service.start_session(
+    secret, _row = sessions.start_session(
         user, ip_address=request.remote_addr, user_agent=request.user_agent.string, organization_id=organization_id
     )
     session.clear()
@@ -151,7 +152,7 @@ def sign_in(user: User, *, organization_id: str | None = None) -> None:
 def sign_out() -> None:
     identity = current_identity()
     if identity and identity.session_row is not None and identity.user is not None:
-        service.end_session(identity.session_row, user=identity.user)
+        sessions.end_session(identity.session_row, user=identity.user)
     logout_user()
     session.clear()
 

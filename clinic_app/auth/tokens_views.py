@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Response, flash, redirect, render_template, url_for
 
 from clinic_app.accounts import service as accounts
-from clinic_app.auth import bp, service
+from clinic_app.auth import api_tokens as tokens
+from clinic_app.auth import bp
 from clinic_app.auth.forms import ApiTokenForm
 from clinic_app.auth.identity import Identity, current_identity
 from clinic_app.auth.models import ApiToken
@@ -21,9 +21,8 @@ from clinic_app.core.access import requires
 from clinic_app.core.errors import Forbidden, Invalid, NotFound
 from clinic_app.core.permissions import PERMISSIONS, ROLE_PERMISSIONS, expand
 from clinic_app.core.tenancy import current_organization_id
-from clinic_app.core.time import utcnow
-from clinic_app.core.web import is_htmx, render_page
-from clinic_app.orgs import service as orgs
+from clinic_app.core.time import organization_zone, utcnow
+from clinic_app.core.web import is_htmx, put_errors, render_page
 
 # Service field names that the form calls differently.
 _FORM_FIELDS = {"expires_in_days": "expires_in"}
@@ -75,7 +74,7 @@ def _creator_name(user_id: str | None, cache: dict[str, str | None]) -> str | No
 
 
 def _rows(organization_id: str) -> list[TokenRow]:
-    zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
+    zone = organization_zone(organization_id)
     now, names = utcnow(), {}
 
     def when(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str | None:
@@ -90,7 +89,7 @@ def _rows(organization_id: str) -> list[TokenRow]:
             last_used=when(token.last_used_at),
             expires=when(token.expires_at, "%d %b %Y"),
         )
-        for token in service.list_api_tokens(organization_id)
+        for token in tokens.list_api_tokens(organization_id)
     ]
 
 
@@ -115,7 +114,7 @@ def api_token_create() -> tuple[str, int]:
     if form.validate_on_submit():
         assert identity.user is not None and identity.role is not None
         try:
-            token, secret = service.create_api_token(
+            token, secret = tokens.create_api_token(
                 organization_id=current_organization_id(),
                 name=form.name.data or "",
                 scopes=list(form.scopes.data or []),
@@ -124,9 +123,7 @@ def api_token_create() -> tuple[str, int]:
                 creator_role=identity.role,
             )
         except Invalid as error:
-            for problem in error.errors:
-                field = getattr(form, _FORM_FIELDS.get(problem.field, problem.field), form.name)
-                field.errors = [*field.errors, problem.message]
+            put_errors(form, error.errors, renames=_FORM_FIELDS, fallback="name")
         else:
             # Not a redirect: the secret exists only in this response and is never stored in plain.
             return _render(_form(identity, bound=False), status=201, created=token, secret=secret)
@@ -137,7 +134,7 @@ def api_token_create() -> tuple[str, int]:
 @requires("admin:tokens")
 def api_token_revoke(token_id: str) -> Response | str:
     identity = _admin()
-    token = service.revoke_api_token(organization_id=current_organization_id(), token_id=token_id, actor=identity.actor)
+    token = tokens.revoke_api_token(organization_id=current_organization_id(), token_id=token_id, actor=identity.actor)
     message = f"The token “{token.name}” was revoked. Integrations using it can no longer call the API."
     if is_htmx():
         return render_template("auth/_api_token_list.html", tokens=_rows(current_organization_id()), notice=message)

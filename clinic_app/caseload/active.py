@@ -1,8 +1,9 @@
 """The active-patients list: which patients a filter selects, one page of them, and every one of
 them for an export.
 
-Everything is read from the stored per-patient figures (``PatientAppointmentStats``, brought up to
-date by ``engagement.service.ensure_current`` first), so no request scans appointments. The default
+Everything is read from the stored per-patient figures (``PatientAppointmentStats``, through
+``figures.queries``, the one query path every list of patients with figures shares), so no request
+scans appointments. The default
 list (active patients, soonest next appointment first) walks the index on
 (organization_id, is_active, next_appointment_at) and joins the patient for the rows of the page
 only; appointment type and practitioner names come from one small read of each table
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
-from clinic_app.appointments.models import AppointmentType, PatientAppointmentStats, Practitioner
+from clinic_app.appointments import timing
+from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.engagement import rules
 from clinic_app.extensions import db
+from clinic_app.figures import queries
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 
 Stats = PatientAppointmentStats
@@ -118,8 +121,8 @@ def require_filters(names: References, args: Mapping[str, str]) -> ActiveFilters
 
 def priority_condition(priority: str, now: datetime) -> ColumnElement[bool]:
     """Patients whose next appointment has ``priority`` at ``now``: the SQL twin of
-    ``engagement.rules.priority`` (a test holds the two together at the boundaries)."""
-    high, medium = now + rules.HIGH_WITHIN, now + rules.MEDIUM_WITHIN
+    ``appointments.timing.priority`` (a test holds the two together at the boundaries)."""
+    high, medium = now + timing.HIGH_WITHIN, now + timing.MEDIUM_WITHIN
     starts = Stats.next_appointment_at
     if priority == "high":
         return and_(starts.is_not(None), starts <= high)
@@ -132,7 +135,7 @@ def _activity_conditions(activity: str) -> tuple[list[ColumnElement[bool]], bool
     """(conditions, whether they need the patient row for the archived flag)."""
     recent, upcoming = Stats.recent_attended > 0, Stats.upcoming > 0
     if activity == "active":
-        return [Stats.is_active == true()], False  # is_active already excludes archived patients
+        return [queries.ACTIVE], False  # is_active already excludes archived patients
     by_counts: dict[str, list[ColumnElement[bool]]] = {
         "recently_active": [recent, Stats.upcoming == 0],
         "upcoming_only": [Stats.recent_attended == 0, upcoming],
@@ -144,10 +147,10 @@ def _activity_conditions(activity: str) -> tuple[list[ColumnElement[bool]], bool
     return [*by_counts[activity], Patient.archived.is_(False)], True
 
 
-def conditions(organization_id: str, filters: ActiveFilters, now: datetime) -> tuple[list[ColumnElement[bool]], bool]:
-    """The WHERE clause of a filter and whether it reads ``patients`` (then join it)."""
+def conditions(filters: ActiveFilters, now: datetime) -> tuple[list[ColumnElement[bool]], bool]:
+    """The WHERE clause of a filter (within the organization's figures, ``figures.queries``) and
+    whether it reads ``patients``."""
     where, needs_patient = _activity_conditions(filters.activity)
-    where.insert(0, Stats.organization_id == organization_id)
     if filters.priority is not None:
         where.append(priority_condition(filters.priority, now))
     if filters.appointment_type is not None:
@@ -179,11 +182,8 @@ def count(
 ) -> int:
     """How many patients ``filters`` (and ``extra`` conditions on the stats) select. The default
     list counts from the index on (organization_id, is_active) alone."""
-    where, needs_patient = conditions(organization_id, filters, now)
-    query = select(func.count()).select_from(Stats)
-    if needs_patient:
-        query = query.join(Patient, Patient.id == Stats.patient_id)
-    return int(db.session.scalar(query.where(*where, *extra)) or 0)
+    where, needs_patient = conditions(filters, now)
+    return queries.count(organization_id, [*where, *extra], with_patient=needs_patient)
 
 
 ROW_COLUMNS = (
@@ -207,12 +207,10 @@ def rows_statement(
 ) -> Select[Any]:
     """The figures of the patients ``filters`` selects with their names, in list order. Type and
     practitioner names come from ``References`` rather than joins, so a page reads two tables."""
-    where, _needs_patient = conditions(organization_id, filters, now)
-    where += extra
+    where, _needs_patient = conditions(filters, now)
     return (
-        select(*ROW_COLUMNS, Patient.first_name, Patient.last_name)
-        .join(Patient, Patient.id == Stats.patient_id)
-        .where(*where, Patient.organization_id == organization_id)
+        queries.with_patients(organization_id, *ROW_COLUMNS, Patient.first_name, Patient.last_name)
+        .where(*where, *extra)
         .order_by(*order())
     )
 
@@ -304,7 +302,7 @@ def row_of(found: Any, now: datetime, names: References) -> ActiveRow:
         next_type=names.types.get(found.next_appointment_type_id or ""),
         primary_type=names.types.get(found.primary_appointment_type_id or ""),
         practitioner=names.practitioners.get(found.next_practitioner_id or ""),
-        priority=rules.priority(found.next_appointment_at, now),
+        priority=timing.priority(found.next_appointment_at, now),
     )
 
 

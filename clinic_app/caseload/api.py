@@ -8,7 +8,7 @@ same as for one that does not exist). Lists that carry phone numbers and e-mail 
 
 from __future__ import annotations
 
-from clinic_app.caseload import bp, listing
+from clinic_app.caseload import active_details, bp
 from clinic_app.caseload.schemas import (
     ActivePatientsByTypeOut,
     ActivePatientsSummaryOut,
@@ -33,7 +33,7 @@ ORDER_NOTE = (
 )
 
 
-def _page(query: PatientsQuery, page: listing.PatientPage, organization_id: str) -> dict[str, object]:
+def _page(query: PatientsQuery, page: active_details.PatientPage, organization_id: str) -> dict[str, object]:
     return {
         "organization_id": organization_id,
         "total_count": page.total,
@@ -56,7 +56,7 @@ def _page(query: PatientsQuery, page: listing.PatientPage, organization_id: str)
 )
 @requires("patients:read")
 def api_active_patients(organization_id: str, query: PatientsQuery) -> PatientActivityPageOut:
-    page = listing.active_patient_page(
+    page = active_details.active_patient_page(
         organization_id,
         limit=query.limit,
         offset=query.offset,
@@ -81,7 +81,7 @@ def api_active_patients(organization_id: str, query: PatientsQuery) -> PatientAc
 @requires("dashboard:read")
 def api_active_summary(organization_id: str) -> ActivePatientsSummaryOut:
     now = utcnow()
-    figures = listing.active_summary(organization_id, now=now)
+    figures = active_details.active_summary(organization_id, now=now)
     return ActivePatientsSummaryOut(organization_id=organization_id, timestamp=now, **figures)
 
 
@@ -97,7 +97,7 @@ def api_active_summary(organization_id: str) -> ActivePatientsSummaryOut:
 )
 @requires("patients:read")
 def api_patients_with_appointments(organization_id: str, query: PatientsQuery) -> PatientActivityWithPriorityPageOut:
-    page = listing.active_patient_page(
+    page = active_details.active_patient_page(
         organization_id,
         limit=query.limit,
         offset=query.offset,
@@ -125,19 +125,19 @@ def api_patients_with_appointments(organization_id: str, query: PatientsQuery) -
 def api_patients_by_appointment_type(
     organization_id: str, appointment_type: str, query: PatientsQuery
 ) -> PatientActivityByTypePageOut:
-    type_ids = listing.type_ids_named(organization_id, appointment_type)
+    type_ids = active_details.type_ids_named(organization_id, appointment_type)
     if type_ids:
-        page = listing.active_patient_page(
+        page = active_details.active_patient_page(
             organization_id,
             limit=query.limit,
             offset=query.offset,
             actor=current_actor(),
             now=utcnow(),
             listing="api_patients_by_appointment_type",
-            extra=listing.of_types(type_ids),
+            extra=active_details.of_types(type_ids),
         )
     else:
-        page = listing.PatientPage(patients=[], total=0)
+        page = active_details.PatientPage(patients=[], total=0)
     return PatientActivityByTypePageOut(
         appointment_type=appointment_type,
         patients=[PatientActivityOut.model_validate(p) for p in page.patients],
@@ -157,7 +157,9 @@ def api_patients_by_appointment_type(
 @requires("dashboard:read")
 def api_appointment_types_summary(organization_id: str) -> ActivePatientsByTypeOut:
     now = utcnow()
-    groups = [ActivePatientsTypeGroup(**group) for group in listing.appointment_types_summary(organization_id, now=now)]
+    groups = [
+        ActivePatientsTypeGroup(**group) for group in active_details.appointment_types_summary(organization_id, now=now)
+    ]
     return ActivePatientsByTypeOut(
         organization_id=organization_id, appointment_types=groups, total_types=len(groups), timestamp=now
     )

@@ -1,6 +1,6 @@
 """What the caseload pages do: read a day or a list and say in the audit trail who saw which
-patients. Functions take the organization, actor and clock explicitly (no request), bring the
-stored figures up to date first (``engagement.service.ensure_current``) and only flush."""
+patients. Functions take the organization, actor and clock explicitly (no request), read the
+stored figures as they are (``clinic_app.figures`` keeps them current) and only flush."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from clinic_app.caseload import active, export, today
+from clinic_app.caseload import active, active_csv, today
 from clinic_app.caseload.active import ActiveFilters, ActivePage, References
 from clinic_app.caseload.today import DayAppointment
 from clinic_app.core import audit
-from clinic_app.engagement import service as engagement
 
 
 def _listed(organization_id: str, actor: audit.Actor, listing: str, patient_ids: list[str], **details: Any) -> None:
@@ -61,9 +60,7 @@ def active_patients(
     now: datetime,
     names: References | None = None,
 ) -> ActivePage:
-    """One page of the active-patients list, after bringing stale figures up to date; records
-    ``patient.listed`` with the patients shown."""
-    engagement.ensure_current(organization_id, now=now)
+    """One page of the active-patients list; records ``patient.listed`` with the patients shown."""
     found = active.active_page(organization_id, filters, page=page, now=now, names=names)
     _listed(
         organization_id,
@@ -88,7 +85,6 @@ def export_active_patients(
 ) -> tuple[str, int]:
     """Every patient the filters select as CSV text (and how many), recording
     ``patients.exported`` with their ids and the filters."""
-    engagement.ensure_current(organization_id, now=now)
     rows = list(active.all_rows(organization_id, filters, now=now, names=names))
     audit.record(
         "patients.exported",
@@ -103,4 +99,4 @@ def export_active_patients(
             "patient_ids": [row.patient_id for row in rows],
         },
     )
-    return export.csv_text(rows, zone), len(rows)
+    return active_csv.csv_text(rows, zone), len(rows)

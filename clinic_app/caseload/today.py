@@ -10,33 +10,21 @@ freed is part of the day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
 
 from clinic_app.appointments import service as appointments
+from clinic_app.appointments import timing
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.caseload.active import practitioner_name
 from clinic_app.core.errors import FieldError
-from clinic_app.core.time import day_in_range, in_zone, out_of_range
-from clinic_app.engagement import rules
+from clinic_app.core.time import day_in_range, day_window, in_zone, out_of_range
 from clinic_app.extensions import db
-from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient
 
 ALL = "all"
-
-
-def organization_zone(organization_id: str) -> tzinfo:
-    return rules.zone(orgs.get_organization(organization_id).time_zone)
-
-
-def day_window(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """[start, end) of ``day`` in ``zone``, in UTC (so that subtracting them gives the real length
-    of the day: Python subtracts two times of one zone by their wall clocks)."""
-    start = rules.local_midnight(day, zone).astimezone(UTC)
-    return start, rules.local_midnight(day + timedelta(days=1), zone).astimezone(UTC)
 
 
 def parse_day(value: str | None, today: date) -> tuple[date, FieldError | None]:
@@ -127,7 +115,7 @@ def day_appointments(
 ) -> list[DayAppointment]:
     """The counted appointments starting on ``day`` (local), in time order, for one practitioner
     (or everyone with "all"). ``priority`` is that appointment's own priority when it is still to
-    come (``engagement.rules.priority``), None once it has started, was cancelled or marked."""
+    come (``appointments.timing.priority``), None once it has started, was cancelled or marked."""
     start, end = day_window(day, zone)
     status = appointments.status_expression(now)
     query: Any = (
@@ -163,7 +151,7 @@ def day_appointments(
                     row.practitioner_title, row.practitioner_first_name, row.practitioner_last_name
                 ),
                 status=row.status_now,
-                priority=rules.priority(appointment.starts_at, now) if row.status_now == appointments.BOOKED else None,
+                priority=timing.priority(appointment.starts_at, now) if row.status_now == appointments.BOOKED else None,
                 local_start=in_zone(appointment.starts_at, zone),
                 local_end=in_zone(appointment.ends_at, zone) if appointment.ends_at else None,
             )

@@ -14,9 +14,8 @@ from clinic_app.caseload import active, bp, service, today
 from clinic_app.core.access import requires
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.time import in_zone, utcnow
+from clinic_app.core.time import in_zone, local_date, organization_zone, utcnow
 from clinic_app.core.web import render_page
-from clinic_app.engagement import rules
 
 # The practitioner whose day someone looked at last, per organization (a choice, not a secret).
 REMEMBERED_PRACTITIONER = "caseload_practitioner"
@@ -39,7 +38,7 @@ def _zone() -> tzinfo:
     memo = per_request("caseload_zone")
     if memo is not None and "zone" in memo:
         return memo["zone"]
-    zone = today.organization_zone(current_organization_id())
+    zone = organization_zone(current_organization_id())
     if memo is not None:
         memo["zone"] = zone
     return zone
@@ -94,7 +93,7 @@ def _remember(organization_id: str, choice: str) -> None:
 @requires("appointments:read")
 def today_page() -> ResponseReturnValue:
     organization_id, now, zone = current_organization_id(), utcnow(), _zone()
-    local_today = rules.local_date(now, zone)
+    local_today = local_date(now, zone)
     day, day_error = today.parse_day(request.args.get("date"), local_today)
     known = today.practitioners(organization_id)
     asked = (request.args.get("practitioner") or "").strip() or None
@@ -183,7 +182,7 @@ def active_patients_csv() -> Response:
     text, _count = service.export_active_patients(
         organization_id, filters, actor=current_actor(), now=now, zone=_zone(), names=names
     )
-    stamp = rules.local_date(now, _zone()).isoformat()
+    stamp = local_date(now, _zone()).isoformat()
     # A byte-order mark so spreadsheet programs read the names as UTF-8.
     response = Response("\ufeff" + text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="active-patients-{stamp}.csv"'

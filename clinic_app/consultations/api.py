@@ -9,7 +9,7 @@ from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from clinic_app.auth.identity import current_identity
-from clinic_app.consultations import bp, reading, service
+from clinic_app.consultations import bp, queries, service
 from clinic_app.consultations.schemas import (
     ConsultationDetailData,
     ConsultationDetailOut,
@@ -165,7 +165,7 @@ def api_cancel(session_id: str) -> ConsultationStopOut:
 )
 @requires("consultations:read")
 def api_history(patient_id: str, query: ConsultationHistoryQuery) -> ConsultationHistoryOut:
-    page = reading.history(
+    page = queries.history(
         current_organization_id(),
         patient_id,
         clinical=_clinical(),
@@ -196,7 +196,7 @@ def api_history(patient_id: str, query: ConsultationHistoryQuery) -> Consultatio
 @requires("consultations:read")
 def api_detail(consultation_id: str) -> ConsultationDetailOut:
     clinical = _clinical()
-    detail = reading.view_session(
+    detail = queries.view_session(
         current_organization_id(), consultation_id, clinical=clinical, actor=current_actor(), channel=API
     )
     session, facts = detail.session, detail.facts
@@ -270,7 +270,7 @@ def api_add_transcript(session_id: str) -> ConsultationTranscriptAddedOut:
         added = service.add_transcript(organization_id, session, file=file, actor=current_actor())
     else:
         raise UnsupportedMediaType("Send JSON {text, format} or multipart/form-data with a file.")
-    view = reading.transcript_view(crypto.vault_for(organization_id), added, with_segments=False)
+    view = queries.transcript_view(crypto.vault_for(organization_id), added, with_segments=False)
     return ConsultationTranscriptAddedOut(data=ConsultationTranscriptSummary.of(view))
 
 
@@ -285,7 +285,7 @@ def api_add_transcript(session_id: str) -> ConsultationTranscriptAddedOut:
 )
 @requires("clinical:read", hide=True)
 def api_transcript(session_id: str) -> ConsultationTranscriptOut:
-    session, views = reading.view_transcripts(current_organization_id(), session_id, actor=current_actor(), channel=API)
+    session, views = queries.view_transcripts(current_organization_id(), session_id, actor=current_actor(), channel=API)
     return ConsultationTranscriptOut(
         data=ConsultationTranscriptData(
             session_id=session.session_code,

@@ -8,7 +8,6 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectField, TextAreaField
-from wtforms.fields.core import Field
 
 from clinic_app.consultations.models import SESSION_TYPES
 from clinic_app.consultations.service import (
@@ -55,17 +54,6 @@ class AudioForm(FlaskForm):
     audio = FileField("Audio recording", render_kw={"accept": ",".join(("audio/*", *AUDIO_EXTENSIONS))})
 
 
-def put_errors(form: FlaskForm, errors: list[FieldError], renames: dict[str, str] | None = None) -> None:
-    """The service's field errors on the form's fields; anything else above the form."""
-    for item in errors:
-        name = (renames or {}).get(item.field, item.field)
-        field: Field | None = getattr(form, name, None)
-        if field is not None and isinstance(field, Field):
-            field.errors = [*list(field.errors or []), item.message]
-        else:
-            form.form_errors.append(item.message)
-
-
 def medication_rows(form_data: Any) -> list[dict[str, str]]:
     """The plan editor's rows: parallel lists ``drug_name``, ``dosage``, ``frequency``, ``duration``."""
     columns = {name: form_data.getlist(name) for name in MEDICATION_FIELDS}
@@ -99,6 +87,5 @@ __all__ = [
     "StopForm",
     "TranscriptForm",
     "medication_rows",
-    "put_errors",
     "row_errors",
 ]

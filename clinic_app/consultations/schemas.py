@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from clinic_app.consultations.models import SESSION_TYPES
-from clinic_app.consultations.reading import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, SessionRow, TranscriptView
+from clinic_app.consultations.queries import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, SessionRow, TranscriptView
 from clinic_app.consultations.service import CHIEF_COMPLAINT_MAX, CHIEF_COMPLAINT_MIN, NOTES_MAX
 from clinic_app.core.api import Schema, Timestamp
 

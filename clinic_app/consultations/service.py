@@ -6,7 +6,7 @@ place: the reports feature reads a session through ``get_session``, ``session_fa
 Every function takes the organization explicitly and scopes every read and write to it: another
 organization's session is ``NotFound``, exactly like one that does not exist. Writes only flush;
 the request (or job, or CLI command) commits. Each change records an audit event with ids only.
-Reads for pages and the API, which decrypt and audit, are in ``consultations.reading``.
+Reads for pages and the API, which decrypt and audit, are in ``consultations.queries``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -49,7 +48,7 @@ from clinic_app.consultations.transcripts import Segment
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
 from clinic_app.core.permissions import role_grants
-from clinic_app.core.time import utcnow
+from clinic_app.core.time import local_date, organization_zone, utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients import service as patients
@@ -109,8 +108,7 @@ def get_session(organization_id: str, ref: str, *, for_update: bool = False) -> 
 
 def _new_code(organization_id: str, started_at: datetime) -> str:
     """A code unused in the organization: the local date of the start and eight random characters."""
-    zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
-    day = started_at.astimezone(zone).strftime("%Y%m%d")
+    day = local_date(started_at, organization_zone(organization_id)).strftime("%Y%m%d")
     while True:
         code = f"CS-{day}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
         taken = db.session.scalar(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clinic_app.consultations.reading import TranscriptView
+from clinic_app.consultations.queries import TranscriptView
 from clinic_app.consultations.transcripts import Segment
 
 PREVIEW_CHARACTERS = 2_000

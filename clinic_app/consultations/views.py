@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask import g, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
-from clinic_app.consultations import bp, reading, service, stt, transcript_pages
+from clinic_app.consultations import bp, queries, service, stt, transcript_pages
 from clinic_app.consultations.forms import (
     EMPTY_MEDICATION_ROWS,
     MEDICATION_LABELS,
@@ -30,7 +29,6 @@ from clinic_app.consultations.forms import (
     StopForm,
     TranscriptForm,
     medication_rows,
-    put_errors,
     row_errors,
 )
 from clinic_app.consultations.models import IN_PROGRESS
@@ -39,8 +37,8 @@ from clinic_app.consultations.transcripts import MAX_CHARACTERS, format_timestam
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, FieldError, Invalid, Unavailable
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.web import is_htmx, render_page
-from clinic_app.orgs import service as orgs
+from clinic_app.core.time import in_zone, organization_zone
+from clinic_app.core.web import done, is_htmx, put_errors, render_confirm, render_page
 from clinic_app.patients import service as patients
 
 CHANGED = "consultation-changed"
@@ -58,8 +56,8 @@ def _local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str
     if value is None:
         return ""
     if "consultation_zone" not in g:
-        g.consultation_zone = ZoneInfo(orgs.get_organization(current_organization_id()).time_zone)
-    return value.astimezone(g.consultation_zone).strftime(pattern)
+        g.consultation_zone = organization_zone(current_organization_id())
+    return in_zone(value, g.consultation_zone).strftime(pattern)
 
 
 def _duration(seconds: int | None) -> str:
@@ -86,13 +84,13 @@ def _consultation_template_helpers() -> dict[str, Any]:
     }
 
 
-def _patient_consultations(patient_id: str) -> reading.HistoryPage | None:
+def _patient_consultations(patient_id: str) -> queries.HistoryPage | None:
     """The latest few sessions for the patient page's section (None for callers who may not see them)."""
     if not _can("consultations:read"):
         return None
     cache = g.setdefault("patient_consultations", {})
     if patient_id not in cache:
-        cache[patient_id] = reading.history(
+        cache[patient_id] = queries.history(
             current_organization_id(),
             patient_id,
             clinical=_can("clinical:read"),
@@ -106,7 +104,7 @@ def _patient_consultations(patient_id: str) -> reading.HistoryPage | None:
 def _for_appointment(appointment_id: str | None) -> tuple[str, str] | None:
     if not appointment_id or not _can("consultations:read"):
         return None
-    return reading.session_for_appointment(current_organization_id(), str(appointment_id))
+    return queries.session_for_appointment(current_organization_id(), str(appointment_id))
 
 
 def _answer(page: str, partial: str, code: int = 200, **context: Any) -> ResponseReturnValue:
@@ -118,7 +116,8 @@ def _answer(page: str, partial: str, code: int = 200, **context: Any) -> Respons
 
 def _go(target: str, message: str | None = None) -> ResponseReturnValue:
     if message:
-        flash(message, "success")
+        return done(message, target)
+    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
     if is_htmx():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target
@@ -135,14 +134,14 @@ def start(patient_id: str) -> ResponseReturnValue:
     organization_id = current_organization_id()
     patient = patients.get_patient(organization_id, patient_id)
     form = StartForm()
-    form.clinician_id.choices = reading.clinician_choices(organization_id)
-    running = reading.in_progress_for(organization_id, patient.id)
+    form.clinician_id.choices = queries.clinician_choices(organization_id)
+    running = queries.in_progress_for(organization_id, patient.id)
     context = {"patient": patient, "form": form, "running": running}
     if request.method == "GET":
         form.appointment_id.data = request.args.get("appointment_id", "")[:40]
         me = current_user_id()
         form.clinician_id.data = me if any(me == value for value, _ in form.clinician_id.choices) else ""
-        form.session_type.data = reading.suggested_session_type(organization_id, patient.id)
+        form.session_type.data = queries.suggested_session_type(organization_id, patient.id)
         return _answer("consultations/start.html", "consultations/_start_form.html", **context)
     try:
         session = service.start_session(
@@ -158,8 +157,7 @@ def start(patient_id: str) -> ResponseReturnValue:
         put_errors(form, error.errors)
         return _answer("consultations/start.html", "consultations/_start_form.html", 422, **context)
     except Conflict as error:
-        flash(error.detail, "warning")
-        return _go(url_for("consultations.detail", session_id=error.extra["consultation_id"]))
+        return done(error.detail, url_for("consultations.detail", session_id=error.extra["consultation_id"]), "warning")
     return _go(url_for("consultations.detail", session_id=session.id), f"Consultation {session.session_code} started.")
 
 
@@ -173,9 +171,9 @@ def history(patient_id: str) -> ResponseReturnValue:
     patient = patients.get_patient(organization_id, patient_id)
     arguments = {"clinical": _can("clinical:read"), "actor": current_actor()}
     try:
-        page = reading.history(organization_id, patient.id, cursor=request.args.get("cursor") or None, **arguments)
+        page = queries.history(organization_id, patient.id, cursor=request.args.get("cursor") or None, **arguments)
     except Invalid:  # a stale or hand-edited cursor: start from the first page
-        page = reading.history(organization_id, patient.id, **arguments)
+        page = queries.history(organization_id, patient.id, **arguments)
     return _answer("consultations/history.html", "consultations/_history.html", patient=patient, history=page)
 
 
@@ -184,7 +182,7 @@ def history(patient_id: str) -> ResponseReturnValue:
 
 def _session_context(ref: str, **extra: Any) -> dict[str, Any]:
     organization_id = current_organization_id()
-    detail = reading.view_session(organization_id, ref, clinical=_can("clinical:read"), actor=current_actor())
+    detail = queries.view_session(organization_id, ref, clinical=_can("clinical:read"), actor=current_actor())
     plan = detail.facts.medication_plan if detail.facts else []
     context: dict[str, Any] = {
         "detail": detail,
@@ -203,7 +201,7 @@ def _session_context(ref: str, **extra: Any) -> dict[str, Any]:
     return context
 
 
-def _transcript_preview(detail: reading.SessionDetail) -> dict[str, Any]:
+def _transcript_preview(detail: queries.SessionDetail) -> dict[str, Any]:
     """The start of each transcript part for the session page, and where each part that goes on
     continues on the transcript page."""
     if not detail.transcripts:
@@ -260,7 +258,13 @@ def cancel(session_id: str) -> ResponseReturnValue:
     session = service.get_session(organization_id, session_id)
     if request.form.get("confirmed") != "yes":
         # htmx buttons ask with hx-confirm and send confirmed=yes; a plain form gets this page.
-        return render_template("consultations/confirm.html", session=session)
+        return render_confirm(
+            title=f"Cancel consultation {session.session_code}?",
+            question="The consultation is marked cancelled and can no longer be stopped, changed or given a "
+            "transcript. What was recorded stays readable.",
+            button="Cancel consultation",
+            back=url_for("consultations.detail", session_id=session.id),
+        )
     session = service.cancel_session(organization_id, session.id, actor=current_actor())
     return _go(
         url_for("consultations.detail", session_id=session.id), f"Consultation {session.session_code} was cancelled."
@@ -275,7 +279,7 @@ def cancel(session_id: str) -> ResponseReturnValue:
 def transcript(session_id: str) -> ResponseReturnValue:
     number = request.args.get("page", "1")
     number = int(number) if number.isdigit() and len(number) < 7 else 1
-    session, views = reading.view_transcripts(current_organization_id(), session_id, actor=current_actor())
+    session, views = queries.view_transcripts(current_organization_id(), session_id, actor=current_actor())
     page = transcript_pages.page_of(views, number)
     return _answer(
         "consultations/transcript.html",
@@ -304,7 +308,7 @@ def add_transcript(session_id: str) -> ResponseReturnValue:
     except (Invalid, Unavailable) as error:
         # An outage of the transcription service is said in words beside the form, like a bad file.
         errors = error.errors if isinstance(error, Invalid) else [FieldError("form", error.detail)]
-        put_errors(form, errors, {"file": "audio"} if audio else None)
+        put_errors(form, errors, renames={"file": "audio"} if audio else None)
         key = "audio_form" if audio else "transcript_form"
         context = _session_context(session.id, **{key: form})
         return _answer("consultations/session.html", "consultations/_transcript.html", error.status, **context)

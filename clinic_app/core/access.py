@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, request
 
 from clinic_app.core.errors import Forbidden
+from clinic_app.core.permissions import PERMISSIONS
 
 log = logging.getLogger("clinic_app.access")
 
@@ -74,8 +75,6 @@ def authenticated(view: F) -> F:
 
 def requires(permission: str, *, hide: bool = False) -> Callable[[F], F]:
     """Only callers whose role or token scopes grant ``permission`` in the current organization."""
-    from clinic_app.core.permissions import PERMISSIONS
-
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}: add it to core/permissions.py")
 

@@ -26,6 +26,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin
+from clinic_app.core.http import after_this_transaction
 from clinic_app.core.time import isoformat, utcnow
 from clinic_app.extensions import db
 
@@ -206,7 +207,6 @@ def record(
         created_at=utcnow(),
     )
     if independent:
-        from clinic_app.core.http import after_this_transaction
 
         def write() -> None:
             with Session(db.engine, expire_on_commit=False) as session:

@@ -33,7 +33,9 @@ from flask import current_app
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from clinic_app.core import audit
 from clinic_app.core.db import Model, PublicIdMixin
+from clinic_app.core.errors import Unavailable
 from clinic_app.core.memo import per_request
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -81,8 +83,6 @@ class CryptoError(Exception):
 
 
 def _unavailable(error: Exception) -> Exception:
-    from clinic_app.core.errors import Unavailable
-
     log.critical("encryption keys unavailable", extra={"event": "crypto_unavailable", "reason": str(error)})
     return Unavailable("Patient data cannot be encrypted right now: the encryption keys are not configured.")
 
@@ -221,8 +221,6 @@ class Vault:
                     "reason": type(error).__name__,
                 },
             )
-            from clinic_app.core import audit
-
             audit.record(
                 "crypto.decryption_failed",
                 organization_id=self.organization_id,

@@ -1,7 +1,7 @@
 """Counting the dashboard's figures from the tables, once per snapshot (see ``service``).
 
 Every figure uses the words of docs/rules.md through ``appointments.service`` (status, counted)
-and ``engagement.rules`` (percentages, averages, attendance, integration status), and reads as
+and ``figures.rules`` (percentages, averages, attendance), and reads as
 little as it can:
 
 * patient figures are sums over ``patient_appointment_stats`` (one row per patient);
@@ -32,10 +32,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, distinct, func, select
 
 from clinic_app.appointments import service as appointments
-from clinic_app.appointments.models import STATUSES, Appointment, AppointmentType, PatientAppointmentStats
-from clinic_app.core.time import isoformat
-from clinic_app.engagement import rules
+from clinic_app.appointments.models import STATUSES, Appointment, AppointmentType
+from clinic_app.core.time import isoformat, local_date, local_midnight
 from clinic_app.extensions import db
+from clinic_app.figures import rules
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 from clinic_app.sync.models import COMPLETED, FINISHED_STATUSES, ClinikoConnection, ClinikoLink, SyncRun
 
@@ -50,16 +51,32 @@ def _int(value: Any) -> int:
     return int(value or 0)
 
 
+def integration_status(connected: bool, synced: int, total: int, last_sync_ok: bool) -> str:
+    """``Not Connected`` without a Cliniko connection; ``Connected`` when the last sync succeeded
+    and every patient is synced (an organization with no patients counts as fully synced);
+    ``Partial`` otherwise (never synced, last sync failed, or some patients are not from Cliniko)."""
+    if not connected:
+        return "Not Connected"
+    if last_sync_ok and synced >= total:
+        return "Connected"
+    return "Partial"
+
+
+def activity_status(active_patients: int) -> str:
+    """``Active`` when the organization has at least one active patient, else ``Inactive``."""
+    return "Active" if active_patients > 0 else "Inactive"
+
+
 # --- weeks in the organization's time zone ----------------------------------------------------
 
 
 def week_starts(now: datetime, tz: tzinfo, weeks: int = WEEKS) -> list[datetime]:
     """``weeks + 1`` boundaries: local Monday midnights from ``weeks - 1`` weeks before this week's
     Monday to next Monday, as aware datetimes. A week across a DST change is 167 or 169 hours."""
-    today = rules.local_date(now, tz)
+    today = local_date(now, tz)
     monday = today - timedelta(days=today.weekday())
     first = monday - timedelta(weeks=weeks - 1)
-    return [rules.local_midnight(first + timedelta(weeks=index), tz) for index in range(weeks + 1)]
+    return [local_midnight(first + timedelta(weeks=index), tz) for index in range(weeks + 1)]
 
 
 def _bucket(column: Any, boundaries: list[datetime]) -> ColumnElement[int]:
@@ -76,7 +93,7 @@ def _in_weeks(column: Any, boundaries: list[datetime]) -> ColumnElement[bool]:
 
 
 def patient_figures(organization_id: str, now: datetime) -> dict[str, Any]:
-    """Sums over the stored per-patient statistics (callers make them current first), and the
+    """Sums over the stored per-patient figures (as they are stored), and the
     first moment after ``now`` at which one of them expires."""
     stats = PatientAppointmentStats
     active = stats.is_active.is_(True)
@@ -169,10 +186,10 @@ def summary(organization_id: str, patients: dict[str, Any], sync: dict[str, Any]
         "last_sync_time": isoformat(sync["last_sync_time"]),
         "synced_patients": sync["synced_patients"],
         "sync_percentage": rules.percentage(sync["synced_patients"], total),
-        "integration_status": rules.integration_status(
+        "integration_status": integration_status(
             sync["connected"], sync["synced_patients"], total, sync["last_sync_ok"]
         ),
-        "activity_status": rules.dashboard_activity_status(active),
+        "activity_status": activity_status(active),
         "generated_at": isoformat(now),
     }
 

@@ -19,9 +19,8 @@ from flask import url_for
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
-from clinic_app.core.time import in_zone
+from clinic_app.core.time import in_zone, zone_named
 from clinic_app.dashboard import activity, charts
-from clinic_app.engagement import rules
 
 FEED_ITEMS = 10
 INTEGRATION_WORDS = {
@@ -284,7 +283,7 @@ def _grouped(items: list[dict[str, Any]], now: datetime, tz: Any) -> list[dict[s
 
 def build(payload: dict[str, Any], now: datetime) -> DashboardView:
     """Everything the template shows, from a snapshot payload, at ``now``."""
-    tz = rules.zone(payload["time_zone"])
+    tz = zone_named(payload["time_zone"])
     summary = payload["summary"]
     feed = _grouped(payload["activity"], now, tz)[:FEED_ITEMS]
     empty = summary["total_patients"] == 0 and summary["total_all_appointments"] == 0

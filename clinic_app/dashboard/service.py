@@ -1,12 +1,13 @@
 """The organization's dashboard figures, kept as a snapshot so a request never recounts them.
 
-``figures_for(organization_id)`` is what every page and endpoint reads. It first brings the patients'
-statistics up to date (``engagement.service.ensure_current``), then answers from the stored
-snapshot while it is current, else counts again (``figures.py``) and stores the result:
+``figures_for(organization_id)`` is what every page and endpoint reads. It answers from the stored
+snapshot while it is current, else counts again (``figures.py``, from the patients' stored figures
+as they are) and stores the result:
 
-* ``invalidate(organization_id)`` bumps the snapshot's version. Whatever changes the figures calls
-  it in its own transaction (recomputing statistics, booking, a sync), so the change and the
-  invalidation commit or roll back together;
+* ``invalidate(organization_id)`` bumps the snapshot's version. It runs on
+  ``figures.signals.figures_changed``, which every recompute of the patients' figures sends (after a
+  booking, a sync, a patient change, or when time made them stale) in the transaction that made
+  the change, so the change and the invalidation commit or roll back together;
 * time alone makes a snapshot stale at its ``valid_until``: the next minute boundary, or earlier
   when a patient's statistics expire first.
 
@@ -27,11 +28,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clinic_app.core.time import isoformat, utcnow
+from clinic_app.core.time import isoformat, utcnow, zone_named
 from clinic_app.dashboard import activity, figures
 from clinic_app.dashboard.models import DashboardSnapshot
-from clinic_app.engagement import rules
 from clinic_app.extensions import db
+from clinic_app.figures.signals import figures_changed
 from clinic_app.orgs import service as orgs
 
 SNAPSHOT = DashboardSnapshot.__table__
@@ -49,6 +50,13 @@ def invalidate(organization_id: str) -> None:
     )
 
 
+def _figures_changed(_sender: Any, *, organization_id: str, **_: Any) -> None:
+    invalidate(organization_id)
+
+
+figures_changed.connect(_figures_changed)
+
+
 def _next_minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
@@ -56,7 +64,7 @@ def _next_minute(now: datetime) -> datetime:
 def compute(organization_id: str, now: datetime) -> tuple[dict[str, Any], datetime]:
     """Count every figure at ``now``: (payload, the moment time alone makes it stale)."""
     organization = orgs.get_organization(organization_id)
-    tz = rules.zone(organization.time_zone)
+    tz = zone_named(organization.time_zone)
     patients = figures.patient_figures(organization_id, now)
     sync = figures.sync_figures(organization_id)
     valid_until = _next_minute(now)
@@ -119,10 +127,7 @@ def _may_recount(organization_id: str, *, wait: bool) -> bool:
 
 def figures_for(organization_id: str, *, now: datetime | None = None) -> dict[str, Any]:
     """The organization's dashboard payload as of ``now`` (see the module docstring)."""
-    from clinic_app.engagement import service as engagement  # it calls back into invalidate()
-
     now = now or utcnow()
-    engagement.ensure_current(organization_id, now=now)
     row = db.session.execute(
         select(
             SNAPSHOT.c.version,

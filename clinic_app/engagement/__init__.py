@@ -1,4 +1,5 @@
-"""Re-engagement: the written rules for engagement and risk, the worklist and contact outcomes."""
+"""Re-engagement: the worklist of patients to contact, its figures and CSV, and recording contact
+outcomes (the figures and rules themselves are in ``clinic_app.figures``)."""
 
 from flask import Blueprint
 

@@ -14,8 +14,8 @@ from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.errors import FieldError, Invalid, NotFound
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import utcnow
-from clinic_app.engagement import bp, service, summary, worklist
+from clinic_app.core.time import organization_zone, utcnow
+from clinic_app.engagement import bp, metrics, worklist
 from clinic_app.engagement.schemas import (
     ContactIn,
     ContactOut,
@@ -28,6 +28,8 @@ from clinic_app.engagement.schemas import (
     RiskMetricsOut,
 )
 from clinic_app.extensions import db
+from clinic_app.figures import contacts
+from clinic_app.figures import service as figures
 from clinic_app.patients.models import Patient
 
 TAGS = ("re-engagement",)
@@ -62,7 +64,7 @@ def _prioritized(row: worklist.WorklistRow) -> PrioritizedPatient:
     )
 
 
-def _contact(view: service.ContactView) -> ContactOut:
+def _contact(view: contacts.ContactView) -> ContactOut:
     return ContactOut(
         id=view.id,
         contacted_at=view.contacted_at,
@@ -84,7 +86,7 @@ def _contact(view: service.ContactView) -> ContactOut:
 )
 @requires("dashboard:read")
 def risk_metrics(organization_id: str) -> RiskMetricsOut:
-    figures: dict[str, Any] = summary.risk_metrics(_organization(organization_id))
+    figures: dict[str, Any] = metrics.risk_metrics(_organization(organization_id))
     return RiskMetricsOut(**figures, timestamp=utcnow())
 
 
@@ -156,18 +158,17 @@ def prioritized(organization_id: str, query: PrioritizedQuery) -> PrioritizedOut
 )
 @requires("dashboard:read")
 def dashboard_summary(organization_id: str) -> DashboardSummaryOut:
-    figures = summary.worklist_summary(_organization(organization_id))
+    figures = metrics.worklist_summary(_organization(organization_id))
     return DashboardSummaryOut(**figures, timestamp=utcnow())
 
 
 def _details(organization_id: str, patient_id: str) -> PatientDetailsOut:
     now = utcnow()
-    stats = service.stats_for(organization_id, patient_id, now=now)
+    stats = figures.stats_for(organization_id, patient_id, now=now)
     patient = db.session.scalar(select(Patient).where(Patient.id == patient_id))
     assert patient is not None  # stats_for answered 404 otherwise
-    row = worklist.patient_row(organization_id, patient_id, now=now)
-    assert row is not None
-    history = service.contact_history(organization_id, patient_id, actor=current_actor())
+    row = worklist.row_of(stats, patient, now, organization_zone(organization_id))
+    history = contacts.contact_history(organization_id, patient_id, actor=current_actor())
     return PatientDetailsOut(
         organization_id=organization_id,
         patient_id=patient_id,
@@ -227,8 +228,8 @@ def patient_details(organization_id: str, patient_id: str) -> PatientDetailsOut:
 def record_contact(organization_id: str, patient_id: str, body: ContactIn) -> ContactRecordedOut:
     organization_id = _organization(organization_id)
     actor = current_actor()
-    contact = service.record_contact(organization_id, patient_id, outcome=body.outcome, note=body.note, actor=actor)
-    stats = service.stats_for(organization_id, patient_id)
+    contact = contacts.record_contact(organization_id, patient_id, outcome=body.outcome, note=body.note, actor=actor)
+    stats = figures.stats_for(organization_id, patient_id)
     return ContactRecordedOut(
         organization_id=organization_id,
         patient_id=patient_id,

@@ -3,24 +3,31 @@ Thin: parse, call the service, render; htmx requests get the fragment the page i
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from flask import Response, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from clinic_app.appointments import service as appointments
 from clinic_app.auth.identity import current_identity
 from clinic_app.core import audit
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import in_zone, utcnow
+from clinic_app.core.time import in_zone, organization_zone, utcnow
 from clinic_app.core.web import is_htmx, render_page
-from clinic_app.engagement import bp, export, service, worklist
-from clinic_app.engagement.models import OUTCOME_LABELS
+from clinic_app.engagement import bp, worklist, worklist_csv
+from clinic_app.figures import contacts, rules
 
 RISK_LABELS = {"high": "High", "medium": "Medium", "low": "Low"}
+OUTCOME_LABELS = {
+    rules.REACHED_BOOKED: "Reached: booked",
+    rules.REACHED_DECLINED: "Reached: declined",
+    rules.LEFT_MESSAGE: "Left a message",
+    rules.NO_ANSWER: "No answer",
+    rules.WRONG_NUMBER: "Wrong number",
+    rules.DO_NOT_CONTACT: "Do not contact",
+}
 
 
 @bp.context_processor
@@ -66,7 +73,7 @@ def contact(patient_id: str) -> ResponseReturnValue:
     organization_id = current_organization_id()
     outcome, note = request.form.get("outcome"), request.form.get("note")
     try:
-        recorded = service.record_contact(
+        recorded = contacts.record_contact(
             organization_id, patient_id, outcome=outcome, note=note, actor=current_actor()
         )
     except Invalid as error:
@@ -78,7 +85,7 @@ def contact(patient_id: str) -> ResponseReturnValue:
         html = render_template(
             "engagement/_row.html",
             row=row,
-            tz=_zone(organization_id),
+            tz=organization_zone(organization_id),
             can_contact=True,
             errors=errors,
             form={"outcome": outcome or "", "note": note or ""},
@@ -93,17 +100,13 @@ def contact(patient_id: str) -> ResponseReturnValue:
     return redirect(url_for("engagement.index"), code=303)
 
 
-def _zone(organization_id: str) -> tzinfo:
-    return appointments.organization_zone(organization_id)
-
-
 @bp.get("/engagement/export.csv")
 @requires("dashboard:read")
 def export_csv() -> Response:
     organization_id = current_organization_id()
     risk = worklist.normalise_filter(request.args.get("risk"))
     rows = worklist.all_rows(organization_id, risk=risk)
-    text, count = export.csv_text(rows, _zone(organization_id))
+    text, count = worklist_csv.csv_text(rows, organization_zone(organization_id))
     audit.record(
         "engagement.exported",
         organization_id=organization_id,

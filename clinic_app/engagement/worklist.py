@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 
-from clinic_app.appointments import service as appointments
-from clinic_app.appointments.models import PatientAppointmentStats
-from clinic_app.core.time import utcnow
-from clinic_app.engagement import rules
-from clinic_app.engagement.service import ensure_current
+from clinic_app.core.time import organization_zone, utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import queries, rules
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 
 # Each filter is a contiguous range of action priorities, so the index keeps its order.
@@ -121,11 +120,13 @@ def decode_cursor(cursor: str | None) -> tuple[int, int, str] | None:
 
 
 def _select(organization_id: str) -> Select:
-    stats = PatientAppointmentStats
-    return (
-        select(stats, Patient.first_name, Patient.last_name, Patient.preferred_name, Patient.created_at)
-        .join(Patient, Patient.id == stats.patient_id)
-        .where(stats.organization_id == organization_id)
+    return queries.with_patients(
+        organization_id,
+        PatientAppointmentStats,
+        Patient.first_name,
+        Patient.last_name,
+        Patient.preferred_name,
+        Patient.created_at,
     )
 
 
@@ -176,14 +177,17 @@ def _any(query: Select) -> bool:
 
 
 def _row(result: object, now: datetime, tz: tzinfo) -> WorklistRow:
-    stats: PatientAppointmentStats = result[0]  # type: ignore[index]
-    registered_at: datetime = result.created_at  # type: ignore[attr-defined]
-    last_contact_at = stats.last_attended_at or registered_at
+    return row_of(result[0], result, now, tz)  # type: ignore[index]
+
+
+def row_of(stats: PatientAppointmentStats, patient: Any, now: datetime, tz: tzinfo) -> WorklistRow:
+    """A patient's figures as a worklist row; ``patient`` carries the names and ``created_at``."""
+    last_contact_at = stats.last_attended_at or patient.created_at
     return WorklistRow(
         patient_id=stats.patient_id,
-        first_name=result.first_name,  # type: ignore[attr-defined]
-        last_name=result.last_name,  # type: ignore[attr-defined]
-        preferred_name=result.preferred_name,  # type: ignore[attr-defined]
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        preferred_name=patient.preferred_name,
         risk_level=stats.risk_level,
         risk_score=stats.risk_score,
         action_priority=stats.action_priority,
@@ -211,14 +215,13 @@ def worklist_page(
     the rows just before ``before`` (read backwards along the index and put back in order), or
     the first page. ``cursor`` wins when both are given; one that is not a cursor of this list
     reads the first page. When fewer than a page's rows are left before ``before`` (patients
-    left the list meanwhile), the answer is the whole first page. Brings the stored figures up
-    to date first (``ensure_current``); contacted and archived patients are left out
-    (docs/rules.md)."""
+    left the list meanwhile), the answer is the whole first page. Reads the stored figures as
+    they are (``figures.service`` keeps them current); contacted and archived patients are left
+    out (docs/rules.md)."""
     now = now or utcnow()
-    ensure_current(organization_id, now)
     risk = normalise_filter(risk)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    tz = appointments.organization_zone(organization_id)
+    tz = organization_zone(organization_id)
     stats = PatientAppointmentStats
     query = _query(organization_id, risk)
     position = decode_cursor(cursor)
@@ -276,8 +279,7 @@ def worklist_offset(
     """The rows ``offset`` .. ``offset + limit`` of the worklist and how many there are in all
     (for the JSON API's limit/offset paging)."""
     now = now or utcnow()
-    ensure_current(organization_id, now)
-    tz = appointments.organization_zone(organization_id)
+    tz = organization_zone(organization_id)
     query = _query(organization_id, normalise_filter(risk))
     total = worklist_count(organization_id, risk=risk)
     results = db.session.execute(query.offset(max(0, offset)).limit(max(1, min(limit, MAX_PAGE_SIZE))))
@@ -287,8 +289,7 @@ def worklist_offset(
 def all_rows(organization_id: str, *, risk: str | None = None, now: datetime | None = None) -> Iterator[WorklistRow]:
     """Every row of the worklist for ``risk``, in order (for the CSV export), read in batches."""
     now = now or utcnow()
-    ensure_current(organization_id, now)
-    tz = appointments.organization_zone(organization_id)
+    tz = organization_zone(organization_id)
     query = _query(organization_id, normalise_filter(risk)).execution_options(yield_per=1000)
     for result in db.session.execute(query):
         yield _row(result, now, tz)
@@ -297,7 +298,7 @@ def all_rows(organization_id: str, *, risk: str | None = None, now: datetime | N
 def patient_row(organization_id: str, patient_id: str, *, now: datetime | None = None) -> WorklistRow | None:
     """One patient's figures as a worklist row, whatever the filters (None when unknown)."""
     now = now or utcnow()
-    tz = appointments.organization_zone(organization_id)
+    tz = organization_zone(organization_id)
     result = db.session.execute(
         _select(organization_id).where(PatientAppointmentStats.patient_id == patient_id)
     ).first()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import public
 from clinic_app.core.api import api_route
+from clinic_app.core.identity import current_identity
 from clinic_app.core.permissions import role_grants
 from clinic_app.core.time import utcnow
 from clinic_app.health import bp, service

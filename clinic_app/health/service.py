@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from clinic_app.config import PROJECT_ROOT
+from clinic_app.core.jobs import redis_connection
 from clinic_app.extensions import db
 
 
@@ -66,8 +67,6 @@ def check_redis() -> tuple[bool, bool, str | None]:
         return False, False, "not configured: jobs run in-process"
     from redis.exceptions import RedisError
 
-    from clinic_app.core.jobs import redis_connection
-
     try:
         redis_connection().ping()
     except RedisError as error:
@@ -81,8 +80,6 @@ def count_workers() -> int | None:
         return None
     from redis.exceptions import RedisError
     from rq import Worker
-
-    from clinic_app.core.jobs import redis_connection
 
     try:
         return len(Worker.all(connection=redis_connection()))

@@ -25,7 +25,6 @@ from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.intake.demographics import DEMOGRAPHIC_FIELDS, check_demographics
 from clinic_app.intake.models import ABANDONED, DRAFT, DRAFT_PAYLOAD, WEB, IntakeDraft
-from clinic_app.intake.records import catalogue_entry_for_name
 from clinic_app.intake.validation import (
     PRESENTING_FIELDS,
     SYMPTOM_DETAIL_FIELDS,
@@ -35,6 +34,7 @@ from clinic_app.intake.validation import (
     fields_with_errors,
     is_blank,
 )
+from clinic_app.intake.writing import catalogue_entry_for_name
 from clinic_app.symptoms import service as symptoms
 
 DEMOGRAPHICS, PRESENTING, SYMPTOMS, REVIEW = "demographics", "presenting-problem", "symptoms", "review"

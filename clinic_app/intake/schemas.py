@@ -17,9 +17,8 @@ from pydantic import Field, model_validator
 from clinic_app.core.api import Schema, Timestamp
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError
-from clinic_app.intake.records import CUSTOM, MASTER, SymptomRequest
+from clinic_app.intake.queries import DEFAULT_LIMIT, MAX_LIMIT, IntakePatientRow, RecordView, SymptomView
 from clinic_app.intake.service import ApiIntake
-from clinic_app.intake.summaries import DEFAULT_LIMIT, MAX_LIMIT, IntakePatientRow, RecordView, SymptomView
 from clinic_app.intake.validation import (
     FREQUENCIES,
     INFORMANTS,
@@ -33,6 +32,7 @@ from clinic_app.intake.validation import (
     UNITS,
     Duration,
 )
+from clinic_app.intake.writing import CUSTOM, MASTER, SymptomRequest
 from clinic_app.patients.schemas import AddressIn, EmergencyContactIn
 
 SourceIn = Literal["master", "user", "custom"]

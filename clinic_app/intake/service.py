@@ -16,17 +16,13 @@ organization's draft or patient is NotFound. Writes only flush; the request comm
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 
-from clinic_app.core import audit, crypto
-from clinic_app.core.db import new_id
+from clinic_app.core import audit
 from clinic_app.core.errors import Conflict, FieldError, Invalid
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -50,17 +46,9 @@ from clinic_app.intake.drafts import (
     start_draft,
     unfinished_drafts,
 )
+from clinic_app.intake.idempotency import claim_key, held_draft, idempotency_hash, request_hash
 from clinic_app.intake.models import API, DRAFT, SUBMITTED, WEB, IntakeDraft
-from clinic_app.intake.records import (
-    ResolvedSymptom,
-    SymptomRequest,
-    add_new_names_to_catalogue,
-    add_symptoms,
-    record_symptoms,
-    resolve_symptoms,
-    write_record,
-)
-from clinic_app.intake.summaries import (
+from clinic_app.intake.queries import (
     IntakePatientsPage,
     IntakeSummary,
     RecordView,
@@ -70,6 +58,15 @@ from clinic_app.intake.summaries import (
     symptom_views,
 )
 from clinic_app.intake.validation import PresentingProblem, check_presenting_problem
+from clinic_app.intake.writing import (
+    ResolvedSymptom,
+    SymptomRequest,
+    add_new_names_to_catalogue,
+    add_symptoms,
+    record_symptoms,
+    resolve_symptoms,
+    write_record,
+)
 from clinic_app.patients import service as patients
 
 __all__ = [
@@ -108,9 +105,6 @@ __all__ = [
     "symptom_views",
     "unfinished_drafts",
 ]
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
 
 # --- the whole intake -----------------------------------------------------------------------------
 
@@ -273,18 +267,6 @@ class ApiResult:
     replayed: bool  # an earlier request with the same Idempotency-Key created it
 
 
-def idempotency_hash(organization_id: str, actor: audit.Actor, key: str) -> str | None:
-    """The stored form of an Idempotency-Key: an HMAC, scoped to the caller (so two integrations
-    choosing the same key do not collide), never the key itself."""
-    caller = actor.token_id or actor.user_id or "system"
-    return crypto.vault_for(organization_id).blind_index("intake_drafts.idempotency_key", f"{caller}|{key}")
-
-
-def request_hash(organization_id: str, body: Mapping[str, Any]) -> str | None:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return crypto.vault_for(organization_id).blind_index("intake_drafts.request", canonical)
-
-
 def _check_api_intake(organization_id: str, data: ApiIntake) -> CheckedIntake:
     errors: list[FieldError] = []
     patient = problem = None
@@ -314,54 +296,6 @@ def _replay(draft: IntakeDraft, body_hash: str | None) -> ApiResult:
     return ApiResult(_submitted_patient(draft).id, replayed=True)
 
 
-def _claim_key(organization_id: str, key_hash: str, body_hash: str | None, actor: audit.Actor) -> IntakeDraft | None:
-    """Insert the API draft carrying ``key_hash``; None when another request holds the key (on
-    PostgreSQL the insert waits for that request to finish first)."""
-    # A key older than the window is free again.
-    db.session.execute(
-        update(IntakeDraft)
-        .where(
-            IntakeDraft.organization_id == organization_id,
-            IntakeDraft.idempotency_key_hash == key_hash,
-            IntakeDraft.created_at < utcnow() - IDEMPOTENCY_WINDOW,
-        )
-        .values(idempotency_key_hash=None)
-        .execution_options(synchronize_session=False)
-    )
-    draft_id, now = new_id(IntakeDraft.id_prefix), utcnow()
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted = db.session.scalar(
-        dialect.insert(IntakeDraft)
-        .values(
-            id=draft_id,
-            organization_id=organization_id,
-            created_by_id=actor.user_id,
-            channel=API,
-            step=REVIEW,
-            status=DRAFT,
-            idempotency_key_hash=key_hash,
-            request_hash=body_hash,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key_hash"])
-        .returning(IntakeDraft.id)
-    )
-    if inserted is None:  # the key is held: nothing was inserted
-        return None
-    return db.session.get(IntakeDraft, draft_id)
-
-
-def _held_draft(organization_id: str, key_hash: str) -> IntakeDraft | None:
-    return db.session.scalar(
-        select(IntakeDraft).where(
-            IntakeDraft.organization_id == organization_id,
-            IntakeDraft.idempotency_key_hash == key_hash,
-            IntakeDraft.created_at >= utcnow() - IDEMPOTENCY_WINDOW,
-        )
-    )
-
-
 def register_from_api(
     organization_id: str,
     data: ApiIntake,
@@ -380,16 +314,16 @@ def register_from_api(
     Conflict carrying ``duplicates`` when possible duplicates exist and ``create_anyway`` is false."""
     key_hash = idempotency_hash(organization_id, actor, idempotency_key) if idempotency_key else None
     if key_hash is not None:
-        held = _held_draft(organization_id, key_hash)
+        held = held_draft(organization_id, key_hash)
         if held is not None and held.status == SUBMITTED:
             return _replay(held, body_hash)
     intake = _check_api_intake(organization_id, data)
     resolved = add_new_names_to_catalogue(organization_id, intake.symptoms, actor=actor)
     intake = CheckedIntake(intake.patient, intake.problem, resolved)
     if key_hash is not None:
-        draft = _claim_key(organization_id, key_hash, body_hash, actor)
+        draft = claim_key(organization_id, key_hash, body_hash, actor)
         if draft is None:
-            held = _held_draft(organization_id, key_hash)
+            held = held_draft(organization_id, key_hash)
             if held is None or held.status != SUBMITTED:
                 raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
             return _replay(held, body_hash)

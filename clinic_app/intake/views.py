@@ -11,17 +11,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import abort, g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
-from clinic_app.core.time import in_zone
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.time import in_zone, organization_zone
+from clinic_app.core.web import done, is_htmx, render_page
 from clinic_app.intake import bp, service
 from clinic_app.intake.models import DRAFT, SUBMITTED, IntakeDraft
 from clinic_app.intake.validation import (
@@ -32,7 +31,6 @@ from clinic_app.intake.validation import (
     SYMPTOM_DETAIL_FIELDS,
     UNITS,
 )
-from clinic_app.orgs import service as orgs
 from clinic_app.patients.validation import SEX_CHOICES
 from clinic_app.symptoms import service as symptoms
 
@@ -94,7 +92,7 @@ def _local_time(value: datetime | None) -> str:
     if value is None:
         return ""
     if "intake_zone" not in g:
-        g.intake_zone = ZoneInfo(orgs.get_organization(current_organization_id()).time_zone)
+        g.intake_zone = organization_zone(current_organization_id())
     return in_zone(value, g.intake_zone).strftime("%d %b %Y, %H:%M")
 
 
@@ -122,8 +120,7 @@ def discard(draft_id: str) -> ResponseReturnValue:
     if draft.status == SUBMITTED:
         return _to_patient(draft)
     service.discard(draft, actor=current_actor())
-    flash("The intake was discarded.", "success")
-    return _redirect(url_for("intake.index"))
+    return done("The intake was discarded.", url_for("intake.index"))
 
 
 # --- the steps ----------------------------------------------------------------------------------
@@ -136,6 +133,7 @@ def _open_draft(draft_id: str, step: str, *, for_update: bool = False) -> Intake
 
 
 def _redirect(target: str) -> ResponseReturnValue:
+    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
     if is_htmx():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target
@@ -144,10 +142,11 @@ def _redirect(target: str) -> ResponseReturnValue:
 
 
 def _to_patient(draft: IntakeDraft) -> ResponseReturnValue:
-    flash("This intake has already been submitted.", "info")
     if draft.submitted_patient_id is None:  # its patient has since been deleted
-        return _redirect(url_for("intake.index"))
-    return _redirect(url_for("patients.detail", patient_id=draft.submitted_patient_id))
+        target = url_for("intake.index")
+    else:
+        target = url_for("patients.detail", patient_id=draft.submitted_patient_id)
+    return done("This intake has already been submitted.", target, "info")
 
 
 def _error_map(errors: list[FieldError]) -> dict[str, str]:
@@ -266,9 +265,10 @@ def _submit(draft: IntakeDraft) -> ResponseReturnValue:
         if "duplicates" not in conflict.extra:
             raise
         return _render_step(draft, service.REVIEW, 409)  # the page lists them, with "Create anyway"
+    target = url_for("patients.detail", patient_id=patient.id)
     if was_open:
-        flash(f"{name} was registered.", "success")
-    return _redirect(url_for("patients.detail", patient_id=patient.id))
+        return done(f"{name} was registered.", target)
+    return _redirect(target)
 
 
 @bp.post("/intake/<draft_id>/<step>/autosave")
@@ -304,8 +304,8 @@ def _symptom_answer(
     nothing to add, the notice alone in place of the old one; or, for a removal, an empty answer
     (the entry's fieldset is the target) with the notice out of band."""
     if not is_htmx():
-        flash(notice, "success" if status < 400 else "error")
-        return redirect(url_for("intake.step", draft_id=draft.id, step=service.SYMPTOMS), code=303)
+        target = url_for("intake.step", draft_id=draft.id, step=service.SYMPTOMS)
+        return done(notice, target, "success" if status < 400 else "error")
     alone = entry is None and not removed
     html = render_template(
         "intake/_symptom_added.html", draft=draft, entry=entry, notice=notice, error=status >= 400, oob=not alone

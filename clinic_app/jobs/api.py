@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
+from clinic_app.core.identity import current_identity
 from clinic_app.core.tenancy import current_organization_id
 from clinic_app.jobs import bp, service
 from clinic_app.jobs.schemas import JobOut

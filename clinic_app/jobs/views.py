@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, url_for
 
-from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
+from clinic_app.core.identity import current_identity
 from clinic_app.core.tenancy import current_organization_id
 from clinic_app.core.web import is_htmx, render_page
 from clinic_app.jobs import bp, service

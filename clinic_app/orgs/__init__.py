@@ -1,5 +1,2 @@
-"""Organizations (clinics), memberships and staff management."""
-
-from flask import Blueprint
-
-bp = Blueprint("orgs", __name__)
+"""Organizations (clinics), memberships, staff management rules and invitations: the domain.
+The pages (staff, joining, switching organization) are ``clinic_app.staff``'s."""

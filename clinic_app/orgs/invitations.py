@@ -32,7 +32,7 @@ from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, Not
 from clinic_app.core.permissions import ROLES
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
-from clinic_app.orgs import service
+from clinic_app.orgs import service, staffing
 from clinic_app.orgs.models import Invitation, Membership
 
 INVITATION_DAYS = 7
@@ -86,7 +86,7 @@ def invite_staff_member(
         errors.append(FieldError("role", f"Choose one of: {', '.join(ROLES)}."))
     if errors:
         raise Invalid(errors=errors)
-    service.require_authority(
+    staffing.require_authority(
         organization_id=organization_id, actor=actor, actor_role=actor_role, action="invite", new_role=role
     )
     already_member = db.session.scalar(
@@ -162,7 +162,7 @@ def revoke_invitation(
     """Withdraw an invitation; its link stops working. Raises NotFound or Forbidden (an admin and
     an invitation to be an owner)."""
     invitation = get_invitation(organization_id, invitation_id)
-    service.require_authority(
+    staffing.require_authority(
         organization_id=organization_id,
         actor=actor,
         actor_role=actor_role,

@@ -1,34 +1,26 @@
-"""Organizations and memberships. The last owner of an organization can never be removed."""
+"""Organizations and memberships: creating a clinic, reading it, and the membership primitives
+(add, change role, end) that demo data, the CLI and staff management build on. The last owner of an
+organization can never be removed. What a person may do to another's membership is
+``orgs.staffing``'s."""
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from blinker import Namespace
 from sqlalchemy import func, select
 
 from clinic_app.accounts.models import User
 from clinic_app.core import audit, crypto
-from clinic_app.core.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
 from clinic_app.core.memo import per_request
-from clinic_app.core.permissions import OWNER, ROLES, role_grants
+from clinic_app.core.permissions import OWNER, ROLES
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
-
-log = logging.getLogger("clinic_app.orgs")
-
-_signals = Namespace()
-# Sent (inside the unit of work) when a membership ends or its role changes, with
-# organization_id, user_id, role (the new one for a change) and actor: the credentials that act for
-# that organization on the person's authority are the receivers' to end.
-membership_ended = _signals.signal("membership-ended")
-membership_role_changed = _signals.signal("membership-role-changed")
+from clinic_app.orgs.signals import membership_ended, membership_role_changed
 
 
 @dataclass(frozen=True)
@@ -117,7 +109,8 @@ def memberships_of(user_id: str) -> list[MembershipView]:
     return [MembershipView(row.Organization.id, row.Organization.name, row.role) for row in rows]
 
 
-def _check_role(role: str) -> None:
+def check_role(role: str) -> None:
+    """Raises Invalid unless ``role`` is one of the roles."""
     if role not in ROLES:
         raise Invalid(errors=[FieldError("role", f"Choose one of: {', '.join(ROLES)}.")])
 
@@ -127,7 +120,7 @@ def add_membership(*, organization_id: str, user: User, role: str, actor: audit.
 
     Raises Invalid for an unknown role, Conflict when they are already an active member.
     """
-    _check_role(role)
+    check_role(role)
     membership = db.session.scalar(
         select(Membership).where(Membership.organization_id == organization_id, Membership.user_id == user.id)
     )
@@ -176,7 +169,7 @@ def _active_owner_count(organization_id: str) -> int:
 
 def change_role(*, organization_id: str, membership_id: str, role: str, actor: audit.Actor) -> Membership:
     """Raises Invalid (unknown role), NotFound, or Conflict (it would leave no owner)."""
-    _check_role(role)
+    check_role(role)
     membership = get_membership(organization_id, membership_id)
     if membership.role == role:
         return membership
@@ -235,145 +228,3 @@ def members(organization_id: str) -> list[tuple[Membership, User]]:
         .order_by(Membership.is_active.desc(), User.display_name)
     ).all()
     return [(m, u) for m, u in rows]
-
-
-# --- staff management by a person -------------------------------------------------------------
-#
-# The functions above are the organization's primitives (used by demo data, tests and CLI). The
-# staff pages and any future staff API go through the functions below, which also decide what the
-# acting person may do: only owners hand out the owner role or touch an owner's membership.
-
-
-@dataclass(frozen=True)
-class StaffMember:
-    """One row of the staff list, with whether the viewer may change it."""
-
-    membership_id: str
-    user_id: str
-    name: str
-    email: str
-    role: str
-    membership_active: bool
-    account_active: bool
-    last_sign_in_at: datetime | None
-    can_manage: bool
-
-    @property
-    def is_active(self) -> bool:
-        return self.membership_active and self.account_active
-
-
-def assignable_roles(actor_role: str | None) -> tuple[str, ...]:
-    """The roles ``actor_role`` may give (``None`` stands for an API client, never an owner)."""
-    return ROLES if actor_role == OWNER else tuple(role for role in ROLES if role != OWNER)
-
-
-def may_manage(actor_role: str | None, member_role: str) -> bool:
-    """Whether ``actor_role`` may change or remove a member who has ``member_role``."""
-    return member_role != OWNER or actor_role == OWNER
-
-
-def require_authority(
-    *,
-    organization_id: str,
-    actor: audit.Actor,
-    actor_role: str | None,
-    action: str,
-    member_role: str | None = None,
-    new_role: str | None = None,
-    target_id: str | None = None,
-) -> None:
-    reason = None
-    if actor_role is not None and not role_grants(actor_role, "admin:staff"):
-        reason = "Your role does not allow managing staff."
-    elif member_role is not None and not may_manage(actor_role, member_role):
-        reason = "Only an owner can change or remove an owner."
-    elif new_role is not None and new_role not in assignable_roles(actor_role):
-        reason = "Only an owner can make someone an owner."
-    if reason is None:
-        return
-    # Logged rather than audited: an audit row for a refusal must be committed on its own, which
-    # blocks on SQLite while this request's transaction holds the write lock (see the closing note).
-    log.warning(
-        "staff change refused",
-        extra={
-            "event": "staff_change_refused",
-            "organization_id": organization_id,
-            "actor_user_id": actor.user_id,
-            "actor_token_id": actor.token_id,
-            "action": action,
-            "target_user_id": target_id,
-            "actor_role": actor_role,
-            "member_role": member_role,
-            "new_role": new_role,
-        },
-    )
-    raise Forbidden(reason)
-
-
-def _staff_row(membership: Membership, user: User, actor_role: str | None) -> StaffMember:
-    return StaffMember(
-        membership_id=membership.id,
-        user_id=user.id,
-        name=user.display_name,
-        email=user.email,
-        role=membership.role,
-        membership_active=membership.is_active,
-        account_active=user.is_active,
-        last_sign_in_at=user.last_login_at,
-        can_manage=membership.is_active and may_manage(actor_role, membership.role),
-    )
-
-
-def staff(organization_id: str, *, actor_role: str | None) -> list[StaffMember]:
-    """Everyone who is or was a member, active first, by name."""
-    return [_staff_row(membership, user, actor_role) for membership, user in members(organization_id)]
-
-
-def staff_member(organization_id: str, membership_id: str, *, actor_role: str | None) -> StaffMember:
-    """One row of the staff list. Raises NotFound (also for another organization's member)."""
-    membership = get_membership(organization_id, membership_id)
-    user = db.session.get(User, membership.user_id)
-    assert user is not None
-    return _staff_row(membership, user, actor_role)
-
-
-def change_staff_role(
-    *, organization_id: str, membership_id: str, role: str, actor: audit.Actor, actor_role: str | None
-) -> Membership:
-    """Raises NotFound (also another organization's member), Invalid (unknown role), Conflict (a
-    deactivated member, or the last owner) or Forbidden (an admin and the owner role)."""
-    membership = get_membership(organization_id, membership_id)
-    _check_role(role)
-    if not membership.is_active:
-        raise Conflict("This person is no longer a member. Add them again to give them a role.")
-    require_authority(
-        organization_id=organization_id,
-        actor=actor,
-        actor_role=actor_role,
-        action="change_role",
-        member_role=membership.role,
-        new_role=role,
-        target_id=membership.user_id,
-    )
-    return change_role(organization_id=organization_id, membership_id=membership_id, role=role, actor=actor)
-
-
-def deactivate_staff_member(
-    *, organization_id: str, membership_id: str, actor: audit.Actor, actor_role: str | None
-) -> Membership:
-    """Remove someone from this organization. Raises NotFound, Conflict (yourself, or the last
-    owner) or Forbidden (an admin and an owner)."""
-    membership = get_membership(organization_id, membership_id)
-    if actor.user_id is not None and membership.user_id == actor.user_id:
-        # Signed out at once with nobody told why, or the only admin locked out by a slip.
-        raise Conflict("You can't deactivate yourself. Another owner or practice admin can.")
-    require_authority(
-        organization_id=organization_id,
-        actor=actor,
-        actor_role=actor_role,
-        action="deactivate",
-        member_role=membership.role,
-        target_id=membership.user_id,
-    )
-    return deactivate_membership(organization_id=organization_id, membership_id=membership_id, actor=actor)

@@ -1,17 +1,16 @@
 """The patients JSON API under /api/v1/patients: the seed system's endpoints and shapes, with the
 list that used to fail with 500s working and paginated. The organization comes from the token
-(or ``X-Organization-ID``); another organization's patient is a 404."""
+(or ``X-Organization-ID``); another organization's patient is a 404. The export and the
+consultation history, which read other features, are the chart's (``clinic_app.chart.api``)."""
 
 from __future__ import annotations
 
-from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.patients import bp, export, service
+from clinic_app.patients import bp, service
 from clinic_app.patients.schemas import (
     PatientCreate,
-    PatientHistoryOut,
     PatientListOut,
     PatientListQuery,
     PatientOut,
@@ -124,56 +123,3 @@ def api_update(patient_id: str, body: PatientUpdate) -> PatientOut:
     data = service.validate_for(organization_id, raw_input(body, partial=True), partial=True)
     service.update_patient(organization_id, patient_id, data, actor=actor)
     return PatientOut.of(service.view_patient(organization_id, patient_id, actor=actor, channel="api"))
-
-
-@api_route(
-    bp,
-    "/api/v1/patients/<patient_id>/export",
-    response=export.PatientExport,
-    summary="Export a patient's record",
-    description="The whole record as one document, for a patient's request for a copy of their information or "
-    "a transfer: demographics, intake, symptoms, appointments (with their notes), and consultations and reports "
-    "as metadata only (transcripts and report content are exported by clinicians as signed PDFs). Appointments, "
-    "consultations and reports are included only with `appointments:read`, `consultations:read` and "
-    "`clinical:read` respectively (otherwise empty and named in `not_included`). The same "
-    "document as the record page's download. Recorded in the audit trail as `patient.exported`. A value that "
-    "cannot be decrypted is null and named in `unreadable_fields` (of its item, and as a path in the document's); "
-    "the export still succeeds.",
-    tags=TAGS,
-)
-@requires("patients:export")
-def api_export(patient_id: str) -> export.PatientExport:
-    identity = current_identity()
-    assert identity is not None  # requires() let the caller in
-    return export.export_patient(
-        current_organization_id(), patient_id, actor=identity.actor, channel="api", can=identity.can
-    )
-
-
-@api_route(
-    bp,
-    "/api/v1/patients/<patient_id>/history",
-    response=PatientHistoryOut,
-    summary="A patient's consultation history",
-    description="The patient's most recent consultations, newest first (up to 100; "
-    "`/api/v1/consultation/history/{patient_id}` pages through all of them). `chief_complaint` and "
-    "`has_transcription` are null for callers without clinical access. The patient must exist in your "
-    "organization (404 otherwise).",
-    tags=TAGS,
-)
-@requires("patients:read")
-def api_history(patient_id: str) -> PatientHistoryOut:
-    from clinic_app.consultations import reading
-    from clinic_app.consultations.schemas import ConsultationHistoryItem
-
-    identity = current_identity()
-    page = reading.history(
-        current_organization_id(),
-        patient_id,
-        clinical=identity is not None and identity.can("clinical:read"),
-        actor=current_actor(),
-        limit=reading.HISTORY_LIMIT_MAX,
-        channel="api",
-    )
-    consultations = [ConsultationHistoryItem.of(row).model_dump(mode="json") for row in page.rows]
-    return PatientHistoryOut(patient_id=patient_id, consultations=consultations, total=page.total)

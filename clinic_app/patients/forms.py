@@ -10,6 +10,7 @@ from wtforms import EmailField, SelectField, StringField, TelField, TextAreaFiel
 
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError
+from clinic_app.core.web import put_errors
 from clinic_app.patients.validation import EARLIEST_BIRTH, NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
 
 TEXT_FIELDS = ("first_name", "last_name", "preferred_name", "date_of_birth", "sex", "gender", "email", "notes")
@@ -83,9 +84,8 @@ class PatientForm(FlaskForm):
 
     def show_errors(self, errors: list[FieldError], phone_origins: dict[int, str]) -> None:
         """Attach the service's field errors to the form fields they are about."""
-        for problem in errors:
-            target = self._field_for(problem.field, phone_origins)
-            target.errors = [*target.errors, problem.message]
+        renames = {problem.field: self._field_for(problem.field, phone_origins).name for problem in errors}
+        put_errors(self, errors, renames=renames)
 
     def _field_for(self, name: str, phone_origins: dict[int, str]) -> Any:
         parts = name.split(".")

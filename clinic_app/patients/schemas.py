@@ -14,8 +14,8 @@ from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
 from clinic_app.core.crypto import Unreadable
-from clinic_app.patients.records import PatientRow, PatientView
 from clinic_app.patients.search import DEFAULT_LIMIT, MAX_LIMIT, PatientPage
+from clinic_app.patients.storage import PatientRow, PatientView
 from clinic_app.patients.validation import EMAIL_MAX, GENDER_MAX, NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
 
 PhoneType = Literal["mobile", "home", "work", "other"]  # validation.PHONE_TYPES

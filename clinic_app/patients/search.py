@@ -20,7 +20,7 @@ from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient, PatientIdentifier
-from clinic_app.patients.records import PHONE_KIND, PatientRow, identifier_field, row_of
+from clinic_app.patients.storage import PHONE_KIND, PatientRow, identifier_field, row_of
 from clinic_app.patients.validation import looks_like_phone, name_key, normalise_email, parse_phone, to_e164
 
 STATUSES = ("active", "archived", "all")

@@ -15,20 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from clinic_app.accounts.models import User
 from clinic_app.auth.models import ApiToken
 from clinic_app.core import audit, crypto, text
+from clinic_app.core import time as clock
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import NotFound
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import ENCRYPTED_FIELDS, Patient, PatientIdentifier
-from clinic_app.patients.records import (
+from clinic_app.patients.search import PatientPage, search_patients
+from clinic_app.patients.signals import patient_changed
+from clinic_app.patients.storage import (
     PHONE_KIND,
     PatientRow,
     PatientView,
@@ -40,7 +42,6 @@ from clinic_app.patients.records import (
     view_of,
     write_fields,
 )
-from clinic_app.patients.search import PatientPage, search_patients
 from clinic_app.patients.validation import (
     FIELDS,
     PatientInput,
@@ -84,7 +85,7 @@ def organization_region(organization_id: str) -> str:
 
 def local_today(organization_id: str) -> date:
     """Today's date in the organization's time zone (what "in the future" means for a birth date)."""
-    return datetime.now(ZoneInfo(orgs.get_organization(organization_id).time_zone)).date()
+    return clock.local_today(clock.organization_zone(organization_id))
 
 
 def validate_for(organization_id: str, raw: Mapping[str, Any], *, partial: bool = False) -> PatientInput:
@@ -121,17 +122,16 @@ def create_patient(organization_id: str, data: PatientInput, *, actor: audit.Act
         target_id=patient.id,
         patient_id=patient.id,
     )
-    _figures_changed(organization_id, patient.id)
+    _announce(patient, "registered")
     return patient
 
 
-def _figures_changed(organization_id: str, patient_id: str) -> None:
+def _announce(patient: Patient, change: str) -> None:
     """A registration or an archive changes what the dashboard counts and the patient's stored
-    figures (activity, re-engagement risk: docs/rules.md): recompute that one patient's figures
-    now, which also tells the dashboard, rather than leaving them to the next sync or booking."""
-    from clinic_app.appointments import service as appointments  # it builds on this package's models
-
-    appointments.recompute_stats(organization_id, [patient_id])
+    figures (activity, re-engagement risk: docs/rules.md): ``patient_changed`` tells the features
+    that keep them (they recompute that one patient now, in this transaction, rather than leaving
+    it to the next sync or booking)."""
+    patient_changed.send(patient, organization_id=patient.organization_id, patient_id=patient.id, change=change)
 
 
 def _changed_fields(patient: Patient, data: PatientInput, vault: crypto.Vault) -> list[str]:
@@ -188,7 +188,7 @@ def _set_archived(organization_id: str, patient_id: str, archived: bool, actor: 
         target_id=patient.id,
         patient_id=patient.id,
     )
-    _figures_changed(organization_id, patient.id)
+    _announce(patient, "archived" if archived else "restored")
     return patient
 
 

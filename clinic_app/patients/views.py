@@ -1,15 +1,15 @@
-"""Patient pages: the searchable list, the record, registration and edit forms, archive and
-unarchive, and the record's export download. Thin: parse, call the service, render; htmx
-requests get the fragment the page includes."""
+"""Patient pages: the searchable list, registration and edit forms, archive and unarchive. Thin:
+parse, call the service, render; htmx requests get the fragment the page includes. The record
+page and its export download, which show other features too, are the chart's
+(``clinic_app.chart.views``); the helpers below serve its templates as well."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import Response, flash, make_response, redirect, render_template, request, url_for
+from flask import make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
@@ -18,10 +18,9 @@ from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import Invalid
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import in_zone
-from clinic_app.core.web import is_htmx, render_page
-from clinic_app.orgs import service as orgs
-from clinic_app.patients import bp, export, service
+from clinic_app.core.time import in_zone, organization_zone
+from clinic_app.core.web import done, is_htmx, render_confirm, render_page
+from clinic_app.patients import bp, service
 from clinic_app.patients.forms import PatientForm, unplaced_phones
 from clinic_app.patients.search import SORTS, STATUSES
 from clinic_app.patients.validation import PHONE_TYPES, SEX_CHOICES, format_phone
@@ -32,7 +31,7 @@ SORT_LABELS = {"name": "Name", "recent": "Recently added"}
 
 @bp.context_processor
 def _patient_template_helpers() -> dict[str, Any]:
-    zone = ZoneInfo(orgs.get_organization(current_organization_id()).time_zone) if _in_organization() else None
+    zone = organization_zone(current_organization_id()) if _in_organization() else None
 
     def local_time(value: datetime | None) -> str:
         if value is None:
@@ -112,39 +111,13 @@ def page_url(page: service.PatientPage, q: str, cursor: str | None) -> str:
 # --- one patient ------------------------------------------------------------------------------
 
 
-def _can(permission: str) -> bool:
-    identity = current_identity()
-    return identity is not None and identity.can(permission)
-
-
-@bp.get("/patients/<patient_id>")
-@requires("patients:read")
-def detail(patient_id: str) -> str:
-    organization_id = current_organization_id()
-    patient = service.view_patient(organization_id, patient_id, actor=current_actor())
-    viewers = service.patient_viewers(organization_id, patient_id) if _can("admin:audit") else None
-    return render_page(
-        "patients/detail.html",
-        "patients/_record.html",
-        patient=patient,
-        viewers=viewers,
-        today=service.local_today(organization_id),
-    )
-
-
 def _form_page(template: str, form: PatientForm, status: int, **context: Any) -> ResponseReturnValue:
     partial = render_page(template, "patients/_form.html", form=form, **context)
     return partial, status
 
 
 def _saved(patient_id: str, message: str) -> ResponseReturnValue:
-    target = url_for("patients.detail", patient_id=patient_id)
-    flash(message, "success")
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return done(message, url_for("patients.detail", patient_id=patient_id))
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
@@ -210,8 +183,7 @@ def _archive_answer(patient_id: str, *, archive: bool) -> ResponseReturnValue:
     name = f"{patient.first_name} {patient.last_name}"
     if request.form.get("confirmed") != "yes":
         # htmx buttons ask with hx-confirm and send confirmed=yes; a plain form gets this page.
-        return render_template(
-            "patients/confirm.html",
+        return render_confirm(
             title="Archive patient" if archive else "Restore patient",
             question=(
                 f"Archive {name}? They leave the active list; nothing is deleted and you can restore them."
@@ -219,8 +191,9 @@ def _archive_answer(patient_id: str, *, archive: bool) -> ResponseReturnValue:
                 else f"Restore {name} to the active list?"
             ),
             button="Archive" if archive else "Restore",
+            back=url_for("patients.detail", patient_id=patient_id),
+            back_label="Cancel",
             danger=archive,
-            patient_id=patient_id,
         )
     change = service.archive_patient if archive else service.unarchive_patient
     patient = change(organization_id, patient_id, actor=current_actor())
@@ -229,8 +202,7 @@ def _archive_answer(patient_id: str, *, archive: bool) -> ResponseReturnValue:
         response = make_response(render_template("patients/_status.html", patient=patient, notice=message))
         response.headers["HX-Trigger"] = json.dumps({"patient-changed": {"message": message}})
         return response
-    flash(message, "success")
-    return redirect(url_for("patients.detail", patient_id=patient_id), code=303)
+    return done(message, url_for("patients.detail", patient_id=patient_id))
 
 
 @bp.post("/patients/<patient_id>/archive")
@@ -243,20 +215,3 @@ def archive(patient_id: str) -> ResponseReturnValue:
 @requires("patients:write")
 def unarchive(patient_id: str) -> ResponseReturnValue:
     return _archive_answer(patient_id, archive=False)
-
-
-# --- export -------------------------------------------------------------------------------------
-
-
-@bp.get("/patients/<patient_id>/export")
-@requires("patients:export")
-def export_record(patient_id: str) -> Response:
-    organization_id = current_organization_id()
-    identity = current_identity()
-    assert identity is not None  # requires() let the caller in
-    document = export.export_patient(organization_id, patient_id, actor=identity.actor, channel="web", can=identity.can)
-    filename = export.download_name(organization_id, document)
-    response = Response(export.to_json(document), mimetype="application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -19,7 +19,7 @@ from clinic_app.core.api import api_route
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.intake import service as intake
-from clinic_app.reports import bp, reading, service, templates_service
+from clinic_app.reports import bp, queries, service, templates_service
 from clinic_app.reports.models import PENDING
 from clinic_app.reports.schemas import (
     GenerateSessionIn,
@@ -47,14 +47,14 @@ LIFECYCLE = {409: "The report is signed (amend it instead), not ready yet, or wa
 # --- shapes ------------------------------------------------------------------------------------
 
 
-def _document(title: str, view: reading.ReportView, which: str) -> str:
+def _document(title: str, view: queries.ReportView, which: str) -> str:
     parts = [f"# {title}"]
     for section in view.sections:
         parts.append(f"## {section.title}\n\n{getattr(section, which) or 'Not recorded.'}")
     return "\n\n".join(parts) + "\n"
 
 
-def _structured(view: reading.ReportView) -> StructuredData:
+def _structured(view: queries.ReportView) -> StructuredData:
     session = consultations.get_session(view.organization_id, view.session_id)
     facts = consultations.session_facts(session)
     symptoms = intake.summary_for(view.organization_id, view.patient_id).symptoms
@@ -72,7 +72,7 @@ def _structured(view: reading.ReportView) -> StructuredData:
     )
 
 
-def report_out(view: reading.ReportView) -> ReportOut:
+def report_out(view: queries.ReportView) -> ReportOut:
     has_draft = view.generated_at is not None
     title = f"{view.template_name} report"
     return ReportOut(
@@ -124,7 +124,7 @@ def report_out(view: reading.ReportView) -> ReportOut:
 
 def _fresh(report_id: str) -> ReportOut:
     """The report as it is now, read back for the answer to a change (not recorded as a view)."""
-    return report_out(reading.build_view(service.get_report(current_organization_id(), report_id)))
+    return report_out(queries.build_view(service.get_report(current_organization_id(), report_id)))
 
 
 def template_out(view: templates_service.TemplateView) -> TemplateOut:
@@ -211,7 +211,7 @@ def api_generate(body: GenerateSessionIn) -> GenerateSessionOut:
 )
 @requires("clinical:read", hide=True)
 def api_list(query: ReportListQuery) -> ReportListOut:
-    page = reading.list_reports(
+    page = queries.list_reports(
         current_organization_id(),
         actor=current_actor(),
         status=query.status,
@@ -257,7 +257,7 @@ def api_list(query: ReportListQuery) -> ReportListOut:
 )
 @requires("clinical:read", hide=True)
 def api_get(report_id: str) -> ReportOut:
-    return report_out(reading.view_report(current_organization_id(), report_id, actor=current_actor(), channel="api"))
+    return report_out(queries.view_report(current_organization_id(), report_id, actor=current_actor(), channel="api"))
 
 
 @api_route(

@@ -20,13 +20,12 @@ import hashlib
 import json
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from clinic_app.accounts.models import User
 from clinic_app.consultations import service as consultations
 from clinic_app.core import audit, crypto
 from clinic_app.core.crypto import Unreadable
-from clinic_app.core.time import isoformat
+from clinic_app.core.time import isoformat, local_date, zone_named
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients import service as patients
@@ -136,7 +135,7 @@ def document_for(report: Report) -> ReportDocument:
     Markdown and sanitised, and the signature block, with the organization's time zone for the
     signing time. Decrypts; the caller audits the read."""
     organization = orgs.get_organization(report.organization_id)
-    zone = ZoneInfo(organization.time_zone)
+    zone = zone_named(organization.time_zone)
     address, letterhead = _letterhead(organization.settings or {})
     patient = patients.view_patient(report.organization_id, report.patient_id, actor=audit.Actor(), record_view=False)
     identifiers: list[tuple[str, str]] = []
@@ -169,7 +168,7 @@ def document_for(report: Report) -> ReportDocument:
         patient_name=patient.display_name,
         patient_identifiers=tuple(identifiers),
         session_code=facts.session_code,
-        session_date=facts.started_at.astimezone(zone).date().isoformat() if facts.started_at else None,
+        session_date=local_date(facts.started_at, zone).isoformat() if facts.started_at else None,
         clinician_name=facts.clinician_name or None,
         sections=rendered,
         signed_by=_name_of(report.signed_by_id),

@@ -20,9 +20,8 @@ from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.reports import templates_service
 from clinic_app.reports.content import normalise_text, write_sections
+from clinic_app.reports.generation import JOB_KIND, llm
 from clinic_app.reports.generation import inputs as generation_inputs
-from clinic_app.reports.generation import llm
-from clinic_app.reports.generation.job import JOB_KIND
 from clinic_app.reports.models import DRAFT, ENCRYPTED_FIELDS, GENERATING, PENDING, Report
 from clinic_app.reports.store import get_report, record
 

@@ -9,8 +9,6 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 
-from clinic_app.core.errors import FieldError
-
 BLANK_SECTION_ROWS = 3
 
 
@@ -23,12 +21,6 @@ class GenerateForm(FlaskForm):
     patient_progress = TextAreaField(
         "Patient progress", render_kw={"rows": 2, "placeholder": "How the patient is doing since last time (optional)"}
     )
-
-    def show_errors(self, errors: list[FieldError]) -> None:
-        for error in errors:
-            field = getattr(self, error.field, None)
-            if field is not None:
-                field.errors = [*list(field.errors), error.message]
 
 
 class SignForm(FlaskForm):

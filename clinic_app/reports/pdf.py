@@ -24,15 +24,15 @@ WeasyPrint needs Pango (and HarfBuzz, fontconfig) from the system. Importing it 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from clinic_app.config import PROJECT_ROOT
 from clinic_app.core.errors import Unavailable
+from clinic_app.core.time import in_zone, zone_named
 from clinic_app.reports.document import ReportDocument
 
 log = logging.getLogger("clinic_app.reports.pdf")
@@ -112,19 +112,11 @@ def _pdf_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _zone(name: str | None) -> tzinfo:
-    # As everywhere else (engagement.rules.zone): UTC when the name is empty or unknown.
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
 def local_time_text(moment: datetime, time_zone: str | None) -> str:
     """``moment`` as a reader in ``time_zone`` reads it, with the zone's abbreviation and UTC
     offset: "24 Nov 2026, 01:05 AEDT (UTC+11:00)". In UTC just "23 Nov 2026, 14:05 UTC"; a zone
     whose only abbreviation is its offset ("-03") shows the offset once: "... 11:05 (UTC-03:00)"."""
-    local = moment.astimezone(_zone(time_zone))
+    local = in_zone(moment, zone_named(time_zone))  # UTC when the name is empty or unknown
     offset_minutes = round((local.utcoffset() or timedelta(0)).total_seconds() / 60)
     hours, minutes = divmod(abs(offset_minutes), 60)
     offset = f"UTC{'-' if offset_minutes < 0 else '+'}{hours:02d}:{minutes:02d}"

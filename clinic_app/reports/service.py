@@ -1,4 +1,5 @@
-"""Reports: requesting a draft, generating it (the background job), editing, signing, amending.
+"""Reports: requesting a draft, generating it (the background job, ``generate_report``), editing,
+signing, amending.
 
 Lifecycle: ``pending`` (requested, job queued) → ``generating`` (the job is writing it) →
 ``draft`` (the clinician reviews and edits it) → ``signed`` (read-only for good). Changing a signed
@@ -8,7 +9,7 @@ names the original, which stays exactly as it was signed.
 Every function takes the organization explicitly; another organization's report is ``NotFound``.
 Writes only flush (a job's checkpoints commit); the request commits. Audit events carry ids, never
 content: ``report.generation_requested``, ``report.generated``, ``report.edited``,
-``report.signed``, ``report.sign_failed``, ``report.amended`` (reads are recorded by ``reading``).
+``report.signed``, ``report.sign_failed``, ``report.amended`` (reads are recorded by ``queries``).
 
 Edits use optimistic concurrency: a save names the ``revision`` it was made on and is applied
 with ``UPDATE … WHERE revision = :seen AND status = 'draft'``, so a stale save (another tab,
@@ -29,6 +30,7 @@ from clinic_app.extensions import db
 from clinic_app.reports import templates_service
 from clinic_app.reports.content import canonical_content, content_hash, document_for, normalise_text, read_sections
 from clinic_app.reports.drafting import retry_generation, run_generation, start_generation
+from clinic_app.reports.generation.job import generate_report
 from clinic_app.reports.models import DRAFT, ENCRYPTED_FIELDS, Report
 from clinic_app.reports.signing import TooManyAttempts, amend_report, amendment_of, sign_report
 from clinic_app.reports.store import NOT_FOUND, SIGNED_MESSAGE, get_report, record, require_draft, stale
@@ -42,6 +44,7 @@ __all__ = [
     "canonical_content",
     "content_hash",
     "document_for",
+    "generate_report",
     "get_report",
     "retry_generation",
     "run_generation",

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.web import render_page
+from clinic_app.core.web import done, render_page
 from clinic_app.reports import bp, templates_service
 from clinic_app.reports.forms import TemplateForm, section_rows_for_editor, template_form_sections
 
@@ -62,8 +62,7 @@ def template_new() -> ResponseReturnValue:
         created = templates_service.create_template(current_organization_id(), data, actor=current_actor())
     except Invalid as error:
         return _invalid(form, raw, error, **context)
-    flash(f"Template “{created.template.name}” created.", "success")
-    return redirect(url_for("reports.templates_index"), code=303)
+    return done(f"Template “{created.template.name}” created.", url_for("reports.templates_index"))
 
 
 @bp.route("/reports/templates/<template_id>", methods=["GET", "POST"])
@@ -87,5 +86,5 @@ def template_edit(template_id: str) -> ResponseReturnValue:
         updated = templates_service.update_template(organization_id, template_id, data, actor=current_actor())
     except Invalid as error:
         return _invalid(form, raw, error, **context)
-    flash(f"Template “{updated.template.name}” saved as version {updated.template.current_version}.", "success")
-    return redirect(url_for("reports.templates_index"), code=303)
+    message = f"Template “{updated.template.name}” saved as version {updated.template.current_version}."
+    return done(message, url_for("reports.templates_index"))

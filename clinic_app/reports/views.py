@@ -11,27 +11,29 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask import g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
+from clinic_app.consultations import service as consultations
 from clinic_app.core import jobs
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, Invalid, NotFound
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.time import in_zone, organization_zone
+from clinic_app.core.web import done, is_htmx, put_errors, render_page
 from clinic_app.extensions import db
-from clinic_app.orgs import service as orgs
+from clinic_app.patients import service as patients
 from clinic_app.reports import (
     bp,
-    reading,
+    queries,
     service,
     template_views,  # noqa: F401  (attaches the template admin routes)
     templates_service,
 )
 from clinic_app.reports.forms import GenerateForm, SignForm
+from clinic_app.reports.generation.base import format_timestamp
 from clinic_app.reports.models import DRAFT, GENERATING, PENDING, SIGNED, STATUS_LABELS, STATUSES
 
 PAGE_SIZE = 25
@@ -46,13 +48,11 @@ def _local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str
     if value is None:
         return ""
     if "reports_zone" not in g:
-        g.reports_zone = ZoneInfo(orgs.get_organization(current_organization_id()).time_zone)
-    return value.astimezone(g.reports_zone).strftime(pattern)
+        g.reports_zone = organization_zone(current_organization_id())
+    return in_zone(value, g.reports_zone).strftime(pattern)
 
 
 def _timestamp(seconds: float | None) -> str:
-    from clinic_app.reports.generation.base import format_timestamp
-
     return format_timestamp(seconds) or ""
 
 
@@ -69,11 +69,11 @@ def _report_template_helpers() -> dict[str, Any]:
     }
 
 
-def _patient_reports(patient_id: str) -> reading.ReportPage | None:
+def _patient_reports(patient_id: str) -> queries.ReportPage | None:
     identity = current_identity()
     if identity is None or identity.organization_id is None or not identity.can("clinical:read"):
         return None
-    return reading.list_reports(
+    return queries.list_reports(
         identity.organization_id, actor=current_actor(), patient_id=patient_id, limit=5, record=False
     )
 
@@ -82,7 +82,7 @@ def _session_reports(session_id: str) -> dict[str, Any] | None:
     identity = current_identity()
     if identity is None or identity.organization_id is None or not identity.can("clinical:read"):
         return None
-    page = reading.list_reports(
+    page = queries.list_reports(
         identity.organization_id, actor=current_actor(), session_id=session_id, limit=20, record=False
     )
     templates = templates_service.list_templates(identity.organization_id) if identity.can("reports:write") else []
@@ -101,8 +101,6 @@ def index() -> ResponseReturnValue:
     patient_id = request.args.get("patient_id") or None
     patient_name = None
     if patient_id:
-        from clinic_app.patients import service as patients
-
         try:
             patient = patients.get_patient(organization_id, patient_id)
             patient_name = f"{patient.first_name} {patient.last_name}"
@@ -110,9 +108,9 @@ def index() -> ResponseReturnValue:
             patient_id = None
     query = {"actor": current_actor(), "status": status, "patient_id": patient_id, "limit": PAGE_SIZE}
     try:
-        page = reading.list_reports(organization_id, cursor=request.args.get("cursor") or None, **query)
+        page = queries.list_reports(organization_id, cursor=request.args.get("cursor") or None, **query)
     except Invalid:  # a stale or hand-edited cursor: start from the first page
-        page = reading.list_reports(organization_id, **query)
+        page = queries.list_reports(organization_id, **query)
     return render_page(
         "reports/list.html",
         "reports/_list.html",
@@ -127,8 +125,6 @@ def index() -> ResponseReturnValue:
 
 
 def _generate_form_page(form: GenerateForm, session_ref: str, status: int = 200) -> ResponseReturnValue:
-    from clinic_app.consultations import service as consultations
-
     organization_id = current_organization_id()
     session = consultations.get_session(organization_id, session_ref)
     facts = consultations.session_facts(session)
@@ -137,9 +133,7 @@ def _generate_form_page(form: GenerateForm, session_ref: str, status: int = 200)
     if not form.template_id.data:
         form.template_id.data = next((t.template.id for t in templates if t.template.is_default), None)
     form.session.data = session.id
-    existing = reading.list_reports(organization_id, actor=current_actor(), session_id=session.id, record=False)
-    from clinic_app.patients import service as patients
-
+    existing = queries.list_reports(organization_id, actor=current_actor(), session_id=session.id, record=False)
     patient = patients.get_patient(organization_id, session.patient_id)
     body = render_page(
         "reports/new.html",
@@ -176,14 +170,15 @@ def generate() -> ResponseReturnValue:
             patient_progress=form.patient_progress.data,
         )
     except Invalid as error:
-        form.show_errors(error.errors)
+        put_errors(form, error.errors)
         return _generate_form_page(form, session_ref, 422)
     return _go(url_for("reports.review", report_id=report.id))
 
 
 def _go(target: str, message: str | None = None, category: str = "success") -> ResponseReturnValue:
     if message:
-        flash(message, category)
+        return done(message, target, category)
+    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
     if is_htmx():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target
@@ -200,10 +195,10 @@ def _job_of(report: Any) -> jobs.Job | None:
 
 def _review_context(report_id: str, **extra: Any) -> dict[str, Any]:
     organization_id, actor = current_organization_id(), current_actor()
-    view = reading.view_report(organization_id, report_id, actor=actor)
+    view = queries.view_report(organization_id, report_id, actor=actor)
     transcript = None
     if view.status in (DRAFT, SIGNED):
-        transcript = reading.transcript_for(organization_id, view.report, actor=actor)
+        transcript = queries.transcript_for(organization_id, view.report, actor=actor)
     context = {
         "view": view,
         "job": _job_of(view.report),
@@ -276,7 +271,7 @@ def save_section(report_id: str) -> ResponseReturnValue:
         ), status
     if not is_htmx():
         return _go(url_for("reports.review", report_id=report_id), "Saved.")
-    view = reading.build_view(report)
+    view = queries.build_view(report)
     section = next((s for s in view.sections if s.key == key), None)
     return render_template("reports/_save_status.html", state="saved", view=view, section=section)
 
@@ -288,7 +283,7 @@ def diff(report_id: str) -> ResponseReturnValue:
     if not is_htmx():
         report = service.get_report(current_organization_id(), report_id)
         return redirect(url_for("reports.review", report_id=report.id, _anchor="report-diff"), code=303)
-    view = reading.view_report(current_organization_id(), report_id, actor=current_actor())
+    view = queries.view_report(current_organization_id(), report_id, actor=current_actor())
     return render_template("reports/_diff.html", view=view)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Conflict, FieldError, Invalid
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.web import done, is_htmx, put_errors, render_page
 from clinic_app.symptoms import bp, service
 from clinic_app.symptoms.forms import CustomSymptomForm
 
@@ -43,14 +43,13 @@ def add_custom() -> ResponseReturnValue:
                 actor=current_actor(),
             )
         except Invalid as error:
-            _show_errors(form, error.errors)
+            put_errors(form, error.errors, fallback="name")
         except Conflict as error:
-            _show_errors(form, [FieldError("name", error.detail)])
+            put_errors(form, [FieldError("name", error.detail)])
         else:
             notice = f"“{symptom.name}” was added to your clinic's symptoms."
             if not is_htmx():
-                flash(notice, "success")
-                return redirect(url_for("symptoms.catalogue", q=symptom.name), code=303)
+                return done(notice, url_for("symptoms.catalogue", q=symptom.name))
             response = make_response(
                 render_template("symptoms/_custom_form.html", form=CustomSymptomForm(formdata=None), notice=notice)
             )
@@ -61,9 +60,3 @@ def add_custom() -> ResponseReturnValue:
         return render_template("symptoms/_custom_form.html", form=form), 422
     results = service.search(organization_id, "", limit=PAGE_LIMIT)
     return render_template("symptoms/catalogue.html", results=results, form=form), 422
-
-
-def _show_errors(form: CustomSymptomForm, errors: list[FieldError]) -> None:
-    for problem in errors:
-        field = getattr(form, problem.field, None) or form.name
-        field.errors = [*field.errors, problem.message]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, tuple_
+from sqlalchemy import Select, func, literal, select, tuple_
 
 from clinic_app.appointments import service as appointments
-from clinic_app.appointments.models import Appointment, AppointmentType, PatientAppointmentStats, Practitioner
+from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.core import audit, crypto
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
@@ -26,8 +26,10 @@ from clinic_app.core.pagination import decode_cursor, encode_cursor
 from clinic_app.core.tenancy import current_actor
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import queries
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
-from clinic_app.patients.records import PatientRow, row_of
+from clinic_app.patients.storage import PatientRow, row_of
 from clinic_app.sync import bp, service
 from clinic_app.sync.api import started_fields
 from clinic_app.sync.models import ClinikoLink
@@ -93,21 +95,18 @@ def _activity_page(
 ) -> tuple[list[tuple[Patient, PatientAppointmentStats]], str | None, int]:
     """One page (by name) of the active patients, or of every patient with an appointment."""
     stats = PatientAppointmentStats
-    scope = [stats.organization_id == organization_id, Patient.organization_id == organization_id]
-    scope.append(stats.is_active.is_(True) if active_only else stats.total > 0)
+    scope = [queries.ACTIVE if active_only else stats.total > 0]
     keys = (Patient.last_name_key, Patient.first_name_key, Patient.id)
-    rows: Select[Any] = select(Patient, stats).join(stats, stats.patient_id == Patient.id).where(*scope)
+    rows: Select[Any] = queries.with_patients(organization_id, Patient, stats).where(*scope)
     if query.cursor:
         anchor = _anchor(organization_id, query.cursor)
         values = [literal(getattr(anchor, key.key), key.type) for key in keys]
         rows = rows.where(tuple_(*keys) > tuple_(*values))
     found = [(row[0], row[1]) for row in db.session.execute(rows.order_by(*keys).limit(query.limit + 1))]
-    total = db.session.scalar(
-        select(func.count()).select_from(Patient).join(stats, stats.patient_id == Patient.id).where(*scope)
-    )
+    total = queries.count(organization_id, scope, with_patient=True)
     more = len(found) > query.limit
     found = found[: query.limit]
-    return found, (encode_cursor(found[-1][0].id) if more else None), int(total or 0)
+    return found, (encode_cursor(found[-1][0].id) if more else None), total
 
 
 def _recent_appointments(organization_id: str, patient_ids: list[str], now: datetime) -> dict[str, list[Any]]:
@@ -272,19 +271,6 @@ def contacts_with_appointments(organization_id: str, query: PageQuery) -> Contac
 # --- figures without patient details ----------------------------------------------------------
 
 
-def _active_figures(organization_id: str) -> Any:
-    stats = PatientAppointmentStats
-    return db.session.execute(
-        select(
-            func.count().label("active"),
-            func.sum(case((stats.recent_attended > 0, 1), else_=0)).label("with_recent"),
-            func.sum(case((stats.upcoming > 0, 1), else_=0)).label("with_upcoming"),
-            func.avg(stats.recent_attended).label("avg_recent"),
-            func.avg(stats.total).label("avg_total"),
-        ).where(stats.organization_id == organization_id, stats.is_active.is_(True))
-    ).one()
-
-
 def _average(value: Any) -> float:
     return round(float(value or 0), 1)
 
@@ -299,7 +285,7 @@ def _average(value: Any) -> float:
 )
 @requires("dashboard:read")
 def active_patients_summary(organization_id: str) -> ActiveSummaryOut:
-    figures = _active_figures(organization_id)
+    figures = queries.active_totals(organization_id)
     return ActiveSummaryOut(
         organization_id=organization_id,
         total_active_patients=int(figures.active or 0),
@@ -333,7 +319,7 @@ def sync_dashboard(organization_id: str) -> SyncDashboardOut:
         db.session.scalar(select(func.count()).select_from(Patient).where(*live, Patient.id.in_(linked_ids))) or 0
     )
     percentage = round(100.0 * linked / total, 1) if total else 0.0
-    figures = _active_figures(organization_id)
+    figures = queries.active_totals(organization_id)
     stats = PatientAppointmentStats
     most_recent = db.session.scalar(
         select(func.max(stats.last_attended_at)).where(stats.organization_id == organization_id)

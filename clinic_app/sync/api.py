@@ -6,7 +6,8 @@ to, else 404. Starting a sync while one runs answers 200 with the running one an
 ``sync_started: false`` — never a second run. With the job queue down a start answers 503.
 
 Manual triggers without a mode (``POST /api/v1/sync/trigger``, ``/scheduler/trigger``) run a
-comprehensive sync the first time and the changes since the last successful sync afterwards.
+comprehensive sync the first time and the changes since the last successful sync afterwards (the
+schedule's rule: ``service.mode_for_trigger``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from sqlalchemy import func, select
 
 from clinic_app.appointments import service as appointments
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
+from clinic_app.core import periodic
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.patients.models import Patient
-from clinic_app.sync import bp, scheduler, service
-from clinic_app.sync.models import COMPREHENSIVE, INCREMENTAL, PATIENTS_ONLY, ClinikoLink, SyncRun
+from clinic_app.sync import bp, service
+from clinic_app.sync.models import PATIENTS_ONLY, ClinikoLink, SyncRun
 from clinic_app.sync.schemas import (
     BusinessOut,
     ClinikoDebugOut,
@@ -117,7 +119,7 @@ def history_item(run: SyncRun) -> SyncHistoryItem:
 
 def scheduler_out(organization_id: str) -> SchedulerStatusOut:
     status = service.connection_status(organization_id)
-    ticking = scheduler.status(current_app)
+    ticking = periodic.status(current_app)
     running = status["running_sync_id"]
     if not status["cliniko_connected"]:
         message = "Cliniko is not connected, so nothing is scheduled for this organization"
@@ -141,11 +143,6 @@ def scheduler_out(organization_id: str) -> SchedulerStatusOut:
     )
 
 
-def _mode_for_trigger(organization_id: str) -> str:
-    """Everything the first time; afterwards the changes since the last successful sync."""
-    return INCREMENTAL if service.connection_status(organization_id).get("last_sync") else COMPREHENSIVE
-
-
 # --- /api/v1/sync ------------------------------------------------------------------------------
 
 
@@ -163,7 +160,7 @@ def _mode_for_trigger(organization_id: str) -> str:
 @requires("sync:run")
 def trigger_sync() -> SyncTriggerOut:
     organization_id = current_organization_id()
-    mode = _mode_for_trigger(organization_id)
+    mode = service.mode_for_trigger(organization_id)
     run, started = service.start_sync(organization_id, mode, actor=current_actor(), trigger="api")
     return SyncTriggerOut(message=_start_message(run, started), sync_mode=run.mode, **started_fields(run, started))
 
@@ -196,8 +193,7 @@ def scheduler_status() -> SchedulerStatusOut:
 @requires("sync:run")
 def trigger_scheduled_sync() -> SyncTriggerOut:
     organization_id = current_organization_id()
-    due = dict(service.due_for_scheduled_sync())
-    mode = due.get(organization_id) or _mode_for_trigger(organization_id)
+    mode = service.mode_for_scheduled_trigger(organization_id)
     run, started = service.start_sync(organization_id, mode, actor=current_actor(), trigger="scheduled")
     return SyncTriggerOut(message=_start_message(run, started), sync_mode=run.mode, **started_fields(run, started))
 

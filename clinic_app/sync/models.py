@@ -4,7 +4,10 @@
   vault and only a hint of it (``key_hint``) is ever shown.
 * ``SyncRun``: one sync, its progress as a page polls it, its counts, and the cursor a resumed run
   continues from. At most one run per organization is starting or running: a partial unique index
-  says so in the database, so two clicks (or two schedulers) cannot start two.
+  says so in the database, so two clicks (or two schedulers) cannot start two. The run keeps its
+  own status words and times because the JSON contract and that index read them; the rules about
+  them are the jobs' (``core.jobs``): its duration is ``elapsed_seconds``, a run is stale after
+  ``STALE_AFTER`` without a sign of life, and its job is failed with ``mark_failed``.
 * ``ClinikoLink``: Cliniko's id of a record -> our id, plus a keyed hash of what we stored, which
   tells "unchanged" from "updated" without decrypting anything.
 """
@@ -19,10 +22,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core import crypto
 from clinic_app.core.db import Model, PublicIdMixin, TimestampMixin
+from clinic_app.core.jobs import elapsed_seconds
 from clinic_app.core.time import utcnow
 
 API_KEY_FIELD = "sync.cliniko_api_key"
-SYNC_KIND = "sync.cliniko"  # the background job (clinic_app.sync.engine)
+SYNC_KIND = "sync.cliniko"  # the background job (clinic_app.sync.job)
 
 COMPREHENSIVE, BASIC, PATIENTS_ONLY, INCREMENTAL = "comprehensive", "basic", "patients-only", "incremental"
 MODES = (COMPREHENSIVE, BASIC, PATIENTS_ONLY, INCREMENTAL)
@@ -135,9 +139,7 @@ class SyncRun(PublicIdMixin, Model):
 
     @property
     def duration_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return round(((self.finished_at or utcnow()) - self.started_at).total_seconds(), 1)
+        return elapsed_seconds(self.started_at, self.finished_at)  # the jobs' one duration rule
 
 
 class ClinikoLink(PublicIdMixin, TimestampMixin, Model):

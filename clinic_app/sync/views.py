@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import current_app, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
@@ -21,12 +20,11 @@ from clinic_app.auth.identity import current_identity
 from clinic_app.core.access import requires
 from clinic_app.core.errors import Invalid, Unavailable
 from clinic_app.core.tenancy import current_actor, current_organization_id
-from clinic_app.core.time import utcnow
-from clinic_app.core.web import is_htmx, render_page
+from clinic_app.core.time import in_zone, organization_zone, utcnow
+from clinic_app.core.web import done, is_htmx, put_errors, render_confirm, render_page
 from clinic_app.extensions import db
-from clinic_app.orgs import service as orgs
 from clinic_app.sync import bp, service
-from clinic_app.sync.client import base_url_for, shard_of
+from clinic_app.sync.cliniko import base_url_for, shard_of
 from clinic_app.sync.forms import MODE_CHOICES, MODE_LABELS, ConnectForm, ScheduleForm, StartSyncForm
 from clinic_app.sync.models import SyncRun
 
@@ -45,17 +43,13 @@ CHANGED = "sync-changed"  # htmx event: the history table reloads itself
 @bp.context_processor
 def _sync_template_helpers() -> dict[str, Any]:
     identity = current_identity()
-    zone = None
-    if identity is not None and identity.organization_id is not None:
-        try:
-            zone = ZoneInfo(orgs.get_organization(identity.organization_id).time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None
+    organization_id = identity.organization_id if identity is not None else None
+    zone = organization_zone(organization_id) if organization_id is not None else None
 
     def local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
         if value is None:
             return ""
-        return (value.astimezone(zone) if zone else value).strftime(pattern)
+        return (in_zone(value, zone) if zone else value).strftime(pattern)
 
     return {
         "local_time": local_time,
@@ -119,10 +113,10 @@ def _integration_answer(code: int = 200, **extra: Any) -> ResponseReturnValue:
 
 
 def _integration_done(message: str) -> ResponseReturnValue:
+    """htmx: the Integrations panel with ``message``; a browser form: flash it and go back there."""
     if is_htmx():
         return _integration_answer(notice=message)
-    flash(message, "success")
-    return redirect(url_for("sync.integrations"), code=303)
+    return done(message, url_for("sync.integrations"))
 
 
 @bp.get("/integrations")
@@ -165,17 +159,8 @@ def connect() -> ResponseReturnValue:
 
 def _put_errors(form: ConnectForm | ScheduleForm, error: Invalid) -> None:
     """The service's field errors on the form's fields; anything else above the form."""
-    placed = False
-    for item in error.errors:
-        name = "interval_minutes" if item.field == "sync_interval_minutes" else item.field
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*list(field.errors or []), item.message]
-            placed = True
-        else:
-            form.form_errors.append(item.message)
-            placed = True
-    if not placed:
+    put_errors(form, error.errors, renames={"sync_interval_minutes": "interval_minutes"})
+    if not error.errors:
         form.form_errors.append(error.detail)
 
 
@@ -220,8 +205,7 @@ def disconnect() -> ResponseReturnValue:
     status = service.connection_status(organization_id)
     if status["cliniko_connected"] and request.form.get("confirmed") != "yes":
         # htmx asks with hx-confirm and sends confirmed=yes; a plain form gets this page first.
-        return render_template(
-            "sync/confirm.html",
+        return render_confirm(
             title="Disconnect Cliniko",
             question=f"Disconnect Cliniko (key {status['key_hint']})? The key is forgotten; patients and "
             "appointments already synced stay. Scheduled syncs stop until you connect again.",
@@ -308,8 +292,7 @@ def start() -> ResponseReturnValue:
     else:
         notice = "A sync is already running, so no second one was started. Its progress is shown here."
     if not is_htmx():
-        flash(notice, "success" if started else "info")
-        return redirect(url_for("sync.sync_page"), code=303)
+        return done(notice, url_for("sync.sync_page"), "success" if started else "info")
     return _current_answer(200, run=run, notice=notice)
 
 
@@ -337,8 +320,7 @@ def cancel(sync_id: str) -> ResponseReturnValue:
     organization_id = current_organization_id()
     run = service.get_run(organization_id, sync_id)
     if not run.finished and request.form.get("confirmed") != "yes":
-        return render_template(
-            "sync/confirm.html",
+        return render_confirm(
             title="Cancel the sync",
             question="Stop this sync? What it has saved so far is kept, and you can resume it later.",
             button="Cancel the sync",
@@ -347,8 +329,7 @@ def cancel(sync_id: str) -> ResponseReturnValue:
     run = service.cancel_sync(organization_id, sync_id, actor=current_actor())
     notice = "Cancelled." if run.finished else "Cancelling: the sync stops after the page it is working on."
     if not is_htmx():
-        flash(notice, "info")
-        return redirect(url_for("sync.sync_page"), code=303)
+        return done(notice, url_for("sync.sync_page"), "info")
     return _run_answer(run, notice=notice)
 
 
@@ -367,6 +348,5 @@ def resume(sync_id: str) -> ResponseReturnValue:
         else "A sync is already running, so no second one was started. Its progress is shown here."
     )
     if not is_htmx():
-        flash(notice, "success" if started else "info")
-        return redirect(url_for("sync.sync_page"), code=303)
+        return done(notice, url_for("sync.sync_page"), "success" if started else "info")
     return _run_answer(run, notice=notice)

@@ -15,15 +15,16 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from clinic_app.appointments import booking, service
+from clinic_app.appointments import booking
 from clinic_app.appointments import practitioners as setup
+from clinic_app.appointments.calendar_source import cliniko_connected
 from clinic_app.appointments.forms import local_moment
 from clinic_app.appointments.models import CANCELLATION_REASON_FIELD, CANCELLED, Appointment, Practitioner
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import DomainError
-from clinic_app.core.time import utcnow
-from clinic_app.engagement import rules
+from clinic_app.core.time import local_date, utcnow, zone_named
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs.models import Organization
 from clinic_app.patients import service as patients
 
@@ -51,7 +52,7 @@ def seed_demo_appointments() -> list[str]:
     if organization is None:
         return []
     org = organization.id
-    if booking.cliniko_connected(org):
+    if cliniko_connected(org):
         return [f"Demo bookings: {organization.name} is connected to Cliniko; nothing added."]
     has_any = db.session.scalar(select(func.count()).select_from(Appointment).where(Appointment.organization_id == org))
     own = db.session.scalar(
@@ -69,7 +70,7 @@ def seed_demo_appointments() -> list[str]:
     ]
     patient_ids = _patients(org, actor)
     made = _bookings(organization, people, [k.id for k in kinds], patient_ids, actor)
-    service.recompute_stats(org)
+    figures.recompute(org)
     return [f"Demo bookings: {made} appointments for {organization.name} (sign in as {OWNER_EMAIL})."]
 
 
@@ -98,9 +99,9 @@ def _bookings(
     organization: Organization, people: list[str], kinds: list[str], patient_ids: list[str], actor: audit.Actor
 ) -> int:
     rng = random.Random(SEED)  # noqa: S311 - made-up demo data
-    zone = rules.zone(organization.time_zone)
+    zone = zone_named(organization.time_zone)
     now = utcnow()
-    today = rules.local_date(now, zone)
+    today = local_date(now, zone)
     vault = crypto.vault_for(organization.id)
     made = 0
     for offset in range(-12, 10):

@@ -21,7 +21,7 @@ from clinic_app.core.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
 from clinic_app.sync import service
-from clinic_app.sync.client import mask_key
+from clinic_app.sync.cliniko import mask_key
 from clinic_app.sync.models import ClinikoConnection
 from devtools.sandbox import default_api_key
 

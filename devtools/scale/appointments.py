@@ -26,12 +26,11 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from clinic_app.appointments import service
-from clinic_app.appointments.booking import invalidate_dashboard
 from clinic_app.appointments.models import CANCELLATION_REASON_FIELD, Appointment, AppointmentType, Practitioner
 from clinic_app.core import audit, crypto
-from clinic_app.core.time import utcnow
-from clinic_app.engagement import rules
+from clinic_app.core.time import local_date, utcnow, zone_named
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs import service as orgs
 
 PAST_DAYS, AHEAD_DAYS = 730, 56
@@ -176,7 +175,7 @@ def _rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows, generated lazily. Everything that needs the database is read before the first
     row: on PostgreSQL the connection is busy with the COPY while rows are made."""
-    zone = rules.zone(orgs.get_organization(organization_id).time_zone)
+    zone = zone_named(orgs.get_organization(organization_id).time_zone)
     vault = crypto.vault_for(organization_id)
     vault.encrypt(CANCELLATION_REASON_FIELD, "")  # loads the organization's key now
     return _generate(organization_id, patient_ids, counts, practitioner_ids, kinds, now, rng, zone, vault)
@@ -193,7 +192,7 @@ def _generate(
     zone: Any,
     vault: crypto.Vault,
 ) -> Iterator[tuple[Any, ...]]:
-    today = rules.local_date(now, zone)
+    today = local_date(now, zone)
     first_day = today - timedelta(days=PAST_DAYS)
     days = PAST_DAYS + AHEAD_DAYS + 1
     calendar = _Calendar(first_day, days, zone, len(practitioner_ids))
@@ -320,8 +319,7 @@ def seed_appointments(
         db.session.commit()
     if echo:
         echo(f"  {done} appointments loaded; computing every patient's figures ...")
-    computed = service.recompute_stats(organization_id, None, now=now)
-    invalidate_dashboard(organization_id)
+    computed = figures.recompute(organization_id, None, now=now)  # its signal tells the dashboard
     audit.record(
         "appointment.bulk_seeded",
         organization_id=organization_id,

@@ -23,7 +23,7 @@ from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
 from clinic_app.patients.models import Patient, PatientIdentifier
-from clinic_app.patients.records import identifier_rows, write_fields
+from clinic_app.patients.storage import identifier_rows, write_fields
 from clinic_app.patients.validation import PatientInput, Phone
 
 BATCH = 1000

@@ -12,11 +12,12 @@ import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from clinic_app.appointments import booking, service
+from clinic_app.appointments import booking
 from clinic_app.appointments import practitioners as setup
 from clinic_app.appointments.models import Appointment
 from clinic_app.core.errors import Conflict, Invalid, NotFound
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.appointments.builders import (
     ACTOR,
     at,
@@ -51,7 +52,7 @@ def test_a_booking_takes_the_type_length_stores_notes_encrypted_and_updates_the_
     assert appointment.status == "booked" and appointment.cliniko_id is None
     raw = raw_appointment(appointment.id)
     assert "SENTINEL" not in str(raw["notes_enc"]) and str(raw["notes_enc"]).startswith("v1:")
-    stats = service.patient_stats(clinic.organization_id, clinic.patient)
+    stats = figures.patient_stats(clinic.organization_id, clinic.patient)
     assert stats.upcoming == 1 and stats.next_appointment_at == at("2025-03-04 00:00") and stats.is_active
     [event] = events("appointment.booked")
     assert event.target_id == appointment.id and event.patient_id == clinic.patient
@@ -163,7 +164,7 @@ def test_reschedule_keeps_the_length_checks_clashes_and_is_audited(clinic):
     [first, second] = events("appointment.rescheduled")
     assert first.details["changed"] == ["starts_at", "ends_at"]
     assert second.details["previous_practitioner_id"] == clinic.practitioner
-    assert service.patient_stats(clinic.organization_id, clinic.patient).next_appointment_at == at("2025-03-04 02:00")
+    assert figures.patient_stats(clinic.organization_id, clinic.patient).next_appointment_at == at("2025-03-04 02:00")
     assert blocker.starts_at == at("2025-03-04 02:00")
 
 
@@ -213,7 +214,7 @@ def test_cancelling_stores_the_reason_encrypted_and_counts_it(clinic):
     assert view.cancellation_reason == "SENTINEL-REASON flu" and view.status == "cancelled"
     [event] = events("appointment.cancelled")
     assert event.details == {"hours_before_start": 12.0} and "SENTINEL" not in str(event.details)
-    stats = service.patient_stats(clinic.organization_id, clinic.patient)
+    stats = figures.patient_stats(clinic.organization_id, clinic.patient)
     assert (stats.upcoming, stats.cancelled, stats.is_active) == (0, 1, False)
 
 
@@ -227,7 +228,7 @@ def test_attendance_marks(clinic):
     booking.mark_did_not_arrive(clinic.organization_id, past.id, actor=ACTOR)
     db.session.commit()
     assert past.status == "did_not_arrive" and not past.patient_arrived
-    stats = service.patient_stats(clinic.organization_id, clinic.other_patient)
+    stats = figures.patient_stats(clinic.organization_id, clinic.other_patient)
     assert (stats.did_not_arrive, stats.attended) == (1, 0)
     booking.mark_arrived(clinic.organization_id, past.id, actor=ACTOR)
     db.session.commit()

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from clinic_app.appointments import service
 from clinic_app.appointments.models import Appointment
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs.models import Organization
 from tests.appointments.builders import at, make_clinic
 from tests.factories import access_token_for
@@ -67,7 +67,7 @@ def outliers(request, app, tenants, zone):
         }
         db.session.commit()
         # What a sync does after writing appointments: the figures every list reads.
-        service.recompute_stats(tenants.a.id)
+        figures.recompute(tenants.a.id)
         db.session.commit()
     return clinic, rows, moment
 

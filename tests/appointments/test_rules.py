@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from clinic_app.appointments import service as appointments
-from clinic_app.appointments.models import Appointment, PatientAppointmentStats
+from clinic_app.appointments.models import Appointment
 from clinic_app.core import audit
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients import service as patients
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -97,8 +99,8 @@ def test_statistics_follow_the_rule(app_context, tenants):
     _appointment(org, ada, NOW - 2 * DAY, deleted_at=NOW - DAY)  # deleted: counts nowhere
     _appointment(org, bo, NOW - 40 * DAY)  # attended, but not recent
 
-    assert appointments.recompute_stats(org, now=NOW) == 2
-    stats = appointments.patient_stats(org, ada.id)
+    assert figures.recompute(org, now=NOW) == 2
+    stats = figures.patient_stats(org, ada.id)
     assert (stats.total, stats.attended, stats.cancelled, stats.did_not_arrive) == (6, 2, 1, 1)
     assert (stats.upcoming, stats.recent_attended) == (2, 1)
     assert stats.first_appointment_at == first.starts_at
@@ -109,7 +111,7 @@ def test_statistics_follow_the_rule(app_context, tenants):
     assert stats.valid_until == NOW + 7 * DAY
     assert stats.computed_at == NOW
 
-    other = appointments.patient_stats(org, bo.id)
+    other = figures.patient_stats(org, bo.id)
     assert (other.total, other.attended, other.recent_attended, other.upcoming) == (1, 1, 0, 0)
     assert other.is_active is False
     # Bo's risk changes by time alone: his last visit (29 Jan, Sydney) passes 60 days at local
@@ -127,7 +129,7 @@ def test_statistics_follow_the_rule(app_context, tenants):
         "cancelled": 1,
         "did_not_arrive": 1,
     }
-    summary = appointments.activity_summary(org)
+    summary = figures.activity_summary(org)
     assert summary["active_patients"] == 1 and summary["patients"] == 2
     assert summary["total_upcoming_appointments"] == 2
 
@@ -136,20 +138,20 @@ def test_recent_means_attended_in_the_last_30_days(app_context, tenants):
     org = tenants.a.id
     ada = _patient(org)
     _appointment(org, ada, NOW - 29 * DAY)
-    appointments.recompute_stats(org, now=NOW)
-    stats = appointments.patient_stats(org, ada.id)
+    figures.recompute(org, now=NOW)
+    stats = figures.patient_stats(org, ada.id)
     assert stats.recent_attended == 1 and stats.is_active
     # It leaves the window just after it is 30 days old (exactly 30 days ago still counts).
     assert stats.valid_until == NOW + DAY + timedelta(microseconds=1)
-    assert appointments.stale_stats_patient_ids(org, now=NOW) == []
-    assert appointments.stale_stats_patient_ids(org, now=NOW + DAY) == []
-    appointments.recompute_stats(org, [ada.id], now=NOW + DAY)
-    stats = appointments.patient_stats(org, ada.id)
+    assert figures.stale_patient_ids(org, now=NOW) == []
+    assert figures.stale_patient_ids(org, now=NOW + DAY) == []
+    figures.recompute(org, [ada.id], now=NOW + DAY)
+    stats = figures.patient_stats(org, ada.id)
     assert stats.recent_attended == 1 and stats.is_active
-    assert appointments.stale_stats_patient_ids(org, now=NOW + DAY) == []  # not stale once computed
-    assert appointments.stale_stats_patient_ids(org, now=NOW + 2 * DAY) == [ada.id]
-    appointments.recompute_stats(org, [ada.id], now=NOW + 2 * DAY)
-    stats = appointments.patient_stats(org, ada.id)
+    assert figures.stale_patient_ids(org, now=NOW + DAY) == []  # not stale once computed
+    assert figures.stale_patient_ids(org, now=NOW + 2 * DAY) == [ada.id]
+    figures.recompute(org, [ada.id], now=NOW + 2 * DAY)
+    stats = figures.patient_stats(org, ada.id)
     assert stats.recent_attended == 0 and not stats.is_active
 
 
@@ -158,16 +160,16 @@ def test_an_archived_patient_is_never_active(app_context, tenants):
     ada = _patient(org)
     _appointment(org, ada, NOW + DAY)
     patients.archive_patient(org, ada.id, actor=audit.Actor())
-    appointments.recompute_stats(org, now=NOW)
-    stats = appointments.patient_stats(org, ada.id)
+    figures.recompute(org, now=NOW)
+    stats = figures.patient_stats(org, ada.id)
     assert stats.upcoming == 1 and stats.is_active is False
 
 
 def test_patients_without_appointments_get_zeros_and_recompute_replaces_rows(app_context, tenants):
     org = tenants.a.id
     ada = _patient(org)
-    appointments.recompute_stats(org, now=NOW)
-    appointments.recompute_stats(org, [ada.id], now=NOW)
+    figures.recompute(org, now=NOW)
+    figures.recompute(org, [ada.id], now=NOW)
     rows = db.session.scalars(select(PatientAppointmentStats).where(PatientAppointmentStats.patient_id == ada.id)).all()
     assert len(rows) == 1 and rows[0].total == 0 and rows[0].first_appointment_at is None
 
@@ -188,6 +190,6 @@ def test_upcoming_and_recent_lists(app_context, tenants):
 def test_figures_are_per_organization(app_context, tenants):
     ada = _patient(tenants.a.id)
     _appointment(tenants.a.id, ada, NOW + DAY)
-    assert appointments.recompute_stats(tenants.b.id, now=NOW) == 0
+    assert figures.recompute(tenants.b.id, now=NOW) == 0
     assert appointments.status_counts(tenants.b.id, now=NOW)["booked"] == 0
-    assert appointments.patient_stats(tenants.b.id, ada.id) is None
+    assert figures.patient_stats(tenants.b.id, ada.id) is None

@@ -16,11 +16,11 @@ from clinic_app.appointments.models import (
     CANCELLATION_REASON_FIELD,
     Appointment,
     AppointmentType,
-    PatientAppointmentStats,
     Practitioner,
 )
 from clinic_app.core import crypto
 from clinic_app.extensions import db
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 from devtools.scale.appointments import REASONS
 from tests.appointments.builders import at

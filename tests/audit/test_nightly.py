@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from clinic_app.audit import verification
 from clinic_app.audit.verification import VERIFY_KIND, AuditVerification
-from clinic_app.core import jobs
+from clinic_app.core import jobs, periodic
 from clinic_app.core.errors import Unavailable
 from clinic_app.extensions import db
-from clinic_app.sync import scheduler
 from tests.audit.test_audit_trail import add_events, tamper
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # organization A; B is in Melbourne (the same offset in March)
@@ -26,9 +25,9 @@ DAY = timedelta(days=1)
 
 
 def tick(app, now):
-    """One scheduler tick at ``now``: the organizations whose nightly verification it started."""
+    """One clock tick at ``now``: the organizations whose nightly verification it started."""
     with time_machine.travel(now, tick=False), app.app_context():
-        return scheduler.tick(now)["periodic"]["audit.nightly_verification"]
+        return periodic.tick(now)["audit.nightly_verification"]
 
 
 def checkpoint(app, organization_id):

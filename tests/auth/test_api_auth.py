@@ -11,7 +11,7 @@ from authlib.jose import jwt
 from sqlalchemy import select
 
 from clinic_app.accounts.models import User
-from clinic_app.auth import service
+from clinic_app.auth import login as login_service
 from clinic_app.core import audit
 from clinic_app.core.permissions import ROLE_PERMISSIONS, expand
 from clinic_app.core.time import utcnow
@@ -85,7 +85,7 @@ def test_login_returns_a_token_pair_and_the_user_context(client, tenants):
 def test_wrong_credentials_get_one_generic_401(client, tenants, email, password):
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert_unauthorized(response)
-    assert response.get_json()["detail"] == service.GENERIC_LOGIN_ERROR
+    assert response.get_json()["detail"] == login_service.GENERIC_LOGIN_ERROR
     assert "access_token" not in response.get_json()
 
 
@@ -98,7 +98,7 @@ def test_login_validates_the_body(client, tenants):
 
 def test_repeated_failures_are_throttled_with_429(client, tenants):
     email = "receptionist@harbour.example"
-    for _ in range(service.MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(login_service.MAX_FAILURES_PER_ACCOUNT):
         assert client.post("/api/v1/auth/login", json={"email": email, "password": "wrong"}).status_code == 401
     response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 429 and response.mimetype == PROBLEM

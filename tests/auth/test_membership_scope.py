@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from clinic_app.accounts.models import User
-from clinic_app.auth import service as auth_service
+from clinic_app.auth import api_tokens
 from clinic_app.auth.models import ApiToken, TokenFamily
 from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
@@ -52,7 +52,7 @@ def test_another_clinic_removing_a_shared_member_leaves_their_other_access_alone
     for_b = login(app.test_client(), person.email, tenants.b.id)
     assert for_a["organization_id"] == tenants.a.id and for_b["organization_id"] == tenants.b.id
     with app.app_context():
-        created, plain = auth_service.create_api_token(
+        created, plain = api_tokens.create_api_token(
             organization_id=tenants.b.id,
             name="B's booking sync",
             scopes=["patients:read"],
@@ -131,7 +131,7 @@ def test_a_role_change_revokes_the_tokens_the_new_role_could_not_create(app, log
     creator = tenants.user("admin")
     with app.app_context():
         user = db.session.get(User, creator.id)
-        wide, _ = auth_service.create_api_token(
+        wide, _ = api_tokens.create_api_token(
             organization_id=tenants.a.id,
             name="Staff sync",
             scopes=["admin:staff"],
@@ -139,7 +139,7 @@ def test_a_role_change_revokes_the_tokens_the_new_role_could_not_create(app, log
             creator=user,
             creator_role="admin",
         )
-        narrow, narrow_plain = auth_service.create_api_token(
+        narrow, narrow_plain = api_tokens.create_api_token(
             organization_id=tenants.a.id,
             name="Diary feed",
             scopes=["appointments:read", "organization:member"],

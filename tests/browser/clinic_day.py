@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clinic_app.appointments import service as appointments
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs.models import Organization
 from tests.caseload.conftest import add_appointment, add_patient, add_practitioner, add_type
 from tests.factories import Tenants, build_tenants
@@ -63,7 +63,7 @@ def build_clinic_day(app: Any) -> ClinicDay:
         mias = [add_patient(org, "Mia", "Davis", **facts) for facts in MIA_DAVIS]
         add_appointment(org, jane, now + timedelta(hours=1), kind=kind, practitioner=mine)
         add_appointment(org, mias[0], now + timedelta(hours=2), kind=kind, practitioner=mine)
-        appointments.recompute_stats(org)
+        figures.recompute(org)
         db.session.commit()
         ids = (mine.id, jane.id, (mias[0].id, mias[1].id))
     practitioner_id, patient_id, mia_davis_ids = ids

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from clinic_app.appointments import service as appointments
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs.models import Organization
 from tests.browser.helpers import browser_sign_in
 from tests.caseload.conftest import add_appointment, add_patient, add_practitioner, add_type
@@ -47,7 +47,7 @@ def test_clinician_sees_today_and_filters_active_patients(live_server, page):
         add_appointment(org, people["Cy"], now + timedelta(hours=3), kind=kind, practitioner=other)
         add_appointment(org, people["Dee"], now + timedelta(days=5), kind=kind, practitioner=mine)
         add_appointment(org, people["Eve"], now + timedelta(days=2), kind=kind, practitioner=mine)
-        appointments.recompute_stats(org)
+        figures.recompute(org)
         db.session.commit()
         ids = {name: patient.id for name, patient in people.items()}
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.browser.helpers import browser_sign_in
 from tests.dashboard.dataset import build_clinic
 from tests.factories import build_tenants
@@ -21,7 +21,7 @@ def test_clinician_sees_the_cards_and_charts(live_server, page):
     with live_server.app.app_context():
         tenants = build_tenants()
         build_clinic(tenants.a.id, utcnow(), patients_count=30)
-        appointments.recompute_stats(tenants.a.id)
+        figures.recompute(tenants.a.id)
         db.session.commit()
     requested = []
     page.on("request", lambda request: requested.append(request.url))

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.browser.helpers import browser_sign_in
 from tests.engagement.conftest import make_appointment, make_patient
 from tests.factories import build_tenants
@@ -28,7 +28,7 @@ def test_clinician_marks_a_patient_contacted_and_the_audit_trail_shows_it(live_s
         make_appointment(org, bo, now - 20 * DAY)
         for days in (3, 6):
             make_appointment(org, bo, now - days * DAY, did_not_arrive=True)
-        appointments.recompute_stats(org, now=now)
+        figures.recompute(org, now=now)
         db.session.commit()
         ada_id, bo_id = ada.id, bo.id
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from clinic_app.appointments import service as appointments
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.orgs.models import Organization
 from clinic_app.reports.generation import llm
 from tests.browser.clinic_day import build_clinic_day
@@ -69,7 +69,7 @@ def test_clinician_reviews_signs_exports_and_verifies_a_report(live_server, page
 
         patient = patients.get_patient(tenants.a.id, patient_id)
         add_appointment(tenants.a.id, patient, now + timedelta(hours=1), kind=kind, practitioner=me)
-        appointments.recompute_stats(tenants.a.id)
+        figures.recompute(tenants.a.id)
         db.session.commit()
     slow_drafts(monkeypatch)
     base = live_server.url

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import time_machine
 
-from clinic_app.appointments import service as appointments
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.core import audit
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from clinic_app.patients import service as patients
 
 NOW = datetime(2027, 3, 9, 9, 0, tzinfo=UTC)
@@ -134,7 +134,7 @@ def build_caseload(organization_id: str, now: datetime = NOW) -> Caseload:
     # recently active: attended exactly 30 days ago (still recent); physio with p1
     patient("kim", "Kim", "Edge")
     visit("kim", -30 * DAY, physio, p1)
-    appointments.recompute_stats(organization_id, now=now)
+    figures.recompute(organization_id, now=now)
     db.session.commit()
     return c
 

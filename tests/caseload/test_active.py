@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from clinic_app.appointments.models import PatientAppointmentStats
+from clinic_app.appointments import timing as rules
 from clinic_app.caseload import active, service
 from clinic_app.caseload.active import ActiveFilters
 from clinic_app.core.audit import Actor, AuditEvent
-from clinic_app.engagement import rules
 from clinic_app.extensions import db
+from clinic_app.figures.models import PatientAppointmentStats
 from tests.caseload.conftest import NOW
 
 ACTIVE_ORDER = ["alice", "ivy", "cara", "jon", "dan", "kim", "bob"]
@@ -83,7 +83,7 @@ def test_filters_combine(app, caseload):
 
 @pytest.mark.parametrize("shift", [timedelta(0), timedelta(seconds=1), -timedelta(seconds=1), timedelta(hours=30)])
 def test_sql_priority_agrees_with_the_rule(app, caseload, shift):
-    """The filter's SQL and engagement.rules.priority give every patient the same priority,
+    """The filter's SQL and appointments.timing.priority give every patient the same priority,
     also one second either side of the 24 h and 72 h boundaries."""
     now = NOW + shift
     with app.app_context():

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from clinic_app.caseload.export import safe_cell
+from clinic_app.caseload.active_csv import safe_cell
 from clinic_app.core.audit import AuditEvent
 from clinic_app.extensions import db
 from tests.caseload.conftest import add_appointment, add_patient
@@ -121,13 +121,13 @@ def test_csv_cells_never_start_a_formula(caseload, login_as, app):
     with app.app_context():
         sly = add_patient(caseload.org, '=HYPERLINK("http://evil.example")', "+SUM(A1)")
         other = add_patient(caseload.org, "@cmd", "-2+3")
-        from clinic_app.appointments import service as appointments
+        from clinic_app.figures import service as figures
         from tests.caseload.conftest import DAY, NOW
 
         add_appointment(caseload.org, sly, NOW + 5 * DAY)
         add_appointment(caseload.org, other, NOW + 6 * DAY)
         sly_id, other_id = sly.id, other.id
-        appointments.recompute_stats(caseload.org, [sly_id, other_id], now=NOW)
+        figures.recompute(caseload.org, [sly_id, other_id], now=NOW)
         db.session.commit()
     rows = read_csv(login_as("clinician").get("/caseload/active.csv?priority=low"))
     cells = {row["patient_id"]: (row["first_name"], row["last_name"]) for row in rows}

@@ -13,12 +13,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from clinic_app.appointments import service as appointments
 from clinic_app.appointments.models import Practitioner
-from clinic_app.caseload import today
+from clinic_app.core import time as clock
 from clinic_app.core.audit import AuditEvent
-from clinic_app.engagement import rules
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.caseload.conftest import add_appointment, add_patient, add_practitioner, add_type
 
 MIDNIGHT_SYDNEY = datetime(2027, 3, 9, 13, 0, tzinfo=UTC)  # 10 March 00:00 in Sydney
@@ -55,7 +54,7 @@ def day(app, tenants):
                 org, ann, MIDNIGHT_SYDNEY + timedelta(days=2, hours=10), kind=kind, practitioner=p1
             ),
         }
-        appointments.recompute_stats(org)
+        figures.recompute(org)
         db.session.commit()
         facts = {name: row.id for name, row in made.items()}
         facts |= {"p1": p1.id, "p2": p2.id, "org": org, "ann": ann.id, "ben": ben.id, "col": col.id}
@@ -68,10 +67,10 @@ def shown(html):
 
 
 def test_day_window_is_local_midnight_to_local_midnight():
-    start, end = today.day_window(datetime(2027, 3, 10).date(), rules.zone("Australia/Sydney"))
+    start, end = clock.day_window(datetime(2027, 3, 10).date(), clock.zone_named("Australia/Sydney"))
     assert (start, end) == (MIDNIGHT_SYDNEY, MIDNIGHT_SYDNEY + timedelta(days=1))
     # 4 April 2027: daylight saving ends in Sydney, a 25-hour day.
-    start, end = today.day_window(datetime(2027, 4, 4).date(), rules.zone("Australia/Sydney"))
+    start, end = clock.day_window(datetime(2027, 4, 4).date(), clock.zone_named("Australia/Sydney"))
     assert end - start == timedelta(hours=25)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from clinic_app.consultations import service, transcript_pages
 from clinic_app.consultations.models import Transcript
-from clinic_app.consultations.reading import TranscriptView
+from clinic_app.consultations.queries import TranscriptView
 from clinic_app.consultations.transcript_store import MAX_PER_SESSION
 from clinic_app.consultations.transcripts import MAX_CHARACTERS, Segment
 from clinic_app.core import audit

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from clinic_app.caseload import export as caseload_export
+from clinic_app.caseload import active_csv as caseload_export
 from clinic_app.core.csv import FORMULA_STARTS, safe_cell
-from clinic_app.engagement import export as engagement_export
+from clinic_app.engagement import worklist_csv as engagement_export
 
 
 def test_the_dangerous_starts_are_exactly_these():

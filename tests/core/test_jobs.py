@@ -9,6 +9,7 @@ from clinic_app.core import jobs
 from clinic_app.core.errors import Unavailable
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.worker import RUN_JOB
 from tests.conftest import REDIS_URL
 
 calls: list[dict] = []
@@ -24,6 +25,18 @@ def record(ctx, value: int, fail: bool = False, cancel_at: int | None = None):
         raise ValueError("the input was bad")
     calls.append({"value": value})
     return {"doubled": value * 2}
+
+
+@pytest.fixture
+def make_app(make_app):
+    """Apps that also run this module's job (job kinds are registered per app, as create_app does)."""
+
+    def build(**overrides):
+        app = make_app(**overrides)
+        jobs.register_jobs(app, [record], rq_entry=RUN_JOB)
+        return app
+
+    return build
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from clinic_app.core import crypto
 from clinic_app.core.key_rotation import pending_count
 from clinic_app.extensions import db
 from clinic_app.patients.models import ENCRYPTED_FIELDS, Patient
-from clinic_app.patients.records import view_of
+from clinic_app.patients.storage import view_of
 from devtools.scale.patients import seed_scale
 from tests.factories import make_org
 

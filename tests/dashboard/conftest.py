@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from clinic_app.appointments import service as appointments
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.dashboard.dataset import build_clinic, recount
 from tests.sync.conftest import cliniko_sandbox, make_cliniko_sandbox  # noqa: F401 (fixtures)
 
@@ -32,8 +32,8 @@ def clinic(app, tenants, frozen):
     with app.app_context():
         built = build_clinic(tenants.a.id, NOW)
         build_clinic(tenants.b.id, NOW, seed=5, patients_count=6)
-        appointments.recompute_stats(tenants.a.id, now=NOW)
-        appointments.recompute_stats(tenants.b.id, now=NOW)
+        figures.recompute(tenants.a.id, now=NOW)
+        figures.recompute(tenants.b.id, now=NOW)
         db.session.commit()
     return built
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.engagement.conftest import make_appointment, make_patient
 from tests.factories import access_token_for, api_token_for
 
@@ -35,7 +35,7 @@ def people(app, tenants):
             made[first] = patient.id
         cy = db.session.get(type(patient), made["Cy"])
         make_appointment(org, cy, now + 3 * DAY)
-        appointments.recompute_stats(org, now=now)
+        figures.recompute(org, now=now)
         db.session.commit()
         return made
 
@@ -150,7 +150,7 @@ def crowd(app, tenants):
             make_appointment(org, patient, now - days * DAY)
             if days == 5:
                 make_appointment(org, patient, now + 3 * DAY)
-        appointments.recompute_stats(org, now=now)
+        figures.recompute(org, now=now)
         db.session.commit()
 
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import Invalid, NotFound
-from clinic_app.engagement import service as engagement
 from clinic_app.engagement import worklist
 from clinic_app.extensions import db
+from clinic_app.figures import contacts as engagement
+from clinic_app.figures import service as figures
 from tests.engagement.conftest import make_appointment, make_patient
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -29,18 +29,19 @@ def at_risk_patient(org, first="Ada", last="Lovelace", *, last_visit_days=45):
 
 
 def listed(org, now):
+    figures.refresh_stale_figures(now)  # the periodic task, as the clock reaches ``now``
     return [row.patient_id for row in worklist.worklist_page(org, now=now).rows]
 
 
 def stats_of(org, patient):
     db.session.expire_all()
-    return appointments.patient_stats(org, patient.id)
+    return figures.patient_stats(org, patient.id)
 
 
 def test_recording_a_contact_hides_the_patient_encrypts_the_note_and_audits_without_it(app_context, tenants):
     org = tenants.a.id
     ada = at_risk_patient(org)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     assert listed(org, NOW) == [ada.id]
     actor = audit.Actor(user_id=tenants.user("clinician").id)
     contact = engagement.record_contact(org, ada.id, outcome="reached_declined", note=NOTE, actor=actor, now=NOW)
@@ -63,22 +64,22 @@ def test_recording_a_contact_hides_the_patient_encrypts_the_note_and_audits_with
 def test_left_message_brings_the_patient_back_after_exactly_14_days(app_context, tenants):
     org = tenants.a.id
     ada = at_risk_patient(org, last_visit_days=40)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     engagement.record_contact(org, ada.id, outcome="left_message", actor=audit.Actor(), now=NOW)
     assert stats_of(org, ada).valid_until == NOW + 14 * DAY
     assert listed(org, NOW + 14 * DAY - SECOND) == []
-    assert listed(org, NOW + 14 * DAY) == [ada.id]  # ensure_current recomputed her at the 14th day
+    assert listed(org, NOW + 14 * DAY) == [ada.id]  # the periodic task recomputed her at the 14th day
     assert stats_of(org, ada).contacted_at is None
 
 
 def test_a_change_in_appointments_brings_the_patient_back(app_context, tenants):
     org = tenants.a.id
     ada = at_risk_patient(org)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     engagement.record_contact(org, ada.id, outcome="wrong_number", actor=audit.Actor(), now=NOW)
     later = NOW + 3 * DAY
     make_appointment(org, ada, later - DAY, did_not_arrive=True)  # a no-show the sync brings in
-    appointments.recompute_stats(org, [ada.id], now=later)
+    figures.recompute(org, [ada.id], now=later)
     assert stats_of(org, ada).contacted_at is None
     assert listed(org, later) == [ada.id]
 
@@ -87,7 +88,7 @@ def test_a_rising_risk_brings_the_patient_back_except_after_do_not_contact(app_c
     org = tenants.a.id
     ada = at_risk_patient(org, "Ada", "Lovelace", last_visit_days=85)
     bo = at_risk_patient(org, "Bo", "Diddley", last_visit_days=85)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     engagement.record_contact(org, ada.id, outcome="reached_booked", actor=audit.Actor(), now=NOW)
     engagement.record_contact(org, bo.id, outcome="do_not_contact", actor=audit.Actor(), now=NOW)
     assert listed(org, NOW + 5 * DAY) == []  # 90 days: still medium
@@ -100,7 +101,7 @@ def test_a_rising_risk_brings_the_patient_back_except_after_do_not_contact(app_c
 def test_only_the_latest_contact_counts(app_context, tenants):
     org = tenants.a.id
     ada = at_risk_patient(org)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     engagement.record_contact(org, ada.id, outcome="reached_declined", actor=audit.Actor(), now=NOW)
     engagement.record_contact(org, ada.id, outcome="no_answer", actor=audit.Actor(), now=NOW + DAY)
     assert stats_of(org, ada).valid_until == NOW + 15 * DAY  # the no-answer's 14 days, not 90
@@ -110,7 +111,7 @@ def test_only_the_latest_contact_counts(app_context, tenants):
 def test_bad_outcome_or_note_is_refused_with_fields_and_writes_nothing(app_context, tenants):
     org = tenants.a.id
     ada = at_risk_patient(org)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     with pytest.raises(Invalid) as refused:
         engagement.record_contact(org, ada.id, outcome="teleported", note="x" * 2001, actor=audit.Actor(), now=NOW)
     assert {error.field for error in refused.value.errors} == {"outcome", "note"}

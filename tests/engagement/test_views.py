@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures import service as figures
 from tests.engagement.conftest import make_appointment, make_patient
 from tests.factories import page_csrf
 
@@ -32,7 +32,7 @@ def people(app, tenants):
             make_appointment(org, patient, now - days * DAY)
             made[first] = patient.id
         make_appointment(org, db.session.get(type(patient), made["Cy"]), now + 3 * DAY)
-        appointments.recompute_stats(org, now=now)
+        figures.recompute(org, now=now)
         db.session.commit()
         return made
 
@@ -142,7 +142,7 @@ def crowd(app, tenants):
             days = 91 + index if index < 56 else 5 + index
             patient = make_patient(org, f"P{index:02d}", "Crowd", registered=now - 400 * DAY)
             make_appointment(org, patient, now - days * DAY)
-        appointments.recompute_stats(org, now=now)
+        figures.recompute(org, now=now)
         db.session.commit()
 
 

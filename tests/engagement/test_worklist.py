@@ -3,9 +3,11 @@
 import math
 from datetime import UTC, datetime, timedelta
 
-from clinic_app.appointments import service as appointments
 from clinic_app.core import audit
-from clinic_app.engagement import export, service, worklist
+from clinic_app.core.time import organization_zone
+from clinic_app.engagement import worklist, worklist_csv
+from clinic_app.figures import contacts
+from clinic_app.figures import service as figures
 from clinic_app.patients import service as patients
 from tests.engagement.conftest import make_appointment, make_patient
 
@@ -35,7 +37,7 @@ def build(org):
     make_appointment(org, archived, NOW - 300 * DAY)
     patients.archive_patient(org, archived.id, actor=audit.Actor())
     people["Archived"] = archived
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
     return people
 
 
@@ -86,13 +88,13 @@ def test_csv_cells_cannot_become_formulas(app_context, tenants):
     org = tenants.a.id
     make_appointment(org, make_patient(org, "=HYPERLINK(1)", "@Sum", registered=LONG_AGO), NOW - 100 * DAY)
     make_appointment(org, make_patient(org, "+1", "-Minus", registered=LONG_AGO), NOW - 100 * DAY)
-    appointments.recompute_stats(org, now=NOW)
-    text, count = export.csv_text(worklist.all_rows(org, now=NOW), appointments.organization_zone(org))
+    figures.recompute(org, now=NOW)
+    text, count = worklist_csv.csv_text(worklist.all_rows(org, now=NOW), organization_zone(org))
     lines = text.splitlines()
     assert count == 2 and lines[0].startswith("patient_id,last_name,first_name,risk_level")
     assert "'=HYPERLINK(1)" in text and "'@Sum" in text and "'+1" in text and "'-Minus" in text
     assert ",=" not in text and ",@" not in text and ",+" not in text and ",-M" not in text
-    assert export.safe_cell("plain") == "plain" and export.safe_cell(None) == ""
+    assert worklist_csv.safe_cell("plain") == "plain" and worklist_csv.safe_cell(None) == ""
 
 
 def walk_forward(org, risk, limit, pages):
@@ -124,7 +126,7 @@ def many(org):
         make_appointment(org, misses, NOW - (index + 2) * DAY, did_not_arrive=True)
     booked = make_patient(org, "Booked", "Test", registered=LONG_AGO)
     make_appointment(org, booked, NOW + DAY)
-    appointments.recompute_stats(org, now=NOW)
+    figures.recompute(org, now=NOW)
 
 
 def test_previous_walks_back_to_the_first_page_with_the_same_rows(app_context, tenants):
@@ -158,7 +160,7 @@ def test_previous_after_patients_leave_the_top_of_the_list(app_context, tenants)
     # Two of the first three patients are contacted meanwhile: one row is left before page two,
     # so Previous from it shows a whole first page (not a page of one), without a Previous.
     for row in worklist.worklist_page(org, risk="all", limit=2, now=NOW).rows:
-        service.record_contact(org, row.patient_id, outcome="reached_booked", actor=audit.Actor(), now=NOW)
+        contacts.record_contact(org, row.patient_id, outcome="reached_booked", actor=audit.Actor(), now=NOW)
     first = worklist.worklist_page(org, risk="all", before=page_two.prev_cursor, limit=3, now=NOW)
     assert names(first.rows) == [everyone[2], *everyone[3:5]]
     assert first.prev_cursor is None and first.next_cursor is not None

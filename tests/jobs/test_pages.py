@@ -178,7 +178,7 @@ def test_anonymous_is_sent_to_sign_in(app, client, tenants):
 
 def test_the_demonstration_job_is_gone(app, client, tenants, login_as):
     assert "jobs:run" not in PERMISSIONS
-    assert "demo.countdown" not in jobs.registered_kinds()
+    assert "demo.countdown" not in jobs.registered_kinds(app)
     admin = login_as("admin")
     assert admin.get("/jobs/demo").status_code == 404  # just an id that is no job
     token = api_token_for(app, tenants.a.id, ["jobs:read"], creator=tenants.user("owner"))

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_kind_of_the_app_declares_its_policy_and_the_doc_lists_it(app):
-    table = jobs.policy_table()
+    table = jobs.policy_table(app=app)
     for kind in ("reports.generate", "sync.cliniko", "audit.verify", "keys.reencrypt"):
         assert f"| `{kind}` |" in table
     assert "| `reports.generate` | `clinical:read` | `reports:write` |" in table
@@ -20,7 +20,7 @@ def test_every_kind_of_the_app_declares_its_policy_and_the_doc_lists_it(app):
     assert table in (ROOT / "docs" / "permissions.md").read_text()
 
 
-def test_read_and_cancel_follow_the_kinds_permissions(app):
+def test_read_and_cancel_follow_the_kinds_permissions(app_context):
     job = jobs.Job(kind="sync.cliniko", organization_id="org_x")
     watcher = {"sync:read"}.__contains__
     runner = {"sync:read", "sync:run"}.__contains__

@@ -16,7 +16,7 @@ from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import Conflict, Forbidden
 from clinic_app.extensions import db
-from clinic_app.orgs import invitations
+from clinic_app.orgs import invitations, staffing
 from clinic_app.orgs import service as orgs
 from clinic_app.orgs.models import Membership
 from tests.factories import PASSWORD, make_user, page_csrf, sign_in
@@ -79,7 +79,7 @@ def test_last_sign_in_is_shown_in_the_organizations_time_zone(admin, tenants):
 
 def test_empty_state(app):
     with app.test_request_context():
-        html = render_template("orgs/_members.html", members=[], assignable_roles=(), local_time=str)
+        html = render_template("staff/_members.html", members=[], assignable_roles=(), local_time=str)
     assert "No staff yet" in html and "<table" not in html
 
 
@@ -270,11 +270,11 @@ def test_the_service_enforces_the_owner_rule_whatever_the_caller(app, tenants):
         owner_membership = orgs.active_membership(tenants.user("owner").id, tenants.a.id)
         actor = audit.Actor(user_id=tenants.user("admin").id)
         with pytest.raises(Forbidden):
-            orgs.change_staff_role(
+            staffing.change_staff_role(
                 organization_id=tenants.a.id, membership_id=target.id, role="owner", actor=actor, actor_role="admin"
             )
         with pytest.raises(Forbidden):
-            orgs.deactivate_staff_member(
+            staffing.deactivate_staff_member(
                 organization_id=tenants.a.id, membership_id=owner_membership.id, actor=actor, actor_role=None
             )
         with pytest.raises(Forbidden):

@@ -14,7 +14,7 @@ from clinic_app.core import audit, jobs
 from clinic_app.core.audit import AuditEvent
 from clinic_app.extensions import db
 from clinic_app.intake import service as intake
-from clinic_app.intake.records import SymptomRequest
+from clinic_app.intake.writing import SymptomRequest
 from clinic_app.reports import service as reports
 from clinic_app.reports.models import Report
 from clinic_app.symptoms import service as symptoms

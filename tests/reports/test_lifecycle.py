@@ -289,7 +289,7 @@ def test_the_list_filters_by_status_and_patient_and_pages(
 
     for _ in range(2):
         generate(app, tenants.a, tenants.user("clinician"), session_id)
-    from clinic_app.reports import reading
+    from clinic_app.reports import queries as reading
 
     with app.app_context():
         first = reading.list_reports(tenants.a.id, actor=audit.Actor(), limit=2)

@@ -5,10 +5,10 @@ sync with duplicate prevention, and who may call what."""
 import pytest
 from sqlalchemy import func, select
 
-from clinic_app.appointments.models import PatientAppointmentStats
 from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
 from clinic_app.extensions import db
+from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 from clinic_app.sync import service
 from clinic_app.sync.models import ClinikoLink, SyncRun

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from clinic_app.sync.client import (
+from clinic_app.sync.client import ClinikoClient
+from clinic_app.sync.cliniko import (
     DEFAULT_BASE_URL,
     ClinikoAuthError,
-    ClinikoClient,
     ClinikoError,
     ClinikoRequestError,
     ClinikoUnavailable,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from clinic_app.core import audit
 from clinic_app.core.errors import Conflict, Invalid, Unavailable
 from clinic_app.extensions import db
+from clinic_app.sync import connection as connections
 from clinic_app.sync import service
 from clinic_app.sync.models import ClinikoConnection
 from tests.factories import access_token_for, page_csrf
@@ -142,7 +143,7 @@ def test_the_page_offers_no_address_in_production_and_ignores_one_sent(app, logi
         client.close()
         return {"businesses": []}
 
-    monkeypatch.setattr(service, "_try", try_offline)
+    monkeypatch.setattr(connections, "_try", try_offline)
     admin = login_as("admin")
     assert 'name="base_url"' not in admin.get("/integrations").get_data(as_text=True)
     token = page_csrf(admin, "/integrations")

@@ -1,7 +1,8 @@
 """The sync scheduler: what a tick starts at explicit moments (hourly incremental, nightly 02:00 in
 the organization's time zone, nothing while one runs or just after one), that one organization's
-failure spares the others, stale and orphaned runs, the embedded thread, and the RQ chain with its
-Redis locks (one tick per interval however many workers)."""
+failure spares the others, stale and orphaned runs; and the app's clock that runs it (core's): the
+embedded thread, and the RQ chain with its Redis locks (one tick per interval however many
+workers)."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,12 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from clinic_app.core import audit, jobs
+from clinic_app.core import audit, jobs, periodic
 from clinic_app.core.errors import Unavailable
+from clinic_app.core.jobs import queueing, redis_queue
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
-from clinic_app.sync import scheduler, service
+from clinic_app.sync import lifecycle, scheduler, service
 from clinic_app.sync.models import SyncRun
+from clinic_app.worker import CLOCK_TICK
 from tests.conftest import REDIS_URL
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -26,7 +29,7 @@ AFTERNOON = datetime(2026, 3, 10, 14, 0, tzinfo=SYDNEY).astimezone(UTC)
 @pytest.fixture
 def held_jobs(monkeypatch):
     """Started syncs stay queued (nothing contacts Cliniko): these tests are about what starts."""
-    monkeypatch.setattr(jobs, "_dispatch", lambda app, job_id: None)
+    monkeypatch.setattr(queueing, "dispatch", lambda app, job_id: None)
 
 
 def schedule(organization_id, *, interval=60, enabled=True):
@@ -108,14 +111,14 @@ def test_nothing_starts_just_after_a_sync_or_when_the_schedule_is_off(app_contex
 def test_one_organization_s_failure_does_not_stop_the_others(app_context, tenants, held_jobs, monkeypatch):
     schedule(tenants.a.id)
     schedule(tenants.b.id)
-    real_start = service.start_sync
+    real_start = lifecycle.start_sync
 
     def start_sync(organization_id, mode, **options):
         if organization_id == tenants.a.id:
             raise Unavailable("The job queue is unavailable right now.")
         return real_start(organization_id, mode, **options)
 
-    monkeypatch.setattr(service, "start_sync", start_sync)
+    monkeypatch.setattr(lifecycle, "start_sync", start_sync)
     summary = scheduler.tick(AFTERNOON)
     assert started(summary) == [(tenants.b.id, "incremental")]
     assert summary["errors"] == [{"organization_id": tenants.a.id, "error": "Unavailable"}]
@@ -164,45 +167,45 @@ def wait_for(condition, seconds=5.0):
 
 
 def test_the_embedded_thread_ticks_until_stopped(make_app, tenants, monkeypatch):
-    monkeypatch.setattr(scheduler, "_embedded", None)
+    monkeypatch.setattr(periodic, "_embedded", None)
     app = make_app(JOBS_BACKEND="thread", SYNC_SCHEDULER_INTERVAL=0.05)
     with app.app_context():
         orphan = SyncRun(organization_id=tenants.a.id, mode="basic", status="starting", steps=[])
         db.session.add(orphan)
         db.session.commit()
         orphan_id = orphan.id
-    assert scheduler.status(app) == {"active": False, "backend": "thread", "last_tick_at": None}
-    running = scheduler.start_embedded(app)
+    assert periodic.status(app) == {"active": False, "backend": "thread", "last_tick_at": None}
+    running = periodic.start_embedded(app)
     try:
-        assert scheduler.start_embedded(app) is running  # one per process
+        assert periodic.start_embedded(app) is running  # one per process
         wait_for(lambda: running.last_tick_at is not None)
-        state = scheduler.status(app)
+        state = periodic.status(app)
         assert state["active"] is True and state["last_tick_at"] == running.last_tick_at
         with app.app_context():
             assert db.session.get(SyncRun, orphan_id).status == "failed"
     finally:
         running.stop()
-    assert scheduler.status(app)["active"] is False
+    assert periodic.status(app)["active"] is False
 
 
 def test_the_first_request_starts_the_thread_only_where_it_belongs(make_app, monkeypatch):
-    monkeypatch.setattr(scheduler, "_embedded", None)
-    assert not scheduler.embedded_wanted({"JOBS_BACKEND": "rq", "TESTING": False, "SYNC_SCHEDULER_ENABLED": True})
-    assert not scheduler.embedded_wanted({"JOBS_BACKEND": "thread", "TESTING": True, "SYNC_SCHEDULER_ENABLED": True})
-    assert not scheduler.embedded_wanted({"JOBS_BACKEND": "thread", "TESTING": False, "SYNC_SCHEDULER_ENABLED": False})
+    monkeypatch.setattr(periodic, "_embedded", None)
+    assert not periodic.embedded_wanted({"JOBS_BACKEND": "rq", "TESTING": False, "SYNC_SCHEDULER_ENABLED": True})
+    assert not periodic.embedded_wanted({"JOBS_BACKEND": "thread", "TESTING": True, "SYNC_SCHEDULER_ENABLED": True})
+    assert not periodic.embedded_wanted({"JOBS_BACKEND": "thread", "TESTING": False, "SYNC_SCHEDULER_ENABLED": False})
 
     testing = make_app(JOBS_BACKEND="thread")
     testing.test_client().get("/health")
-    assert scheduler.embedded_scheduler() is None
+    assert periodic.embedded_clock() is None
 
     app = make_app(APP_ENV="development", JOBS_BACKEND="thread", SYNC_SCHEDULER_INTERVAL=3600)
-    assert scheduler.embedded_scheduler() is None  # building the app (as a CLI command does) starts nothing
+    assert periodic.embedded_clock() is None  # building the app (as a CLI command does) starts nothing
     app.test_client().get("/health")
-    running = scheduler.embedded_scheduler()
+    running = periodic.embedded_clock()
     try:
         assert running is not None and running.alive
         app.test_client().get("/health")
-        assert scheduler.embedded_scheduler() is running
+        assert periodic.embedded_clock() is running
     finally:
         running.stop()
 
@@ -250,9 +253,9 @@ def redis():
         from redis import Redis
 
         connection = Redis.from_url(REDIS_URL)
-        connection.delete(scheduler.CHAIN_KEY, scheduler.TICK_LOCK_KEY, scheduler.LAST_TICK_KEY)
+        connection.delete(periodic.CHAIN_KEY, periodic.TICK_LOCK_KEY, periodic.LAST_TICK_KEY)
         yield connection
-        connection.delete(scheduler.CHAIN_KEY, scheduler.TICK_LOCK_KEY, scheduler.LAST_TICK_KEY)
+        connection.delete(periodic.CHAIN_KEY, periodic.TICK_LOCK_KEY, periodic.LAST_TICK_KEY)
         connection.close()
     else:
         yield FakeRedis()
@@ -261,32 +264,32 @@ def redis():
 def test_the_rq_chain_ticks_once_per_interval_whatever_the_number_of_workers(make_app, redis, monkeypatch):
     app = make_app(REDIS_URL=REDIS_URL or "redis://127.0.0.1:1/0", JOBS_BACKEND="rq", SYNC_SCHEDULER_INTERVAL=60)
     queue, ticks = FakeQueue(), []
-    monkeypatch.setattr(jobs, "redis_connection", lambda app=None: redis)
-    monkeypatch.setattr(jobs, "rq_queue", lambda app, name: queue)
-    monkeypatch.setattr(scheduler, "tick", lambda now=None: ticks.append(now) or {"started": []})
+    monkeypatch.setattr(redis_queue, "redis_connection", lambda app=None: redis)
+    monkeypatch.setattr(redis_queue, "rq_queue", lambda app, name: queue)
+    monkeypatch.setattr(periodic, "tick", lambda now=None: ticks.append(now) or {"started": []})
 
-    assert scheduler.start_rq_chain(app) is True
-    assert scheduler.start_rq_chain(app) is False  # a second worker finds the chain alive
+    assert periodic.start_rq_chain(app) is True
+    assert periodic.start_rq_chain(app) is False  # a second worker finds the chain alive
     assert len(queue.calls) == 1
     _, function, (chain,) = queue.calls[0]
-    assert function == scheduler.RQ_TICK
+    assert function == CLOCK_TICK
 
     with app.app_context():
-        scheduler.rq_tick(chain)
-        assert len(ticks) == 1 and queue.calls[-1] == (timedelta(seconds=60), scheduler.RQ_TICK, (chain,))
-        scheduler.rq_tick(chain)  # a duplicate within the interval: no second tick, the chain goes on
+        periodic.rq_tick(chain)
+        assert len(ticks) == 1 and queue.calls[-1] == (timedelta(seconds=60), CLOCK_TICK, (chain,))
+        periodic.rq_tick(chain)  # a duplicate within the interval: no second tick, the chain goes on
         assert len(ticks) == 1 and len(queue.calls) == 3
-        assert scheduler.rq_tick("another-chain") is None  # a stray chain ends itself
+        assert periodic.rq_tick("another-chain") is None  # a stray chain ends itself
         assert len(ticks) == 1 and len(queue.calls) == 3
-        redis.delete(scheduler.TICK_LOCK_KEY)  # the interval has passed
-        scheduler.rq_tick(chain)
+        redis.delete(periodic.TICK_LOCK_KEY)  # the interval has passed
+        periodic.rq_tick(chain)
         assert len(ticks) == 2
 
-    state = scheduler.status(app)
+    state = periodic.status(app)
     assert state["active"] is True and state["backend"] == "rq" and state["last_tick_at"] is not None
 
 
 def test_scheduler_status_is_off_when_disabled(make_app):
     app = make_app(SYNC_SCHEDULER_ENABLED="false", JOBS_BACKEND="thread")
-    assert scheduler.status(app) == {"active": False, "backend": "off", "last_tick_at": None}
-    assert scheduler.start_rq_chain(app) is False
+    assert periodic.status(app) == {"active": False, "backend": "off", "last_tick_at": None}
+    assert periodic.start_rq_chain(app) is False

@@ -16,7 +16,7 @@ from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
 from clinic_app.sync import service
-from clinic_app.sync.client import mask_key
+from clinic_app.sync.cliniko import mask_key
 from clinic_app.sync.models import ClinikoConnection, SyncRun
 
 FAST = {"requests_per_minute": 100_000, "backoff_base": 0.001, "backoff_cap": 0.01, "timeout": 5.0, "max_retries": 2}
@@ -79,9 +79,9 @@ def test_a_key_for_another_account_forgets_the_incremental_cursor(app_context, t
     connection.last_incremental_cursor = utcnow()
     db.session.commit()
     connect(tenants, first)  # the same account again (a new key for it, say): the cursor stays
-    assert service._connection(tenants.a.id).last_incremental_cursor is not None
+    assert service.get_connection(tenants.a.id).last_incremental_cursor is not None
     connect(tenants, make_cliniko_sandbox(seed=2))  # other businesses: another account
-    assert service._connection(tenants.a.id).last_incremental_cursor is None
+    assert service.get_connection(tenants.a.id).last_incremental_cursor is None
 
 
 def test_a_wrong_key_is_refused_in_words_and_nothing_is_stored(app_context, tenants, cliniko_sandbox):
@@ -317,7 +317,7 @@ def test_basic_reads_recent_appointments_and_patients_only_reads_none(app_contex
     only = db.session.get(SyncRun, only.id, populate_existing=True)
     assert only.steps == ["businesses", "patients", "statistics"] and "appointments" not in only.counts
     # Neither covers everything, so neither moves the incremental cursor.
-    assert service._connection(tenants.a.id).last_incremental_cursor is None
+    assert service.get_connection(tenants.a.id).last_incremental_cursor is None
 
 
 # --- stale runs -------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from clinic_app.core import audit, jobs
+from clinic_app.core import audit
 from clinic_app.core.audit import AuditEvent
+from clinic_app.core.jobs import queueing
 from clinic_app.extensions import db
 from clinic_app.sync import service
 from clinic_app.sync.models import ClinikoConnection, SyncRun
@@ -217,7 +218,7 @@ def test_cancel_asks_first_then_a_resume_finishes_the_work(app, login_as, tenant
     connect(app, tenants, sandbox)
     admin = login_as("admin")
     with monkeypatch.context() as held:  # the job waits in the queue: the run is still "starting"
-        held.setattr(jobs, "_dispatch", lambda app, job_id: None)
+        held.setattr(queueing, "dispatch", lambda app, job_id: None)
         run_id = sync_id_in(post(admin, "/sync/start", {"mode": "comprehensive"}).get_data(as_text=True))
 
     asked = post(admin, f"/sync/runs/{run_id}/cancel", htmx=False)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from clinic_app.consultations import service as consultations
+from clinic_app.core import time as clock
 from clinic_app.core.crypto import Unreadable
 from clinic_app.intake import service as intake
-from clinic_app.orgs import service as orgs
 from clinic_app.reports.generation.base import (
     GenerationInputs,
     Medication,
@@ -49,8 +48,7 @@ def _medications(plan: Any) -> tuple[Medication, ...]:
 def local_date(organization_id: str, value: datetime | None) -> str | None:
     if value is None:
         return None
-    zone = ZoneInfo(orgs.get_organization(organization_id).time_zone)
-    return value.astimezone(zone).date().isoformat()
+    return clock.local_date(value, clock.organization_zone(organization_id)).isoformat()
 
 
 def gather(

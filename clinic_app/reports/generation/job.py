@@ -1,13 +1,14 @@
 """The background job that writes a report's draft (queue ``reports``). It takes ids only; the
-work itself is ``reports.service.run_generation``, which is idempotent."""
+work itself is ``reports.drafting.run_generation``, which is idempotent."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from clinic_app.core.jobs import JobContext, job_function
-
-JOB_KIND = "reports.generate"
+from clinic_app.core.jobs import Job, JobContext, job_function
+from clinic_app.extensions import db
+from clinic_app.reports.drafting import run_generation
+from clinic_app.reports.generation import JOB_KIND
 
 
 # Report readers watch a draft being written; those who may write reports may stop it.
@@ -20,9 +21,5 @@ JOB_KIND = "reports.generate"
     cancel_permission="reports:write",
 )
 def generate_report(ctx: JobContext, report_id: str) -> dict[str, Any]:
-    from clinic_app.core.jobs import Job
-    from clinic_app.extensions import db
-    from clinic_app.reports import service
-
     job = db.session.get(Job, ctx.job_id)  # the job row carries the organization it runs for
-    return service.run_generation(ctx, job.organization_id if job and job.organization_id else "", report_id)
+    return run_generation(ctx, job.organization_id if job and job.organization_id else "", report_id)

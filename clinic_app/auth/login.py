@@ -1,0 +1,121 @@
+"""Checking a person's e-mail and password, throttled: the one way in for the browser log-in, the
+API log-in and accepting an invitation with an existing account.
+
+Only failures count, over a sliding window, per account and per client address; the attempt is
+counted before its password is looked at, so concurrent guesses cannot slip past the limit.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from clinic_app.accounts import service as accounts
+from clinic_app.accounts.models import User
+from clinic_app.auth.models import LoginFailure
+from clinic_app.core import audit
+from clinic_app.core.credentials import keyed_hash
+from clinic_app.core.errors import Invalid, Unauthorized
+from clinic_app.core.time import utcnow
+from clinic_app.extensions import db
+from clinic_app.orgs import service as orgs
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+GENERIC_LOGIN_ERROR = "The e-mail address or password is not right."
+
+
+class LoginThrottled(Invalid):
+    status = 429
+    title = "Too many attempts"
+
+
+def _email_key(email: str) -> str:
+    return keyed_hash(current_app.config["SECRET_KEY"], (email or "").strip().lower())
+
+
+def _throttle_message() -> str:
+    minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+    return f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again, or reset your password."
+
+
+def _claim_attempt(email: str, ip_address: str | None) -> tuple[str, bool]:
+    """Count this attempt before its password is looked at, and say whether it is over a limit.
+
+    The attempt is written and committed first (its own short transaction), then the attempts in
+    the window are counted, so of N requests racing for one account at most
+    ``MAX_FAILURES_PER_ACCOUNT`` see a count within the limit: each one counts itself and every
+    attempt written before its count. A successful or refused attempt's row is removed again
+    (``_forget_attempt``); a failed one stays as the failure. Returns the row's id and whether to
+    refuse."""
+    email_hash = _email_key(email)
+    attempt = LoginFailure(email_hash=email_hash, ip_address=ip_address, created_at=utcnow())
+    row_id = attempt.id
+    with Session(db.engine) as session:
+        session.add(attempt)
+        session.commit()
+        since = utcnow() - THROTTLE_WINDOW
+        by_account = session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.email_hash == email_hash, LoginFailure.created_at >= since)
+        )
+        by_address = 0
+        if ip_address:
+            by_address = session.scalar(
+                select(func.count())
+                .select_from(LoginFailure)
+                .where(LoginFailure.ip_address == ip_address, LoginFailure.created_at >= since)
+            )
+        session.rollback()
+    over = (by_account or 0) > MAX_FAILURES_PER_ACCOUNT or (by_address or 0) > MAX_FAILURES_PER_ADDRESS
+    return row_id, over
+
+
+def _forget_attempt(row_id: str) -> None:
+    with Session(db.engine) as session:
+        session.execute(delete(LoginFailure).where(LoginFailure.id == row_id))
+        session.commit()
+
+
+def _record_failure(user: User | None, *, reason: str) -> None:
+    audit.record(
+        "auth.login_failed",
+        organization_id=None,
+        target_type="user" if user else None,
+        target_id=user.id if user else None,
+        outcome=audit.FAILURE,
+        details={"reason": reason},
+        independent=True,
+    )
+
+
+def authenticate(email: str, password: str, *, ip_address: str | None, require_membership: bool = True) -> User:
+    """The user behind these credentials, if they may sign in.
+
+    Raises LoginThrottled (429) after too many recent failures for the account or the address
+    (counted before the password is checked, so concurrent guesses cannot slip past the limit),
+    and Unauthorized with one message for every other failure (unknown e-mail, wrong password,
+    deactivated, no organization), so nothing tells which e-mail addresses exist.
+    ``require_membership=False`` is for accepting an invitation, which is how someone whom every
+    organization removed gets back in.
+    """
+    attempt_id, over_limit = _claim_attempt(email, ip_address)
+    if over_limit:
+        _forget_attempt(attempt_id)  # a refused attempt is not a failure: it checked nothing
+        audit.record("auth.login_throttled", organization_id=None, outcome=audit.DENIED, details={}, independent=True)
+        raise LoginThrottled(_throttle_message())
+    user = accounts.check_credentials(email, password)
+    if user is None:
+        _record_failure(accounts.find_by_email(email or ""), reason="bad_credentials")
+        raise Unauthorized(GENERIC_LOGIN_ERROR)
+    if require_membership and not orgs.memberships_of(user.id):
+        _record_failure(user, reason="no_active_membership")
+        raise Unauthorized(GENERIC_LOGIN_ERROR)
+    _forget_attempt(attempt_id)
+    return user
