@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import g, make_response, redirect, request, url_for
+from flask import g, make_response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
@@ -115,14 +115,7 @@ def _answer(page: str, partial: str, code: int = 200, **context: Any) -> Respons
 
 
 def _go(target: str, message: str | None = None) -> ResponseReturnValue:
-    if message:
-        return done(message, target)
-    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return done(message, target)
 
 
 # --- start ------------------------------------------------------------------------------------------

@@ -47,10 +47,11 @@ def put_errors(
             form.form_errors.append(item.message)
 
 
-def done(message: str, target: str, category: str = "success") -> ResponseReturnValue:
-    """After a change: flash ``message``, then show ``target`` (a 303 for a browser form, an empty
-    200 with ``HX-Redirect`` for htmx, which follows it)."""
-    flash(message, category)
+def done(message: str | None, target: str, category: str = "success") -> ResponseReturnValue:
+    """After a change: flash ``message`` (unless None: nothing to say), then show ``target`` (a 303
+    for a browser form, an empty 200 with ``HX-Redirect`` for htmx, which follows it)."""
+    if message:
+        flash(message, category)
     if is_htmx():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target

@@ -132,15 +132,6 @@ def _open_draft(draft_id: str, step: str, *, for_update: bool = False) -> Intake
     return service.get_draft(current_organization_id(), draft_id, for_update=for_update)
 
 
-def _redirect(target: str) -> ResponseReturnValue:
-    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
-
-
 def _to_patient(draft: IntakeDraft) -> ResponseReturnValue:
     if draft.submitted_patient_id is None:  # its patient has since been deleted
         target = url_for("intake.index")
@@ -268,7 +259,7 @@ def _submit(draft: IntakeDraft) -> ResponseReturnValue:
     target = url_for("patients.detail", patient_id=patient.id)
     if was_open:
         return done(f"{name} was registered.", target)
-    return _redirect(target)
+    return done(None, target)
 
 
 @bp.post("/intake/<draft_id>/<step>/autosave")

@@ -176,14 +176,7 @@ def generate() -> ResponseReturnValue:
 
 
 def _go(target: str, message: str | None = None, category: str = "success") -> ResponseReturnValue:
-    if message:
-        return done(message, target, category)
-    # Nothing to say: ``done`` always flashes, so only its going on (a 303, or HX-Redirect for htmx).
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return done(message, target, category)
 
 
 # --- the review page ----------------------------------------------------------------------------

@@ -120,19 +120,24 @@ def test_one_invitation_link_used_at_once_twice_makes_one_account(live):
         db.session.commit()
     url = f"{live.url}/invitations/{issued.secret}"
 
-    def join(index):
-        with httpx.Client() as client:
-            page = client.get(url)
-            token = csrf_from(page.text)
-            password = "violet harbour lantern quietly"
-            return client.post(
-                f"{url}/join",
-                data={"display_name": f"Person {index}", "new_password": password, "confirm": password},
-                headers={"X-CSRFToken": token},
-                timeout=60,
-            )
+    # Four people open the link first (each gets the form and its CSRF token), then all send it at once.
+    clients = [httpx.Client() for _ in range(4)]
+    tokens = [csrf_from(client.get(url).text) for client in clients]
 
-    answers = at_once(4, join)
+    def join(index):
+        password = "violet harbour lantern quietly"
+        return clients[index].post(
+            f"{url}/join",
+            data={"display_name": f"Person {index}", "new_password": password, "confirm": password},
+            headers={"X-CSRFToken": tokens[index]},
+            timeout=60,
+        )
+
+    try:
+        answers = at_once(4, join)
+    finally:
+        for client in clients:
+            client.close()
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses.count(303) == 1 and not any(status >= 500 for status in statuses), statuses
     with live.app.app_context():

@@ -46,7 +46,12 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         assert jobs.registered_kinds() == ["audit.verify", "keys.reencrypt", "reports.generate", "sync.cliniko"]
         assert "test.declared_only" not in jobs.registered_kinds()  # declaring registers nothing
     names = [task.name for task in app.extensions[periodic.EXTENSION].tasks]
-    assert names == ["sync.scheduled_syncs", "audit.nightly_verification", "staff_invitations.purge"]
+    assert names == [
+        "sync.scheduled_syncs",
+        "figures.refresh_stale",
+        "audit.nightly_verification",
+        "staff_invitations.purge",
+    ]
     assert names == [name for name in names if not name.startswith("test.")]
 
 
