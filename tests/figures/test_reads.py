@@ -49,6 +49,4 @@ def test_reads_leave_stale_figures_to_the_clock(app, client, tenants):
             results = periodic.run_all(later)  # the clock's tick
             assert results["figures.refresh_stale"] == {"organizations": 1, "patients": 1}
     after = stored(app, org)
-    assert [(computed_at, upcoming, attended) for computed_at, upcoming, attended in after.values()] == [
-        (later, 0, 1)
-    ]
+    assert [(computed_at, upcoming, attended) for computed_at, upcoming, attended in after.values()] == [(later, 0, 1)]
