@@ -18,18 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 
 from clinic_app.appointments.models import (
     ATTENDED,
     BOOKED,
+    CANCELLATION_REASON_FIELD,
     CANCELLED,
     DID_NOT_ARRIVE,
+    NOTES_FIELD,
     STATUSES,
     Appointment,
 )
 from clinic_app.appointments.timing import LATE_CANCELLATION, RECENT_DAYS
+from clinic_app.core.crypto import Vault
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 
@@ -45,6 +49,7 @@ __all__ = [
     "STATUSES",
     "appointment_status",
     "chunks",
+    "column_values",
     "counted",
     "late_cancellation_expression",
     "patient_appointments",
@@ -76,6 +81,24 @@ def appointment_status(
     if patient_arrived or starts_at <= now:
         return ATTENDED
     return BOOKED
+
+
+def column_values(values: dict[str, Any], vault: Vault, *, now: datetime) -> dict[str, Any]:
+    """An appointment's stored columns for a bulk write (the sync): ``values`` with plaintext
+    ``notes`` and ``cancellation_reason`` encrypted into their columns and the status of the rule
+    above at ``now``."""
+    stored = dict(values)
+    notes, reason = stored.pop("notes"), stored.pop("cancellation_reason")
+    stored["notes_enc"] = vault.encrypt(NOTES_FIELD, notes)
+    stored["cancellation_reason_enc"] = vault.encrypt(CANCELLATION_REASON_FIELD, reason)
+    stored["status"] = appointment_status(
+        starts_at=stored["starts_at"],
+        cancelled_at=stored["cancelled_at"],
+        did_not_arrive=stored["did_not_arrive"],
+        patient_arrived=stored["patient_arrived"],
+        now=now,
+    )
+    return stored
 
 
 def status_expression(now: datetime) -> ColumnElement[str]:

@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, delete, or_
@@ -67,6 +68,26 @@ def write_fields(patient: Patient, data: PatientInput, vault: Vault, names: set[
             patient.email_bidx = vault.blind_index("patients.email", normalise_email(data.email or ""))
         elif name == "date_of_birth":
             patient.dob_bidx = vault.blind_index("patients.date_of_birth", plaintext_of(data, name))
+
+
+# The columns a bulk write (the sync, the scale seeder) fills from a patient's data; the rest are
+# set per insert or update (ids, organization, who and when).
+BULK_COLUMNS = tuple(
+    column.key
+    for column in Patient.__table__.columns
+    if column.key not in ("id", "organization_id", "created_at", "updated_at", "created_by_id", "updated_by_id")
+)
+
+
+def column_values(data: PatientInput, vault: Vault, *, archived_at: datetime | None) -> dict[str, Any]:
+    """A patient's stored columns (names in plaintext for search, everything else encrypted) for a
+    bulk write, by this feature's own writer (on a plain object: an ORM instance would cost more
+    than the encryption, a new public id included)."""
+    row = SimpleNamespace(**dict.fromkeys(BULK_COLUMNS))
+    write_fields(row, data, vault, data.provided)  # type: ignore[arg-type]
+    values = {name: getattr(row, name) for name in BULK_COLUMNS}
+    values.update(archived=archived_at is not None, archived_at=archived_at)
+    return values
 
 
 def identifier_rows(patient_id: str, organization_id: str, data: PatientInput, vault: Vault) -> list[dict[str, Any]]:
