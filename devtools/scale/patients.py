@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import click
+import phonenumbers
 from flask import Flask
 from sqlalchemy import insert, select
 
@@ -65,8 +66,13 @@ NOTES = (
 
 
 def _mobile(rng: random.Random) -> str:
-    # 04xx xxx xxx: the Australian mobile range, in E.164.
-    return f"+614{rng.randint(10_000_000, 99_999_999)}"
+    # 04xx xxx xxx: the Australian mobile range, in E.164. About one in eight such numbers is not
+    # allocated (phonenumbers calls it invalid): a registered patient could not have it, and a
+    # search for it finds nothing, so draw again.
+    while True:
+        number = f"+614{rng.randint(10_000_000, 99_999_999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, None)):
+            return number
 
 
 def synthetic_patient(rng: random.Random, today: date) -> PatientInput:

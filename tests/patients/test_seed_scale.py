@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from datetime import date
+
 from sqlalchemy import func, select
 
 from clinic_app.core import audit
 from clinic_app.extensions import db
 from clinic_app.patients import service
 from clinic_app.patients.models import Patient, PatientIdentifier
+from clinic_app.patients.validation import parse_phone
+from devtools.scale.patients import synthetic_patient
 
 
 def test_seed_scale_adds_decryptable_searchable_patients(app, tenants):
@@ -35,6 +40,14 @@ def test_seed_scale_adds_decryptable_searchable_patients(app, tenants):
         assert sample[0].id in [r.id for r in by_email.rows]
         page = service.search_patients(tenants.b.id, limit=100)
         assert len(page.rows) == 100 and page.total is not None and page.total > 1000
+
+
+def test_every_seeded_phone_number_is_one_a_patient_could_have():
+    # Search reads a phone number only when it is valid for its region; a seeded number that is not
+    # (about one in eight 04xx numbers is unallocated) would never be found by its own search.
+    rng, today = random.Random(3), date(2026, 1, 5)
+    numbers = [phone.number for _ in range(2000) for phone in synthetic_patient(rng, today).phones]
+    assert [number for number in numbers if parse_phone(number, "AU") is None] == []
 
 
 def test_seed_scale_defaults_to_the_first_organization_and_checks_the_id(app, tenants):
