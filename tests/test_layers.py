@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "figures": 4,
     "sync": 4,
     "engagement": 4,
+    "health_data": 4,
     # 5. read models and pages that combine features
     "dashboard": 5,
     "caseload": 5,
