@@ -83,6 +83,34 @@ def _forget_attempt(row_id: str) -> None:
         session.commit()
 
 
+def claim_attempt(key: str, *, limit: int, window: timedelta) -> tuple[str, bool]:
+    """The same insert-then-count throttle for another guess worth limiting (a password asked
+    again to sign a report): ``key`` names who tries what (e.g. ``report-sign:<org>:<user>``; it is
+    stored hashed, apart from e-mail keys). The attempt is written and committed first, then the
+    attempts under ``key`` in ``window`` are counted, so of N racing requests at most ``limit``
+    see a count within it. Returns the row's id and whether to refuse; call ``forget_attempt``
+    for an attempt that must not count (a refused one, or one that succeeded)."""
+    key_hash = keyed_hash(current_app.config["SECRET_KEY"], f"attempt:{key}")
+    attempt = LoginFailure(email_hash=key_hash, ip_address=None, created_at=utcnow())
+    row_id = attempt.id
+    with Session(db.engine) as session:
+        session.add(attempt)
+        session.commit()
+        since = utcnow() - window
+        count = session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.email_hash == key_hash, LoginFailure.created_at >= since)
+        )
+        session.rollback()
+    return row_id, (count or 0) > limit
+
+
+def forget_attempt(row_id: str) -> None:
+    """Remove an attempt written by ``claim_attempt`` (it must not count)."""
+    _forget_attempt(row_id)
+
+
 def _record_failure(user: User | None, *, reason: str) -> None:
     audit.record(
         "auth.login_failed",

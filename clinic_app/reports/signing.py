@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.passwords import verify_password
+from clinic_app.auth import login
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, DomainError, FieldError, Forbidden, Invalid
 from clinic_app.core.time import utcnow
@@ -30,23 +31,6 @@ class TooManyAttempts(DomainError):
 
     status = 429
     title = "Rate limit exceeded"
-
-
-def _recent_sign_failures(organization_id: str, user_id: str) -> int:
-    since = utcnow() - timedelta(minutes=SIGN_WINDOW_MINUTES)
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(audit.AuditEvent)
-            .where(
-                audit.AuditEvent.chain == organization_id,
-                audit.AuditEvent.actor_user_id == user_id,
-                audit.AuditEvent.action == "report.sign_failed",
-                audit.AuditEvent.created_at >= since,
-            )
-        )
-        or 0
-    )
 
 
 def _signing_time() -> datetime:
@@ -72,18 +56,28 @@ def sign_report(
     require_draft(report)
     if signer is None:
         raise Forbidden("A report is signed by a person: use your own sign-in, not an API token.")
-    if _recent_sign_failures(organization_id, signer.id) >= SIGN_ATTEMPTS:
+    if not password:
+        raise Invalid(errors=[FieldError("password", "Enter your password to sign.")])
+    # Counted before the password is looked at (one atomic claim), so concurrent guesses cannot
+    # all read "under the limit" and all be checked: at most SIGN_ATTEMPTS wrong ones per window.
+    attempt, over = login.claim_attempt(
+        f"report-sign:{organization_id}:{signer.id}",
+        limit=SIGN_ATTEMPTS,
+        window=timedelta(minutes=SIGN_WINDOW_MINUTES),
+    )
+    if over:
+        login.forget_attempt(attempt)  # a refused attempt is not a wrong password
         raise TooManyAttempts(
             f"Too many wrong passwords. Wait {SIGN_WINDOW_MINUTES} minutes and try again.",
             retry_after=SIGN_WINDOW_MINUTES * 60,
         )
-    if not password:
-        raise Invalid(errors=[FieldError("password", "Enter your password to sign.")])
     if not verify_password(signer.password_hash, password):
+        # The claimed attempt stays: it is the failure the throttle counts.
         record(
             "report.sign_failed", report, actor, {"reason": "wrong_password"}, outcome=audit.FAILURE, independent=True
         )
         raise Invalid(errors=[FieldError("password", "That password is not correct.")])
+    login.forget_attempt(attempt)
     if expected_revision is not None and expected_revision != report.revision:
         raise stale(report)
     sections = read_sections(report, "current_sections")

@@ -143,3 +143,35 @@ def test_one_invitation_link_used_at_once_twice_makes_one_account(live):
     with live.app.app_context():
         users = db.session.scalars(select(User).where(User.email == "twice@example.com")).all()
         assert len(users) == 1
+
+
+def test_concurrent_wrong_signing_passwords_cannot_slip_past_the_throttle(live):
+    from tests.factories import access_token_for
+    from tests.reports.test_verify import make_report
+
+    tenants = _tenants(live.app)
+    clinician = tenants.user("clinician")
+    report_id = make_report(live.app, tenants.a, clinician, sign=False)
+    headers = {"Authorization": f"Bearer {access_token_for(live.app, clinician)}"}
+
+    def sign(password):
+        url = f"{live.url}/api/v1/reports/{report_id}/sign"
+        return httpx.post(url, json={"password": password}, headers=headers, timeout=60)
+
+    answers = at_once(12, lambda i: sign(f"wrong guess {i}"))
+    statuses = sorted(answer.status_code for answer in answers)
+    evaluated = [a for a in answers if a.status_code == 422]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(evaluated) + len(refused) == 12, statuses
+    # At most five wrong passwords are ever checked in the window; the rest are refused unseen.
+    assert len(evaluated) <= 5, statuses
+    assert all("Too many wrong passwords" in a.json()["detail"] and a.headers["Retry-After"] for a in refused)
+    later = [sign(f"later guess {n}") for n in range(6)]
+    assert len(evaluated) + sum(1 for answer in later if answer.status_code == 422) == 5
+    right = sign(PASSWORD)
+    assert right.status_code == 429, right.text
+    with live.app.app_context():
+        failures = db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "report.sign_failed")
+        )
+        assert failures == 5
