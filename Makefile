@@ -11,7 +11,7 @@ SANDBOX_LOG  ?= instance/cliniko-sandbox.log
 CHROMIUM ?= /usr/bin/chromium
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench worker install install-dev chromium browser-tools clean
+.PHONY: run test lint format bench worker install install-dev chromium browser-tools test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ run: install
 ## test: the whole suite in $(TEST_WORKERS) processes (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else
 ##       SQLite; each worker gets its own database)
 TEST_WORKERS ?= 2
-test: install-dev chromium browser-tools
+test: install-dev chromium browser-tools test-data
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## lint: ruff lint and format check
@@ -91,6 +91,19 @@ $(BROWSER_TOOLS): tests/browser/package.json tests/browser/package-lock.json
 	  { echo "The browser tests need npm (run: sudo apt-get install npm)."; exit 1; }
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Public recordings the health-data tests check against: pyActigraphy's example_01.AWD, taken from the
+# pyActigraphy 1.2.2 package on PyPI (downloaded once, without its dependencies) into tests/health_data/data.
+TEST_DATA_DIR   := tests/health_data/data
+TEST_DATA_CACHE := $(VENV)/test-data-cache
+test-data: $(TEST_DATA_DIR)/example_01.AWD
+$(TEST_DATA_DIR)/example_01.AWD: | $(BIN)/python
+	@mkdir -p $(TEST_DATA_CACHE) $(TEST_DATA_DIR)
+	$(BIN)/pip download --quiet --no-deps --no-binary :none: pyActigraphy==1.2.2 -d $(TEST_DATA_CACHE)
+	$(BIN)/python -c "import sys, zipfile; \
+	  z = zipfile.ZipFile('$(TEST_DATA_CACHE)/pyActigraphy-1.2.2-py3-none-any.whl'); \
+	  sys.stdout.buffer.write(z.read('pyActigraphy/tests/data/example_01.AWD'))" > $@.tmp
+	mv $@.tmp $@
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache tests/browser/node_modules

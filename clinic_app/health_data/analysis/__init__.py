@@ -1,0 +1,1 @@
+"""Actigraphy analysis: circadian rhythm, sleep/wake scoring, non-wear, nights, cosinor (pure Python)."""

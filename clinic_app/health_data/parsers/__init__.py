@@ -1,0 +1,1 @@
+"""Streaming parsers for activity files; every error names the line it found it on."""
