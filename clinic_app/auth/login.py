@@ -44,26 +44,21 @@ def _throttle_message() -> str:
     return f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again, or reset your password."
 
 
-def _claim_attempt(email: str, ip_address: str | None) -> tuple[str, bool]:
-    """Count this attempt before its password is looked at, and say whether it is over a limit.
-
-    The attempt is written and committed first (its own short transaction), then the attempts in
-    the window are counted, so of N requests racing for one account at most
-    ``MAX_FAILURES_PER_ACCOUNT`` see a count within the limit: each one counts itself and every
-    attempt written before its count. A successful or refused attempt's row is removed again
-    (``_forget_attempt``); a failed one stays as the failure. Returns the row's id and whether to
-    refuse."""
-    email_hash = _email_key(email)
-    attempt = LoginFailure(email_hash=email_hash, ip_address=ip_address, created_at=utcnow())
+def _write_then_count(key_hash: str, ip_address: str | None, window: timedelta) -> tuple[str, int, int]:
+    """Write one attempt under ``key_hash`` (and ``ip_address``) and commit it in its own short
+    transaction, then count the attempts in ``window`` under that key and that address. Each of N
+    racing requests counts itself and every attempt written before its count, so at most ``limit``
+    of them can see a count within a limit. Returns the row's id and the two counts."""
+    attempt = LoginFailure(email_hash=key_hash, ip_address=ip_address, created_at=utcnow())
     row_id = attempt.id
     with Session(db.engine) as session:
         session.add(attempt)
         session.commit()
-        since = utcnow() - THROTTLE_WINDOW
-        by_account = session.scalar(
+        since = utcnow() - window
+        by_key = session.scalar(
             select(func.count())
             .select_from(LoginFailure)
-            .where(LoginFailure.email_hash == email_hash, LoginFailure.created_at >= since)
+            .where(LoginFailure.email_hash == key_hash, LoginFailure.created_at >= since)
         )
         by_address = 0
         if ip_address:
@@ -73,8 +68,16 @@ def _claim_attempt(email: str, ip_address: str | None) -> tuple[str, bool]:
                 .where(LoginFailure.ip_address == ip_address, LoginFailure.created_at >= since)
             )
         session.rollback()
-    over = (by_account or 0) > MAX_FAILURES_PER_ACCOUNT or (by_address or 0) > MAX_FAILURES_PER_ADDRESS
-    return row_id, over
+    return row_id, by_key or 0, by_address or 0
+
+
+def _claim_attempt(email: str, ip_address: str | None) -> tuple[str, bool]:
+    """Count this sign-in attempt before its password is looked at (``_write_then_count``), and
+    say whether it is over a limit per account or per address. A successful or refused attempt's
+    row is removed again (``_forget_attempt``); a failed one stays as the failure. Returns the
+    row's id and whether to refuse."""
+    row_id, by_account, by_address = _write_then_count(_email_key(email), ip_address, THROTTLE_WINDOW)
+    return row_id, by_account > MAX_FAILURES_PER_ACCOUNT or by_address > MAX_FAILURES_PER_ADDRESS
 
 
 def _forget_attempt(row_id: str) -> None:
@@ -86,24 +89,12 @@ def _forget_attempt(row_id: str) -> None:
 def claim_attempt(key: str, *, limit: int, window: timedelta) -> tuple[str, bool]:
     """The same insert-then-count throttle for another guess worth limiting (a password asked
     again to sign a report): ``key`` names who tries what (e.g. ``report-sign:<org>:<user>``; it is
-    stored hashed, apart from e-mail keys). The attempt is written and committed first, then the
-    attempts under ``key`` in ``window`` are counted, so of N racing requests at most ``limit``
-    see a count within it. Returns the row's id and whether to refuse; call ``forget_attempt``
-    for an attempt that must not count (a refused one, or one that succeeded)."""
+    stored hashed, apart from e-mail keys). Of N racing requests at most ``limit`` see a count
+    within it. Returns the row's id and whether to refuse; call ``forget_attempt`` for an attempt
+    that must not count (a refused one, or one that succeeded)."""
     key_hash = keyed_hash(current_app.config["SECRET_KEY"], f"attempt:{key}")
-    attempt = LoginFailure(email_hash=key_hash, ip_address=None, created_at=utcnow())
-    row_id = attempt.id
-    with Session(db.engine) as session:
-        session.add(attempt)
-        session.commit()
-        since = utcnow() - window
-        count = session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.email_hash == key_hash, LoginFailure.created_at >= since)
-        )
-        session.rollback()
-    return row_id, (count or 0) > limit
+    row_id, by_key, _ = _write_then_count(key_hash, None, window)
+    return row_id, by_key > limit
 
 
 def forget_attempt(row_id: str) -> None:
