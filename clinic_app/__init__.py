@@ -172,7 +172,12 @@ def _register_blueprints(app: Flask) -> None:
         "symptoms": ("symptoms.views", "symptoms.api"),
         "intake": ("intake.views", "intake.api"),
         "sync": ("sync.views", "sync.api", "sync.admin_api"),
-        "appointments": ("appointments.views", "appointments.api"),
+        "appointments": (
+            "appointments.views",
+            "appointments.booking_views",
+            "appointments.setup_views",
+            "appointments.api",
+        ),
         "engagement": ("engagement.views", "engagement.api"),
         "dashboard": ("dashboard.views", "dashboard.api"),
         "caseload": ("caseload.views", "caseload.api"),

@@ -221,6 +221,3 @@ def arrived(appointment_id: str) -> ResponseReturnValue:
 @requires("appointments:write")
 def did_not_arrive(appointment_id: str) -> ResponseReturnValue:
     return _marked(appointment_id, False)
-
-
-from clinic_app.appointments import booking_views, setup_views  # noqa: E402, F401  (their routes)
