@@ -137,13 +137,19 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.core import jobs, periodic
     from clinic_app.core.key_rotation import reencrypt
     from clinic_app.figures.service import refresh_stale_figures
+    from clinic_app.health_data.analyses import analyze_job
+    from clinic_app.health_data.imports import import_file
     from clinic_app.orgs.invitations import purge_expired
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
     from clinic_app.sync.job import run_sync
     from clinic_app.worker import CLOCK_TICK, RUN_JOB
 
-    jobs.register_jobs(app, [run_sync, generate_report, verify_organization_chain, reencrypt], rq_entry=RUN_JOB)
+    jobs.register_jobs(
+        app,
+        [run_sync, generate_report, verify_organization_chain, reencrypt, import_file, analyze_job],
+        rq_entry=RUN_JOB,
+    )
     # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
     periodic.register_tasks(
         app,
@@ -183,6 +189,7 @@ def _register_blueprints(app: Flask) -> None:
         "caseload": ("caseload.views", "caseload.api"),
         "consultations": ("consultations.views", "consultations.api"),
         "reports": ("reports.views", "reports.api", "reports.pdf_views"),
+        "health_data": ("health_data.views", "health_data.api", "health_data.pat_api", "health_data.insights_api"),
     }
     for feature, modules in blueprints.items():
         package = importlib.import_module(f"clinic_app.{feature}")

@@ -65,6 +65,17 @@ VARIABLES: tuple[Variable, ...] = (
         "with the request's Host header. Required in production (https); default `http://127.0.0.1:<PORT>`.",
     ),
     Variable("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024), "Largest accepted request body in bytes."),
+    Variable(
+        "HEALTH_UPLOAD_MAX_BYTES",
+        str(1024 * 1024 * 1024),
+        "Largest health-data file (an Apple Health export, an actigraphy file) accepted, in bytes.",
+    ),
+    Variable(
+        "HEALTH_UPLOAD_DIR",
+        None,
+        "Folder for health-data files waiting for their import job (each sealed with its own key; deleted "
+        "when imported). Web and worker processes must share it. Default: `health_uploads` in the instance folder.",
+    ),
     Variable("LOG_LEVEL", "INFO", "Python log level for the JSON logs."),
     Variable("HTMX_CDN_URL", None, "Optional: load htmx from this URL (with the pinned SRI hash) instead of /static."),
     Variable("RATELIMIT_ENABLED", "true", "Set `false` only for benchmarks."),
@@ -282,6 +293,10 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "MAX_CONTENT_LENGTH": _as_int(
             _env("MAX_CONTENT_LENGTH", environ) or str(16 * 1024 * 1024), "MAX_CONTENT_LENGTH"
         ),
+        "HEALTH_UPLOAD_MAX_BYTES": _as_int(
+            _env("HEALTH_UPLOAD_MAX_BYTES", environ) or str(1024 * 1024 * 1024), "HEALTH_UPLOAD_MAX_BYTES"
+        ),
+        "HEALTH_UPLOAD_DIR": _env("HEALTH_UPLOAD_DIR", environ) or str(instance_path / "health_uploads"),
         "LOG_LEVEL": (_env("LOG_LEVEL", environ) or "INFO").upper(),
         "HTMX_CDN_URL": _env("HTMX_CDN_URL", environ),
         "RATELIMIT_ENABLED": _as_bool(_env("RATELIMIT_ENABLED", environ) or "true", "RATELIMIT_ENABLED"),

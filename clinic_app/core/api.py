@@ -77,11 +77,23 @@ class Operation:
     extra_statuses: dict[int, str] = field(default_factory=dict)
 
 
-def _field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
+def field_path(parts: tuple[Any, ...] | list[Any], *, brackets: bool = False) -> str:
+    """A field's location as text: ``metrics.3.heart_rate``, or with ``brackets``
+    ``metrics[3].heart_rate`` (the form JSON-path-minded clients such as seed 004's expect)."""
+    path = ""
+    for part in parts:
+        if brackets and isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _field_errors(error: ValidationError, prefix: str = "", *, brackets: bool = False) -> list[FieldError]:
     errors = []
     for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"]) or "body"
-        errors.append(FieldError(prefix + location, item["msg"]))
+        location = field_path(item["loc"], brackets=brackets) or "body"
+        errors.append(FieldError(prefix + location, item["msg"], item["type"].upper()))
     return errors
 
 
@@ -101,7 +113,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
+def parse_body(model: type[BaseModel], *, brackets: bool = False) -> BaseModel:
     """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed or nested
     more than ``MAX_JSON_DEPTH`` deep, 422 per field. A request with no body at all stands for
     ``{}`` when the model requires nothing (``POST .../stop`` with nothing to add)."""
@@ -119,11 +131,13 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise BadRequest(TOO_DEEP)
     where = text.first_unusable(data)
     if where is not None:
-        raise Invalid(errors=[FieldError(".".join(str(part) for part in where) or "body", text.MESSAGE)])
+        raise Invalid(
+            errors=[FieldError(field_path(where, brackets=brackets) or "body", text.MESSAGE, "UNUSABLE_TEXT")]
+        )
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise Invalid(errors=_field_errors(error)) from None
+        raise Invalid(errors=_field_errors(error, brackets=brackets)) from None
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
@@ -146,9 +160,11 @@ def api_route(
     tags: tuple[str, ...] = (),
     description: str | None = None,
     extra_statuses: dict[int, str] | None = None,
+    bracket_indices: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JSON view. The view receives ``body=`` / ``query=`` when declared and returns a
-    pydantic model (serialised with ``status``) or a ready Response."""
+    pydantic model (serialised with ``status``) or a ready Response. ``bracket_indices`` names list
+    items in 422 errors as ``metrics[3].field`` instead of ``metrics.3.field``."""
 
     operation = Operation(
         summary=summary,
@@ -166,7 +182,7 @@ def api_route(
         @wraps(view)
         def endpoint(**kwargs: Any) -> Any:
             if body is not None:
-                kwargs["body"] = parse_body(body)
+                kwargs["body"] = parse_body(body, brackets=bracket_indices)
             if query is not None:
                 kwargs["query"] = parse_query(query)
             result = view(**kwargs)

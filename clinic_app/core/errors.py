@@ -29,11 +29,18 @@ PROBLEM_JSON = "application/problem+json"
 
 @dataclass
 class FieldError:
+    """One field's problem. ``code`` is a stable machine-readable name (``LESS_THAN_EQUAL``,
+    ``MISSING``, ``UNKNOWN_METRIC_TYPE``) when the check that failed has one."""
+
     field: str
     message: str
+    code: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        answer = {"field": self.field, "message": self.message}
+        if self.code:
+            answer["code"] = self.code
+        return answer
 
 
 class DomainError(Exception):
@@ -213,7 +220,7 @@ def _from_http_exception(error: HTTPException) -> Problem:
     elif status == 405:
         description = f"The method {request.method} is not allowed for this URL."
     elif status == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length  # the route's own limit where it sets one
         description = f"The request body is larger than the limit of {limit} bytes."
     problem = Problem(status=status, detail=description)
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:

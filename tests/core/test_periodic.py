@@ -43,7 +43,14 @@ def _reset():
 
 def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
     with app.app_context():
-        assert jobs.registered_kinds() == ["audit.verify", "keys.reencrypt", "reports.generate", "sync.cliniko"]
+        assert jobs.registered_kinds() == [
+            "audit.verify",
+            "health_data.analyze",
+            "health_data.import_file",
+            "keys.reencrypt",
+            "reports.generate",
+            "sync.cliniko",
+        ]
         assert "test.declared_only" not in jobs.registered_kinds()  # declaring registers nothing
     names = [task.name for task in app.extensions[periodic.EXTENSION].tasks]
     assert names == [

@@ -13,20 +13,21 @@ The model is asked for JSON: ``{"sections": {"<key>": "<Markdown>", ...}}`` with
 the template. Anything else — a timeout, an HTTP error, text that is not JSON, a missing or empty
 section — is a ``GenerationFailed``, and ``generate_draft`` then writes the offline draft and
 records why in the draft's note. Sending the inputs to a provider shares patient information with
-it: configure one only under an agreement that covers that.
+it: configure one only under an agreement that covers that. The settings and the HTTP call itself
+are ``clinic_app.core.llm``, shared with other features; this module owns the report's prompt and
+the reading of its answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from flask import current_app, has_app_context
 
+from clinic_app.core import llm as core_llm
+from clinic_app.core.llm import LlmFailed, LlmSettings
 from clinic_app.reports.generation import offline
 from clinic_app.reports.generation.base import (
     Draft,
@@ -37,11 +38,6 @@ from clinic_app.reports.generation.base import (
 
 log = logging.getLogger("clinic_app.reports.generation")
 
-PROVIDERS = ("openai", "gemini")
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "gemini": "gemini-2.0-flash"}
-GEMINI_URL = "https://generativelanguage.googleapis.com"
-OPENAI_URL = "https://api.openai.com"
 TRANSCRIPT_CHAR_LIMIT = 60_000
 SECTION_CHAR_LIMIT = 20_000
 
@@ -55,40 +51,13 @@ SYSTEM_PROMPT = (
 )
 
 
-@dataclass(frozen=True)
-class LlmSettings:
-    provider: str
-    url: str
-    api_key: str | None
-    model: str
-    timeout: float
-
-
-def _setting(name: str) -> str | None:
-    value = current_app.config.get(name) if has_app_context() else None
-    if value is None:
-        value = os.environ.get(name)
-    return str(value).strip() if value is not None and str(value).strip() else None
-
-
 def configured_settings() -> LlmSettings | None:
-    """The language-model settings, or None when no provider is configured (or it is unknown)."""
-    provider = (_setting("REPORT_LLM_PROVIDER") or "").lower()
-    if provider not in PROVIDERS:
-        if provider and provider != "none":
-            log.warning("unknown report language-model provider", extra={"event": "report_llm_unknown"})
-        return None
-    try:
-        timeout = float(_setting("REPORT_LLM_TIMEOUT") or DEFAULT_TIMEOUT)
-    except ValueError:
-        timeout = DEFAULT_TIMEOUT
-    return LlmSettings(
-        provider=provider,
-        url=_setting("REPORT_LLM_URL") or (GEMINI_URL if provider == "gemini" else OPENAI_URL),
-        api_key=_setting("REPORT_LLM_API_KEY"),
-        model=_setting("REPORT_LLM_MODEL") or DEFAULT_MODELS[provider],
-        timeout=max(1.0, min(timeout, 300.0)),
-    )
+    """The language-model settings (``clinic_app.core.llm``), or None when no provider is configured
+    (or it is unknown)."""
+    settings = core_llm.configured_settings()
+    if settings is None and core_llm.unknown_provider():
+        log.warning("unknown report language-model provider", extra={"event": "report_llm_unknown"})
+    return settings
 
 
 # --- the prompt ---------------------------------------------------------------------------------
@@ -147,57 +116,15 @@ def user_prompt(inputs: GenerationInputs) -> str:
     )
 
 
-# --- providers ----------------------------------------------------------------------------------
-
-
-def _endpoint(settings: LlmSettings) -> str:
-    base = settings.url.rstrip("/")
-    if settings.provider == "openai":
-        return base if base.endswith("/chat/completions") else base + "/v1/chat/completions"
-    if base.endswith(":generateContent"):
-        return base
-    return f"{base}/v1beta/models/{settings.model}:generateContent"
-
-
-def _request(settings: LlmSettings, inputs: GenerationInputs) -> tuple[dict[str, str], dict[str, Any]]:
-    prompt = user_prompt(inputs)
-    if settings.provider == "openai":
-        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-        body: dict[str, Any] = {
-            "model": settings.model,
-            "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-            "response_format": {"type": "json_object"},
-            "temperature": 0.2,
-        }
-        return headers, body
-    headers = {"x-goog-api-key": settings.api_key} if settings.api_key else {}
-    body = {
-        "systemInstruction": {"parts": [{"text": SYSTEM_PROMPT}]},
-        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
-        "generationConfig": {"responseMimeType": "application/json", "temperature": 0.2},
-    }
-    return headers, body
-
-
-def _reply_text(provider: str, payload: Any) -> str:
-    try:
-        if provider == "openai":
-            return payload["choices"][0]["message"]["content"]
-        return "".join(part.get("text", "") for part in payload["candidates"][0]["content"]["parts"])
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise GenerationFailed("the answer did not have the expected shape") from None
+# --- the answer ---------------------------------------------------------------------------------
 
 
 def parse_sections(text: str, inputs: GenerationInputs) -> dict[str, str]:
     """The sections of a model's JSON answer; GenerationFailed unless every section is there."""
-    cleaned = text.strip()
-    if cleaned.startswith("```"):  # some models fence JSON even when asked not to
-        cleaned = cleaned.strip("`")
-        cleaned = cleaned[cleaned.find("{") :] if "{" in cleaned else cleaned
     try:
-        data = json.loads(cleaned)
-    except ValueError:
-        raise GenerationFailed("the answer was not valid JSON") from None
+        data = core_llm.parse_json_reply(text)
+    except LlmFailed as failure:
+        raise GenerationFailed(failure.reason) from None
     sections = data.get("sections", data) if isinstance(data, dict) else None
     if not isinstance(sections, dict):
         raise GenerationFailed("the answer had no sections object")
@@ -222,21 +149,11 @@ class LlmGenerator:
 
     def generate(self, inputs: GenerationInputs) -> Draft:
         settings = self.settings
-        headers, body = _request(settings, inputs)
         try:
-            with httpx.Client(timeout=settings.timeout, transport=self.transport) as client:
-                response = client.post(_endpoint(settings), json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise GenerationFailed(f"no answer within {settings.timeout:g} s") from None
-        except httpx.HTTPError as error:
-            raise GenerationFailed(f"could not be reached ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise GenerationFailed(f"answered HTTP {response.status_code}")
-        try:
-            payload = response.json()
-        except ValueError:
-            raise GenerationFailed("the answer was not JSON") from None
-        sections = parse_sections(_reply_text(settings.provider, payload), inputs)
+            text = core_llm.ask_for_json(settings, SYSTEM_PROMPT, user_prompt(inputs), transport=self.transport)
+        except LlmFailed as failure:
+            raise GenerationFailed(failure.reason) from None
+        sections = parse_sections(text, inputs)
         return Draft(sections=sections, generator=settings.provider, model=settings.model)
 
 

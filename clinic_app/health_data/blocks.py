@@ -1,0 +1,246 @@
+"""Writing and reading an upload's values as encrypted day blocks (see ``models``).
+
+A block is a JSON document, compressed with zlib, base64-encoded and encrypted with the
+organization's data key under the field name ``health_series_blocks.values_enc``:
+
+* ``{"kind": "regular", "start": "2024-01-01T12:00:00", "epoch": 60.0, "values": [...]}`` — a
+  regular series (activity counts, step counts per epoch); ``null`` is a missing epoch;
+* ``{"kind": "samples", "rows": [[start, end, value, extra], ...]}`` — timed samples (heart rate,
+  SpO2, in-bed and asleep intervals, a JSON upload's whole metrics in ``extra``).
+
+Times inside a block are the device's wall clock (naive ISO 8601), as ``series.local_clock`` keeps
+them. Only blocks of *completed* uploads are ever read back, so the blocks a failed or interrupted
+import wrote are never seen (and are deleted by the import's cleanup or its rerun).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from clinic_app.core import crypto
+from clinic_app.core.errors import Unavailable
+from clinic_app.extensions import db
+from clinic_app.health_data.models import COMPLETED, HealthSeriesBlock, HealthUpload
+from clinic_app.health_data.series import Series, local_clock
+
+FIELD = "health_series_blocks.values_enc"
+FLUSH_ROWS = 20_000  # rows buffered before a writer stores them (keeps an import's memory flat)
+
+
+def floating_utc(moment: datetime) -> datetime:
+    """The UTC column value for a device time: the instant if it has an offset, else its wall clock
+    taken as UTC (a "floating" time)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _seal(vault: crypto.Vault, payload: dict[str, Any]) -> str:
+    packed = zlib.compress(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(), 6)
+    sealed = vault.encrypt(FIELD, base64.b64encode(packed).decode("ascii"))
+    assert sealed is not None
+    return sealed
+
+
+def _open(vault: crypto.Vault, block: HealthSeriesBlock) -> dict[str, Any]:
+    text = vault.decrypt(FIELD, block.values_enc, target_id=block.id)
+    if isinstance(text, crypto.Unreadable) or text is None:
+        raise Unavailable("Some stored health data could not be decrypted; the problem has been reported.")
+    return json.loads(zlib.decompress(base64.b64decode(text)))
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+class BlockWriter:
+    """Buffers one upload's values and stores them as day blocks (call ``close`` at the end)."""
+
+    def __init__(self, upload: HealthUpload) -> None:
+        self.upload = upload
+        self.vault = crypto.vault_for(upload.organization_id)
+        self._rows: dict[tuple[str, date], list[list[Any]]] = defaultdict(list)
+        self._parts: dict[tuple[str, date], int] = defaultdict(int)
+        self._buffered = 0
+        self.samples = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def _span(self, start: datetime, end: datetime) -> None:
+        self.first = start if self.first is None or start < self.first else self.first
+        self.last = end if self.last is None or end > self.last else self.last
+
+    def _store(self, channel: str, day: date, payload: dict[str, Any], starts: datetime, ends: datetime, n: int):
+        key = (channel, day)
+        block = HealthSeriesBlock(
+            organization_id=self.upload.organization_id,
+            patient_id=self.upload.patient_id,
+            upload_id=self.upload.id,
+            channel=channel,
+            day=day,
+            part=self._parts[key],
+            starts_at=floating_utc(starts),
+            ends_at=floating_utc(ends),
+            sample_count=n,
+            values_enc=_seal(self.vault, payload),
+        )
+        self._parts[key] += 1
+        db.session.add(block)
+
+    def add_series(self, channel: str, series: Series) -> None:
+        """Store a regular series, cut at the device's midnights."""
+        index = 0
+        while index < len(series):
+            begin = series.timestamp(index)
+            midnight = datetime.combine(begin.date() + timedelta(days=1), datetime.min.time())
+            stop = min(len(series), index + max(1, math.ceil((midnight - begin) / series.epoch)))
+            values = [_number(v) for v in series.values[index:stop]]
+            end = series.timestamp(stop)
+            payload = {"kind": "regular", "start": begin.isoformat(), "epoch": series.epoch_seconds, "values": values}
+            counted = sum(1 for v in values if v is not None)
+            self._store(channel, begin.date(), payload, begin, end, counted)
+            self.samples += counted
+            self._span(begin, end)
+            index = stop
+
+    def add_sample(
+        self, channel: str, start: datetime, end: datetime | None, value: float | None, extra: Any = None
+    ) -> None:
+        """Buffer one timed sample (stored when the buffer is full, or at ``close``)."""
+        start = local_clock(start)
+        end = local_clock(end) if end is not None else None
+        self._rows[(channel, start.date())].append(
+            [start.isoformat(), end.isoformat() if end else None, _number(value), extra]
+        )
+        self.samples += 1
+        self._buffered += 1
+        self._span(start, end or start)
+        if self._buffered >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        for (channel, day), rows in self._rows.items():
+            rows.sort(key=lambda row: row[0])
+            starts = datetime.fromisoformat(rows[0][0])
+            ends = max(datetime.fromisoformat(row[1] or row[0]) for row in rows)
+            self._store(channel, day, {"kind": "samples", "rows": rows}, starts, ends, len(rows))
+        self._rows.clear()
+        self._buffered = 0
+        db.session.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
+def delete_values(upload_id: str) -> int:
+    """Delete every block of an upload (a statement, so the rows are gone from the table, not just
+    from the session). Returns how many."""
+    result = db.session.execute(
+        delete(HealthSeriesBlock)
+        .where(HealthSeriesBlock.upload_id == upload_id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    start: datetime
+    end: datetime | None
+    value: float | None
+    extra: Any
+    upload_id: str
+
+
+def _blocks(
+    organization_id: str,
+    patient_id: str,
+    channels: Iterable[str],
+    *,
+    upload_id: str | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> list[HealthSeriesBlock]:
+    query = (
+        select(HealthSeriesBlock)
+        .join(HealthUpload, HealthUpload.id == HealthSeriesBlock.upload_id)
+        .where(
+            HealthSeriesBlock.organization_id == organization_id,
+            HealthSeriesBlock.patient_id == patient_id,
+            HealthSeriesBlock.channel.in_(list(channels)),
+            HealthUpload.status == COMPLETED,
+        )
+    )
+    if upload_id is not None:
+        query = query.where(HealthSeriesBlock.upload_id == upload_id)
+    if first_day is not None:
+        query = query.where(HealthSeriesBlock.day >= first_day)
+    if last_day is not None:
+        query = query.where(HealthSeriesBlock.day <= last_day)
+    return list(db.session.scalars(query.order_by(HealthSeriesBlock.day, HealthSeriesBlock.part)))
+
+
+def read_series(organization_id: str, patient_id: str, upload_id: str, channel: str) -> Series | None:
+    """One upload's regular series on ``channel`` (None when it has none), days joined again."""
+    vault = crypto.vault_for(organization_id)
+    points: dict[datetime, float | None] = {}
+    epoch: timedelta | None = None
+    for block in _blocks(organization_id, patient_id, [channel], upload_id=upload_id):
+        payload = _open(vault, block)
+        if payload["kind"] == "regular":
+            epoch = timedelta(seconds=payload["epoch"])
+            start = datetime.fromisoformat(payload["start"])
+            for i, value in enumerate(payload["values"]):
+                points[start + epoch * i] = value
+        else:  # timed samples (Apple Health step counts): summed into one-minute epochs
+            epoch = timedelta(minutes=1)
+            for row in payload["rows"]:
+                moment = datetime.fromisoformat(row[0]).replace(second=0, microsecond=0)
+                if row[2] is not None:
+                    points[moment] = (points.get(moment) or 0.0) + row[2]
+    if not points or epoch is None:
+        return None
+    first, last = min(points), max(points)
+    n = (last - first) // epoch + 1
+    values: list[float | None] = [None] * n
+    for moment, value in points.items():
+        values[(moment - first) // epoch] = value
+    return Series(first, epoch, values)
+
+
+def read_samples(
+    organization_id: str,
+    patient_id: str,
+    channels: Iterable[str],
+    *,
+    upload_id: str | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> Iterator[tuple[str, Sample]]:
+    """The patient's timed samples on ``channels`` (of completed uploads), day by day."""
+    vault = crypto.vault_for(organization_id)
+    for block in _blocks(
+        organization_id, patient_id, channels, upload_id=upload_id, first_day=first_day, last_day=last_day
+    ):
+        payload = _open(vault, block)
+        if payload["kind"] != "samples":
+            continue
+        for start, end, value, extra in payload["rows"]:
+            yield (
+                block.channel,
+                Sample(
+                    datetime.fromisoformat(start),
+                    datetime.fromisoformat(end) if end else None,
+                    value,
+                    extra,
+                    block.upload_id,
+                ),
+            )
