@@ -22,6 +22,7 @@ from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.health_data import blocks
 from clinic_app.health_data.analysis.analyze import analyze
+from clinic_app.health_data.analysis.recorded_nights import merge, recorded_nights
 from clinic_app.health_data.models import (
     ACTIVITY_COUNTS,
     ALGORITHMS,
@@ -127,36 +128,53 @@ def _recent(series: Series) -> Series:
     return Series(series.start + series.epoch * skip, series.epoch, series.values[skip:])
 
 
-def in_bed_intervals(
+def _wall_clock(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)  # the floating UTC columns hold the device's clock
+
+
+def recorded_sleep(
     organization_id: str, patient_id: str, start: datetime, end: datetime
-) -> list[tuple[datetime, datetime]]:
-    """The patient's in-bed intervals (any completed upload: Apple Health, diary) overlapping the
-    span, merged where they overlap, clipped to it."""
-    found = []
-    for _, sample in blocks.read_samples(
-        organization_id, patient_id, ["in_bed"], first_day=(start - timedelta(days=1)).date(), last_day=end.date()
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """The patient's recorded in-bed and asleep intervals (any completed upload: Apple Health, the
+    sleep diary) overlapping the span, clipped to it and merged."""
+    found: dict[str, list[tuple[datetime, datetime]]] = {"in_bed": [], "asleep": []}
+    for channel, sample in blocks.read_samples(
+        organization_id,
+        patient_id,
+        ["in_bed", "asleep"],
+        first_day=(start - timedelta(days=1)).date(),
+        last_day=end.date(),
     ):
         if sample.end is not None and sample.end > start and sample.start < end:
-            found.append((max(sample.start, start), min(sample.end, end)))
-    merged: list[tuple[datetime, datetime]] = []
-    for begin, finish in sorted(found):
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(finish, merged[-1][1]))
-        else:
-            merged.append((begin, finish))
-    return merged
+            found[channel].append((max(sample.start, start), min(sample.end, end)))
+    return merge(found["in_bed"]), merge(found["asleep"])
 
 
 def compute(analysis: HealthAnalysis) -> dict[str, Any]:
-    """The ActigraphyAnalysis document for ``analysis`` (reads its upload's values)."""
-    series = blocks.read_series(analysis.organization_id, analysis.patient_id, analysis.upload_id, analysis.channel)
+    """The ActigraphyAnalysis document for ``analysis`` (reads its upload's values).
+
+    Nights: from recorded asleep intervals when the patient has them for the span (Apple Health's
+    own sleep analysis); else from the scored counts within recorded in-bed intervals (a diary);
+    else within the detected main rest periods."""
+    series = blocks.read_series(
+        analysis.organization_id, analysis.patient_id, analysis.upload_id, analysis.channel, last_days=MAX_DAYS
+    )
     if series is None or not any(v is not None for v in series.values):
         raise Invalid(errors=[FieldError("upload_id", "The upload holds no counts to analyse.", "NO_ACTIVITY")])
     series = _recent(series)
-    in_bed = in_bed_intervals(analysis.organization_id, analysis.patient_id, series.start, series.end) or None
-    result = analyze(series, algorithm=analysis.algorithm, in_bed=in_bed)
-    if in_bed is not None:
+    # Sleep records of the whole upload count, not only of the span its counts cover (an Apple
+    # Health export's nights may lie beyond its last step record), within the analysed month.
+    upload = db.session.get(HealthUpload, analysis.upload_id)
+    last = max(series.end, _wall_clock(upload.ends_at) if upload and upload.ends_at else series.end)
+    first = min(series.start, _wall_clock(upload.starts_at) if upload and upload.starts_at else series.start)
+    first = max(first, last - timedelta(days=MAX_DAYS))
+    in_bed, asleep = recorded_sleep(analysis.organization_id, analysis.patient_id, first, last)
+    result = analyze(series, algorithm=analysis.algorithm, in_bed=in_bed or None)
+    if asleep:
+        result["sleep_metrics"]["nights"] = recorded_nights(in_bed, asleep)
         result["sleep_metrics"]["in_bed_source"] = "sleep_analysis_records"
+    elif in_bed:
+        result["sleep_metrics"]["in_bed_source"] = "recorded_in_bed"
     result["input"] = {
         "channel": analysis.channel,
         "proxy": analysis.channel == STEPS,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from clinic_app.core import crypto
 from clinic_app.core.errors import Unavailable
@@ -188,24 +188,37 @@ def _blocks(
     return list(db.session.scalars(query.order_by(HealthSeriesBlock.day, HealthSeriesBlock.part)))
 
 
-def read_series(organization_id: str, patient_id: str, upload_id: str, channel: str) -> Series | None:
-    """One upload's regular series on ``channel`` (None when it has none), days joined again."""
+def read_series(
+    organization_id: str, patient_id: str, upload_id: str, channel: str, *, last_days: int | None = None
+) -> Series | None:
+    """One upload's regular series on ``channel`` (None when it has none), days joined again; with
+    ``last_days`` only the blocks of that many days up to the upload's last day are read.
+
+    Timed samples (Apple Health step counts over an interval) become one-minute epochs, each
+    sample's value spread evenly over the minutes its interval covers."""
     vault = crypto.vault_for(organization_id)
     points: dict[datetime, float | None] = {}
     epoch: timedelta | None = None
-    for block in _blocks(organization_id, patient_id, [channel], upload_id=upload_id):
+    first_day = None
+    if last_days is not None:
+        last = db.session.scalar(
+            select(func.max(HealthSeriesBlock.day)).where(
+                HealthSeriesBlock.upload_id == upload_id, HealthSeriesBlock.channel == channel
+            )
+        )
+        first_day = last - timedelta(days=last_days) if last else None
+    for block in _blocks(organization_id, patient_id, [channel], upload_id=upload_id, first_day=first_day):
         payload = _open(vault, block)
         if payload["kind"] == "regular":
             epoch = timedelta(seconds=payload["epoch"])
             start = datetime.fromisoformat(payload["start"])
             for i, value in enumerate(payload["values"]):
                 points[start + epoch * i] = value
-        else:  # timed samples (Apple Health step counts): summed into one-minute epochs
+        else:
             epoch = timedelta(minutes=1)
             for row in payload["rows"]:
-                moment = datetime.fromisoformat(row[0]).replace(second=0, microsecond=0)
                 if row[2] is not None:
-                    points[moment] = (points.get(moment) or 0.0) + row[2]
+                    _spread(points, datetime.fromisoformat(row[0]), row[1] and datetime.fromisoformat(row[1]), row[2])
     if not points or epoch is None:
         return None
     first, last = min(points), max(points)
@@ -214,6 +227,20 @@ def read_series(organization_id: str, patient_id: str, upload_id: str, channel: 
     for moment, value in points.items():
         values[(moment - first) // epoch] = value
     return Series(first, epoch, values)
+
+
+MAX_SPREAD_MINUTES = 24 * 60
+
+
+def _spread(points: dict[datetime, float | None], start: datetime, end: datetime | None, value: float) -> None:
+    first = start.replace(second=0, microsecond=0)
+    minutes = 1
+    if end is not None and end > start:
+        minutes = max(1, min(MAX_SPREAD_MINUTES, -(-(end - first) // timedelta(minutes=1))))
+    share = value / minutes
+    for i in range(minutes):
+        moment = first + timedelta(minutes=i)
+        points[moment] = (points.get(moment) or 0.0) + share
 
 
 def read_samples(

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
@@ -205,8 +206,27 @@ def receive_file(
         path.unlink(missing_ok=True)  # the request fails as a whole: no sealed copy stays behind
         raise
     upload.job_id = job.id
+    db.session.info.setdefault(PENDING_FILES, []).append(path)
     _audit("health_data.uploaded", upload, actor, kind="file", format=file_format, bytes=size)
     return upload
+
+
+PENDING_FILES = "health_data_files_pending"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_files(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(PENDING_FILES, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _discard_uncommitted_files(session: Session, transaction: SessionTransaction) -> None:
+    """A sealed copy whose upload row was never committed (the request failed after the file was
+    received, or the session was closed without a commit) is deleted with it."""
+    if transaction.parent is None:
+        for path in session.info.pop(PENDING_FILES, None) or []:
+            path.unlink(missing_ok=True)
 
 
 def file_key(upload: HealthUpload) -> bytes | None:
