@@ -138,7 +138,7 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.core.key_rotation import reencrypt
     from clinic_app.figures.service import refresh_stale_figures
     from clinic_app.health_data.analyses import analyze_job
-    from clinic_app.health_data.imports import import_file
+    from clinic_app.health_data.imports import import_file, reconcile_imports
     from clinic_app.orgs.invitations import purge_expired
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
@@ -153,7 +153,7 @@ def _register_jobs(app: Flask) -> None:
     # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
     periodic.register_tasks(
         app,
-        [scheduler.tick, refresh_stale_figures, start_nightly_verifications, purge_expired],
+        [scheduler.tick, refresh_stale_figures, start_nightly_verifications, purge_expired, reconcile_imports],
         rq_entry=CLOCK_TICK,
     )
     periodic.install(app)

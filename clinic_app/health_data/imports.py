@@ -15,14 +15,27 @@ import io
 import json
 import logging
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
-from clinic_app.core import audit, crypto
-from clinic_app.core.jobs import Job, JobContext, job_function
+from sqlalchemy import select
+
+from clinic_app.core import audit, crypto, periodic
+from clinic_app.core.jobs import CANCELLED, Job, JobCancelled, JobContext, job_function
+from clinic_app.core.jobs import FAILED as JOB_FAILED
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.health_data import analyses, blocks, sealed_files, service
-from clinic_app.health_data.models import ACTIVITY_COUNTS, CHANNEL_TYPES, COMPLETED, FAILED, PROCESSING, STEPS
+from clinic_app.health_data.models import (
+    ACTIVITY_COUNTS,
+    CHANNEL_TYPES,
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    RECEIVED,
+    STEPS,
+    HealthUpload,
+)
 from clinic_app.health_data.parsers.actigraph_csv import read_actigraph_csv
 from clinic_app.health_data.parsers.apple_health import read_export
 from clinic_app.health_data.parsers.awd import read_awd
@@ -137,6 +150,9 @@ def import_upload(ctx: JobContext, organization_id: str, upload_id: str, algorit
         message = f"{where}{error.message}" if hasattr(error, "message") else str(error)
         _fail(upload_id, organization_id, message, actor)
         raise ImportFailed(message) from None
+    except JobCancelled:
+        _fail(upload_id, organization_id, "The import was cancelled.", actor)
+        raise
     except sealed_files.Damaged as error:
         _fail(upload_id, organization_id, f"The stored file is damaged ({error}); upload it again.", actor)
         raise ImportFailed(str(error)) from None
@@ -181,3 +197,19 @@ def _summary_json(summary: dict) -> str:
 def import_file(ctx: JobContext, upload_id: str, algorithm: str = "cole_kripke") -> dict[str, Any]:
     job = db.session.get(Job, ctx.job_id)  # the job row carries the organization it runs for
     return import_upload(ctx, job.organization_id if job and job.organization_id else "", upload_id, algorithm)
+
+
+@periodic.every_tick("health_data.reconcile_imports")
+def reconcile_imports(now: datetime | None = None) -> int:
+    """Uploads whose import job ended without finishing them (a worker killed mid-file, then failed
+    as stale; a cancelled job) are failed and their partial values deleted. Returns how many."""
+    stuck = db.session.scalars(
+        select(HealthUpload)
+        .join(Job, Job.id == HealthUpload.job_id)
+        .where(HealthUpload.status.in_((RECEIVED, PROCESSING)), Job.status.in_((JOB_FAILED, CANCELLED)))
+    ).all()
+    for upload in stuck:
+        service.mark_failed(upload, "The import stopped before it finished; upload the file again.")
+        service.discard_file(upload)
+    db.session.commit()
+    return len(stuck)

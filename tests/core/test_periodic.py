@@ -58,6 +58,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         "figures.refresh_stale",
         "audit.nightly_verification",
         "staff_invitations.purge",
+        "health_data.reconcile_imports",
     ]
     assert names == [name for name in names if not name.startswith("test.")]
 

@@ -15,7 +15,7 @@ from clinic_app.core.errors import Conflict, Invalid, NotFound
 from clinic_app.core.jobs import Job
 from clinic_app.core.logging import JSONFormatter
 from clinic_app.extensions import db
-from clinic_app.health_data import analyses, blocks, queries, service
+from clinic_app.health_data import analyses, blocks, imports, queries, service
 from clinic_app.health_data.metrics import HealthMetric
 from clinic_app.health_data.models import HealthSeriesBlock
 from clinic_app.health_data.series import Series
@@ -282,3 +282,34 @@ def test_a_diary_night_is_used_for_the_nights_of_the_next_analysis(app, tenants)
     night = result["sleep_metrics"]["nights"][0]
     assert (night["in_bed_start"], night["in_bed_end"]) == ("2024-03-05T22:00:00", "2024-03-06T07:30:00")
     assert json.dumps(result)  # JSON-safe (no NaN)
+
+
+def test_an_import_whose_worker_died_is_failed_and_its_partial_values_deleted(make_app, tenants):
+    app = make_app(JOBS_BACKEND="thread")
+    patient = register_patient(app, tenants.a)
+    with app.app_context():
+        upload = service.receive_file(
+            tenants.a.id,
+            patient,
+            io.BytesIO(_awd_bytes(days=1)),
+            filename="a.awd",
+            file_format="awd",
+            actor=_actor(tenants),
+        )
+        # what a worker killed half-way leaves: a checkpoint's blocks, the upload processing, the job
+        # failed as stale by the jobs reaper
+        upload.status = "processing"
+        blocks.BlockWriter(upload).add_series(
+            "activity_counts", Series(datetime(2024, 1, 1), timedelta(minutes=1), [1.0] * 10)
+        )
+        job = db.session.get(Job, upload.job_id)
+        job.status = "failed"
+        db.session.info.pop("jobs_to_dispatch", None)  # the worker is the one that died: nothing runs
+        db.session.commit()
+        upload_id = upload.id
+        assert table_rows(app, "health_series_blocks", upload_id=upload_id)
+        assert imports.reconcile_imports() == 1
+        assert imports.reconcile_imports() == 0
+    assert table_rows(app, "health_series_blocks", upload_id=upload_id) == []
+    (row,) = table_rows(app, "health_uploads", id=upload_id)
+    assert row["status"] == "failed" and "stopped" in row["error"] and row["file_key_enc"] is None
