@@ -149,7 +149,10 @@ def import_upload(ctx: JobContext, organization_id: str, upload_id: str, algorit
         where = f"Line {error.line}: " if error.line else ""
         message = f"{where}{error.message}" if hasattr(error, "message") else str(error)
         _fail(upload_id, organization_id, message, actor)
-        raise ImportFailed(message) from None
+        # The job's error (and the log line) names the line only: the message may quote a cell.
+        raise ImportFailed(
+            f"line {error.line}: the file is malformed" if error.line else "the file is malformed"
+        ) from None
     except JobCancelled:
         _fail(upload_id, organization_id, "The import was cancelled.", actor)
         raise
