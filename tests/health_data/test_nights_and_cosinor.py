@@ -1,12 +1,14 @@
-"""Night measures on a hand-built night, main rest period detection, and the cosinor on synthetic sines."""
+"""Night measures on a hand-built night, main rest period detection (a synthetic week and the example
+recording), and the cosinor on synthetic sines."""
 
 import math
 from datetime import datetime, timedelta
 
 import pytest
 
+from clinic_app.health_data.analysis.analyze import analyze
 from clinic_app.health_data.analysis.cosinor import cosinor
-from clinic_app.health_data.analysis.nights import main_rest_periods, night_metrics
+from clinic_app.health_data.analysis.nights import habitual_rest_window, main_rest_periods, night_metrics
 
 MINUTE = timedelta(minutes=1)
 START = datetime(2024, 3, 4, 22, 0)
@@ -43,6 +45,69 @@ def test_main_rest_period_bridges_short_wake():
     sleep += [False] * 90 + [True] * 20 + [False] * 280  # a 20-minute nap next morning is too short
     periods = main_rest_periods(sleep, start, MINUTE)
     assert periods == [(datetime(2024, 3, 4, 22, 0), datetime(2024, 3, 5, 5, 30))]
+
+
+def _week(days=7, start=datetime(2024, 3, 4, 12, 0), night_for=lambda day: True):
+    """Minute sleep flags from noon: a night 23:00-07:00 broken by one wake minute every 8 minutes
+    (as a fragmented scoring gives), a 90-minute nap at 14:00, and a quiet afternoon and evening
+    with 2 sleep-scored minutes every 40 minutes from 15:30 to 22:30."""
+    flags = []
+    for day in range(days):
+        for minute in range(24 * 60):  # from noon
+            clock = (12 * 60 + minute) % (24 * 60)
+            if clock >= 23 * 60 or clock < 7 * 60:
+                asleep = night_for(day) and minute % 8 != 7
+            elif 14 * 60 <= clock < 15 * 60 + 30:
+                asleep = True
+            elif 15 * 60 + 30 <= clock < 22 * 60 + 30:
+                asleep = (clock - (15 * 60 + 30)) % 40 < 2
+            else:
+                asleep = False
+            flags.append(asleep)
+    return flags, start
+
+
+def test_a_nap_and_a_quiet_evening_do_not_join_the_night():
+    flags, start = _week()
+    periods = main_rest_periods(flags, start, MINUTE)
+    first_nights = [datetime(2024, 3, 4 + day, 23, 0) for day in range(7)]
+    assert periods == [(begin, begin + timedelta(hours=8)) for begin in first_nights]
+
+
+def test_a_day_without_its_night_has_no_main_rest_period():
+    # Day 3's night is missing (the device was off: no sleep scored), and that day holds a 4-hour doze.
+    flags, start = _week(night_for=lambda day: day != 3)
+    doze = (datetime(2024, 3, 7, 16, 0) - start) // MINUTE
+    flags[doze : doze + 240] = [True] * 240
+    periods = main_rest_periods(flags, start, MINUTE)
+    assert len(periods) == 6
+    assert all(begin.hour == 23 for begin, _ in periods)
+    assert datetime(2024, 3, 7, 23, 0) not in [begin for begin, _ in periods]
+
+
+def test_the_habitual_rest_window_is_where_sleep_is_most_often_scored():
+    flags, start = _week()
+    onset = habitual_rest_window(flags, start, MINUTE)
+    assert onset >= 23 * 60 or onset <= 2 * 60  # five hours inside 23:00-07:00, not the 14:00 nap
+    solid = [clock >= 23 * 60 or clock < 7 * 60 for clock in ((12 * 60 + m) % 1440 for m in range(3 * 1440))]
+    assert habitual_rest_window(solid, start, MINUTE) == 0  # 23:00-02:00 all tie: the first from midnight
+    assert habitual_rest_window([False] * 600, start, MINUTE) is None
+    assert main_rest_periods([False] * 600, start, MINUTE) == []
+
+
+def test_main_rest_periods_on_the_example_recording(example_01):
+    nights = analyze(example_01.series)["sleep_metrics"]["nights"]
+    begins = [datetime.fromisoformat(n["in_bed_start"]) for n in nights]
+    ends = [datetime.fromisoformat(n["in_bed_end"]) for n in nights]
+    # One night for each of the ten whole days worn. The recording starts at 13:58 and the device is
+    # off that night and from the afternoon of 3 February: those windows have no night (they used to
+    # get an afternoon block), and no night starts in the early afternoon any more.
+    assert len(nights) == 10
+    assert begins[0] == datetime(1918, 1, 24, 18, 51) and ends[-1] == datetime(1918, 2, 3, 7, 47)
+    assert all(18 <= b.hour <= 23 for b in begins)
+    assert all(6 <= e.hour <= 9 for e in ends)
+    assert all(n["time_in_bed_minutes"] < 16 * 60 for n in nights)  # there were 20-hour "nights"
+    assert all(n["sleep_onset_latency_minutes"] == 0 for n in nights)
 
 
 def _sine(mesor, amplitude, peak_hour, days=3, step_minutes=10, start=datetime(2024, 3, 4, 0, 0)):

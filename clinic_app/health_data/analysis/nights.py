@@ -93,8 +93,8 @@ def _minute_of_day(start: datetime, epoch: timedelta, index: int) -> float:
 
 def habitual_rest_window(sleep: Sequence[bool | None], start: datetime, epoch: timedelta) -> int | None:
     """The minute of the day (0-1439) that starts the ``HABITUAL_REST_HOURS`` clock window with the
-    highest share of epochs scored asleep over the recording (the earliest on a tie); None without
-    any sleep. Each clock minute's share counts the epochs observed at that minute (not None)."""
+    highest share of epochs scored asleep over the recording (on a tie, the first from midnight);
+    None without any sleep. Each clock minute's share counts the epochs observed then (not None)."""
     per_epoch = max(1, round(epoch.total_seconds() / 60))  # clock minutes an epoch covers
     asleep = [0] * DAY_MINUTES
     observed = [0] * DAY_MINUTES
