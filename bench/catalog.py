@@ -2,7 +2,7 @@
 
 Add one with ``register(HttpBenchmark(...))``, ``register(TimingBenchmark(...))`` or
 ``register(RunBenchmark(...))`` below; the scenarios that seed data or run long jobs live in their
-own modules (scenarios, dashboard, sync, reports).
+own modules (scenarios, dashboard, sync, reports, health_data).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import dashboard, reports, scenarios, sync
+from bench import dashboard, health_data, reports, scenarios, sync
 from bench.harness import BenchContext, BenchError, load_baseline_app
 from bench.kinds import HttpBenchmark, RunBenchmark, TimingBenchmark
 
@@ -167,5 +167,29 @@ register(
         prepare=reports.prepare_pdf,
         runs=20,
         warmup_runs=2,
+    )
+)
+
+
+# Health data (issue 15): 14 days of 1-minute activity counts read back, analysed and stored (target
+# median < 500 ms), and a 1,000,000-record Apple Health export imported (targets >= 50,000 records/s,
+# peak memory < 300 MB); each target in its own measured child process.
+
+register(
+    RunBenchmark(
+        name=health_data.ANALYSIS_NAME,
+        description="analysis of a 14-day 1-minute activity upload (20,160 epochs): read + analyse + store "
+        "vs analyze() alone; target median < 500 ms",
+        prepare=health_data.prepare_analysis,
+    )
+)
+
+register(
+    RunBenchmark(
+        name=health_data.IMPORT_NAME,
+        description="import of a synthetic 1,000,000-record Apple Health export.zip vs parsing it alone; "
+        "targets >= 50,000 records/s, peak memory < 300 MB",
+        prepare=health_data.prepare_import,
+        slow="about 1 minute (writing the export, parsing it, then importing it)",
     )
 )

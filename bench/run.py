@@ -23,7 +23,8 @@ rest of the package, each importing only from the ones above it in this list:
 * ``runners``   one benchmark of each kind against its baseline, into a result;
 * ``summary``   the printed tables and ratios, and ``bench/results/latest.json``;
 * ``scenarios``, ``dashboard``, ``sync`` (with ``sync_walk``, its baseline's own process),
-  ``reports``   the benchmarks' data and jobs;
+  ``reports``, ``health_data`` (with ``health_data_child``, its measured child processes, and
+  ``apple_health_export``, the synthetic export)   the benchmarks' data and jobs;
 * ``catalog``   every registered benchmark.
 
 Add a benchmark with ``register(HttpBenchmark(...))``, ``register(TimingBenchmark(...))`` or

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -114,24 +115,35 @@ class BlockWriter:
     def add_sample(
         self, channel: str, start: datetime, end: datetime | None, value: float | None, extra: Any = None
     ) -> None:
-        """Buffer one timed sample (stored when the buffer is full, or at ``close``)."""
-        start = local_clock(start)
-        end = local_clock(end) if end is not None else None
-        self._rows[(channel, start.date())].append(
-            [start.isoformat(), end.isoformat() if end else None, _number(value), extra]
-        )
+        """Buffer one timed sample (stored when the buffer is full, or at ``close``).
+
+        Called once per record of an import, so it does the least it can: times are kept as
+        datetimes (written out as ISO text when the block is stored) and the span is kept inline.
+        """
+        if start.tzinfo is not None:
+            start = local_clock(start)
+        if end is not None and end.tzinfo is not None:
+            end = local_clock(end)
+        if value is not None and not math.isfinite(value):
+            value = None
+        self._rows[(channel, start.date())].append([start, end, value, extra])
         self.samples += 1
         self._buffered += 1
-        self._span(start, end or start)
+        if self.first is None or start < self.first:
+            self.first = start
+        finish = end or start
+        if self.last is None or finish > self.last:
+            self.last = finish
         if self._buffered >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
         for (channel, day), rows in self._rows.items():
-            rows.sort(key=lambda row: row[0])
-            starts = datetime.fromisoformat(rows[0][0])
-            ends = max(datetime.fromisoformat(row[1] or row[0]) for row in rows)
-            self._store(channel, day, {"kind": "samples", "rows": rows}, starts, ends, len(rows))
+            rows.sort(key=itemgetter(0))  # by start: the same order as sorting their ISO texts
+            starts = rows[0][0]
+            ends = max(row[1] or row[0] for row in rows)
+            payload = [[s.isoformat(), e.isoformat() if e else None, v, x] for s, e, v, x in rows]
+            self._store(channel, day, {"kind": "samples", "rows": payload}, starts, ends, len(rows))
         self._rows.clear()
         self._buffered = 0
         db.session.flush()

@@ -1,9 +1,9 @@
 """Apple Health exports (``export.zip`` holding ``apple_health_export/export.xml``, or ``export.xml``).
 
-The XML is read as a stream: ``xml.etree.ElementTree.iterparse`` over the file (for a zip, the member
-opened with ``zipfile.ZipFile.open``), fed one line at a time so every record is known by its line,
-and each element is cleared and dropped from the root once read, so memory stays flat however many
-records the export holds.
+The XML is read as a stream: the file (for a zip, the member opened with ``zipfile.ZipFile.open``) is
+fed in 64 KiB pieces to expat (``xml.parsers.expat``, set up as ElementTree's parser sets it up), whose
+own position gives every record its line; only the attributes of the records of the piece just fed
+are kept (no element tree is built), so memory stays flat however many records the export holds.
 
 Records kept (``HealthRecord.kind``):
 
@@ -25,7 +25,6 @@ wall clock they were recorded in (the offset is checked, then dropped), as ``ser
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from collections import Counter
@@ -34,11 +33,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO
+from xml.parsers import expat
 
 from clinic_app.health_data.parsers.errors import ParseError
 
 EXPORT_MEMBER = "apple_health_export/export.xml"
-MAX_CHUNK = 1 << 20  # a "line" longer than this is fed in pieces (the line count stays right)
+READ_SIZE = 1 << 16  # bytes fed to the parser at a time
 
 QUANTITY_KINDS: dict[str, tuple[str, str, float]] = {
     # Apple type: (kind, unit reported, factor applied to Apple's value)
@@ -110,22 +110,6 @@ class SleepNight:
         return intervals[0][0], max(end for _, end in intervals)
 
 
-class _LineReader:
-    """A binary file read one line per ``read`` call, so iterparse's events can be given a line."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._next = 1
-        self.line = 1  # the line the last chunk came from
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.readline(MAX_CHUNK)
-        self.line = self._next
-        if data.endswith(b"\n"):
-            self._next += 1
-        return data
-
-
 def parse_timestamp(text: str, line: int, name: str) -> datetime:
     """Apple's ``YYYY-MM-DD HH:MM:SS +HHMM`` as the naive wall clock it was recorded in."""
     clock, offset = text[:19], text[19:]
@@ -186,34 +170,76 @@ def _record(attrib: dict[str, str], line: int, stats: ExportStats) -> HealthReco
     return HealthRecord(kind, start, end, value, unit, source, "", line)
 
 
+class _UndefinedEntity(Exception):
+    """An entity expat skipped (declared nowhere it can see): an error, as ElementTree makes it."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class _Scanner:
+    """Expat's handlers: the attributes and line of each top-level ``<Record>`` start tag, and the root's tag.
+
+    Names are ElementTree's (``namespace}name`` for a namespaced one, so a namespaced ``Record`` is
+    not a record); the line is expat's, the one the start tag begins on.
+    """
+
+    def __init__(self) -> None:
+        # ElementTree's own set-up: the document's encoding, "}" between a namespace and a name.
+        self.parser = expat.ParserCreate(None, "}")
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.parser.SkippedEntityHandler = self._skipped
+        self.found: list[tuple[dict[str, str], int]] = []
+        self.depth = 0
+        self.root: str | None = None
+
+    def _start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth == 2:
+            if tag == "Record":
+                self.found.append((attrib, self.parser.CurrentLineNumber))
+        elif self.depth == 1:
+            self.root = tag
+
+    def _end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def _skipped(self, name: str, is_parameter_entity: bool) -> None:
+        if not is_parameter_entity:
+            line, column = self.parser.CurrentLineNumber, self.parser.CurrentColumnNumber
+            raise _UndefinedEntity(f"undefined entity &{name};: line {line}, column {column}", line)
+
+
 def _events(raw: IO[bytes], stats: ExportStats) -> Iterator[HealthRecord]:
-    reader = _LineReader(raw)
-    depth = 0
-    root = None
-    # ElementTree never fetches external entities, and the bundled expat (>= 2.4) stops
-    # entity-expansion bombs, so the export can be parsed without defusedxml.
-    events = ET.iterparse(reader, events=("start", "end"))  # noqa: S314
-    try:
-        for event, elem in events:
-            if event == "start":
-                depth += 1
-                if depth == 1:
-                    root = elem
-                elif depth == 2 and elem.tag == "Record":
-                    record = _record(elem.attrib, reader.line, stats)
-                    if record is not None:
-                        yield record
-                continue
-            depth -= 1
-            if depth == 1 and root is not None:
-                elem.clear()
-                root.clear()  # drop the reference the root keeps to its finished child
-    except ET.ParseError as error:
-        line, _column = error.position
-        raise ParseError(line, f"the export is not well-formed XML ({error.msg})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise ParseError(reader.line, f"the zip archive is damaged ({error})") from None
-    if root is None or root.tag != "HealthData":
+    scanner = _Scanner()
+    parser = scanner.parser
+    # Expat never fetches external entities, and the bundled expat (>= 2.4) stops entity-expansion
+    # bombs, so the export can be parsed without defusedxml.
+    while True:
+        try:
+            data = raw.read(READ_SIZE)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise ParseError(parser.CurrentLineNumber, f"the zip archive is damaged ({error})") from None
+        failure: ParseError | None = None
+        try:
+            parser.Parse(data, not data)
+        except expat.ExpatError as error:
+            failure = ParseError(error.lineno, f"the export is not well-formed XML ({error})")
+        except _UndefinedEntity as error:
+            failure = ParseError(error.line, f"the export is not well-formed XML ({error})")
+        # The records read before an error come first, in file order, as they stand in the file.
+        for attrib, line in scanner.found:
+            record = _record(attrib, line, stats)
+            if record is not None:
+                yield record
+        scanner.found.clear()
+        if failure is not None:
+            raise failure
+        if not data:
+            break
+    if scanner.root != "HealthData":
         raise ParseError(1, "not an Apple Health export: the root element is not <HealthData>")
 
 
