@@ -5,6 +5,8 @@ from sqlalchemy import select
 from clinic_app.accounts.models import User
 from clinic_app.core.permissions import markdown_table
 from clinic_app.extensions import db
+from clinic_app.health_data import analyses
+from clinic_app.health_data.models import HealthAnalysis, HealthInsight, HealthUpload
 from clinic_app.orgs.models import Membership, Organization
 from tests.conftest import Path
 
@@ -78,6 +80,13 @@ def test_demo_seed_is_idempotent(app):
         assert len(db.session.scalars(select(Organization)).all()) == 2
         assert len(db.session.scalars(select(User)).all()) == 5
         assert len(db.session.scalars(select(Membership)).all()) == 5
+        # one demo patient's two weeks of actigraphy, analysed, with insights; added once only
+        (upload,) = db.session.scalars(select(HealthUpload)).all()
+        (analysis,) = db.session.scalars(select(HealthAnalysis)).all()
+        assert upload.status == analysis.status == "completed" and analysis.epochs == 14 * 1440
+        assert len(db.session.scalars(select(HealthInsight)).all()) == 1
+        nights = analyses.result_of(analysis)["sleep_metrics"]["nights"]
+        assert len(nights) >= 12
 
 
 def test_permissions_doc_is_generated_from_the_code():

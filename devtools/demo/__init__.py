@@ -10,10 +10,17 @@ from flask import Flask
 from clinic_app.extensions import db
 from devtools.demo.appointments import seed_demo_appointments
 from devtools.demo.cliniko import seed_demo_connection
+from devtools.demo.health_data import seed_demo_health_data
 from devtools.demo.organizations import seed_demo
 
-# Clinics and staff first, then the calendar of the clinic without Cliniko, then the sandbox link.
-SEEDERS: tuple[Callable[[], list[str]], ...] = (seed_demo, seed_demo_appointments, seed_demo_connection)
+# Clinics and staff first, then the calendar of the clinic without Cliniko (and one of its patients'
+# wearable data), then the sandbox link.
+SEEDERS: tuple[Callable[[], list[str]], ...] = (
+    seed_demo,
+    seed_demo_appointments,
+    seed_demo_health_data,
+    seed_demo_connection,
+)
 
 
 def register(app: Flask) -> None:
