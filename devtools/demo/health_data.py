@@ -62,7 +62,7 @@ def seed_demo_health_data() -> list[str]:
     if patient is None or queries.patient_has_data(organization.id, patient.id):
         return []
     rng = random.Random(SEED)  # noqa: S311 - demo data, the same every time
-    today = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    today = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)  # the counts start at midnight
     start = today - timedelta(days=DAYS)
     series = Series(start, timedelta(minutes=1), _minute_counts(start, DAYS, rng))
     actor = audit.Actor()
