@@ -122,8 +122,39 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         )
         values["invitation_id"] = invited.invitation.id
         db.session.commit()
+    values.update(_health_records(app, tenants, values["patient_id"]))
     values["_token"] = token
     return values
+
+
+def _health_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
+    """Health data of A's patient: a JSON metrics upload (``processing_id``), an imported CSV file
+    (``upload_id``), the analysis the import drew from it (``analysis_id``) and an insight on it."""
+    import io
+
+    from clinic_app.core.audit import Actor
+    from clinic_app.health_data import queries, service
+    from clinic_app.health_data.insights import service as insights
+    from clinic_app.health_data.metrics import HealthMetric
+
+    clinician = Actor(user_id=tenants.user("clinician").id)
+    with app.app_context():
+        metric = HealthMetric.model_validate({"metric_type": "heart_rate", "biometric_data": {"heart_rate": 64}})
+        metrics = service.record_metrics(tenants.a.id, patient_id, [metric], actor=clinician).upload
+        rows = "".join(f"2024-03-04T{h:02}:{m:02}:00,{(h * 60 + m) % 97}\n" for h in range(24) for m in range(60))
+        with io.BytesIO(f"timestamp,value\n{rows}".encode()) as csv_file:
+            received = service.receive_file(
+                tenants.a.id, patient_id, csv_file, filename="matrix.csv", file_format="plain_csv", actor=clinician
+            )
+        db.session.commit()  # the import job runs now (eagerly in tests)
+        ids = {"processing_id": metrics.id, "upload_id": received.id}
+    with app.app_context():
+        analysis = queries.analyses_of(tenants.a.id, [ids["upload_id"]])[ids["upload_id"]]
+        assert analysis.status == "completed", analysis.error
+        ids["analysis_id"] = analysis.id
+        ids["insight_id"] = insights.generate(tenants.a.id, analysis.id, actor=clinician).id
+        db.session.commit()
+    return ids
 
 
 def _url(rule: Rule, values: dict[str, str]) -> str:

@@ -31,7 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "reports:write": "Generate and edit reports",
     "reports:sign": "Sign reports",
     "reports:export": "Export reports as PDF",
-    "health_data:read": "Read wearable data and its analysis",
+    "health_data:read": "Read, upload, analyse and delete wearable data, its analysis and insights",
     "jobs:read": "Watch background jobs, each kind only with the permission of what it works on",
     "sync:read": "See sync status and history",
     "sync:run": "Start and cancel syncs",
@@ -62,8 +62,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # Practice admins run the practice, not the consulting room: no clinical content, no signing.
     # Answering a patient's request for a copy of their record is theirs to do too: the export holds
     # what they can already read on the record and appointment pages, no transcript or report content.
+    # Wearable data and its analysis are theirs to see and manage with the clinicians (issue 15: the
+    # chart's "Activity and sleep" section is for clinicians and practice admins).
     ADMIN: frozenset(
-        _FRONT_DESK | {"patients:export", "engagement:write", "sync:read", "sync:run", "symptoms:write", "admin:*"}
+        _FRONT_DESK
+        | {
+            "patients:export",
+            "engagement:write",
+            "sync:read",
+            "sync:run",
+            "symptoms:write",
+            "health_data:read",
+            "admin:*",
+        }
     ),
     CLINICIAN: frozenset(
         _FRONT_DESK

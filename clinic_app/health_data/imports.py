@@ -104,10 +104,10 @@ def _series_file(upload: Any, handle: io.BufferedReader, writer: Any) -> dict:
     return {"records": {ACTIVITY_COUNTS: sum(1 for v in series.values if v is not None)}, "rejected": 0}
 
 
-def _fail(upload_id: str, organization_id: str, message: str, actor: audit.Actor) -> None:
+def _fail(upload_id: str, organization_id: str, message: str, actor: audit.Actor, *, safe: str | None = None) -> None:
     db.session.rollback()
     upload = service.get_upload(organization_id, upload_id)
-    service.mark_failed(upload, message)
+    service.mark_failed(upload, message, safe=safe)
     service.discard_file(upload)
     audit.record(
         "health_data.import_failed",
@@ -148,11 +148,11 @@ def import_upload(ctx: JobContext, organization_id: str, upload_id: str, algorit
     except ParseError as error:
         where = f"Line {error.line}: " if error.line else ""
         message = f"{where}{error.message}" if hasattr(error, "message") else str(error)
-        _fail(upload_id, organization_id, message, actor)
-        # The job's error (and the log line) names the line only: the message may quote a cell.
-        raise ImportFailed(
-            f"line {error.line}: the file is malformed" if error.line else "the file is malformed"
-        ) from None
+        # The job's error, the log line and the upload's plain column name the line only: the whole
+        # message may quote a cell of the file, so it is kept encrypted.
+        safe = f"Line {error.line}: the file is malformed." if error.line else "The file is malformed."
+        _fail(upload_id, organization_id, message, actor, safe=safe)
+        raise ImportFailed(safe) from None
     except JobCancelled:
         _fail(upload_id, organization_id, "The import was cancelled.", actor)
         raise

@@ -11,9 +11,10 @@ organization, patient, channel and day, so reading a patient's fortnight reads a
 blocks per channel, never another patient's or the rest of the history; deleting an upload
 deletes its blocks (and the analyses and insights drawn from it) outright.
 
-Times: ``starts_at``/``ends_at`` are UTC when the source gave an offset and otherwise the device's
-wall clock taken as UTC ("floating" times, see docs/health-data.md); ``day`` is always the
-device's own calendar day.
+Times: ``starts_at``/``ends_at`` hold the device's wall clock (what it showed when the value was
+recorded; an offset, when the source gave one, is kept in the stored values but not applied here)
+written as if it were UTC: "floating" times, see docs/health-data.md. ``day`` is the device's own
+calendar day.
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ class HealthUpload(PublicIdMixin, TimestampMixin, Model):
     uploaded_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     uploaded_by_token_id: Mapped[str | None] = mapped_column(String(40))
     job_id: Mapped[str | None] = mapped_column(String(40))
-    error: Mapped[str | None] = mapped_column(String(1000))  # never holds a value, only where and why
+    # Why an import failed: ``error`` names the line only (safe for logs and lists); ``error_enc``
+    # is the whole message, which may quote the offending cell (PHI, encrypted).
+    error: Mapped[str | None] = mapped_column(String(1000))
+    error_enc: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column()
     # A file waiting for its import job: the data key of its sealed copy on disk, wrapped by the
     # organization's key (cleared, and the copy deleted, when the import ends).
@@ -178,7 +182,7 @@ def _register(model: type, *attributes: str) -> None:
         crypto.encrypted_column(model, attribute)
 
 
-_register(HealthUpload, "filename_enc", "summary_enc", "file_key_enc")
+_register(HealthUpload, "filename_enc", "summary_enc", "file_key_enc", "error_enc")
 _register(HealthSeriesBlock, "values_enc")
 _register(HealthAnalysis, "result_enc")
 _register(HealthInsight, "content_enc")

@@ -236,6 +236,14 @@ def file_key(upload: HealthUpload) -> bytes | None:
     return base64.b64decode(stored)
 
 
+def error_message(upload: HealthUpload) -> str | None:
+    """Why the upload failed, in full (decrypted), for the people who may read its data."""
+    if upload.error_enc is None:
+        return upload.error
+    value = crypto.vault_for(upload.organization_id).decrypt(ERROR_FIELD, upload.error_enc, target_id=upload.id)
+    return upload.error if value is None or isinstance(value, crypto.Unreadable) else value
+
+
 def filename(upload: HealthUpload) -> str | None:
     value = crypto.vault_for(upload.organization_id).decrypt(FILENAME_FIELD, upload.filename_enc, target_id=upload.id)
     return None if isinstance(value, crypto.Unreadable) else value
@@ -296,10 +304,16 @@ def delete_upload(organization_id: str, upload_id: str, *, actor: audit.Actor) -
     db.session.flush()
 
 
-def mark_failed(upload: HealthUpload, message: str) -> None:
-    """A failed import keeps nothing: its values are deleted and the upload says why."""
+ERROR_FIELD = "health_uploads.error_enc"
+
+
+def mark_failed(upload: HealthUpload, message: str, *, safe: str | None = None) -> None:
+    """A failed import keeps nothing: its values are deleted and the upload says why: ``message``
+    (which may quote the file) encrypted, ``safe`` (naming only the line) in the clear."""
     blocks.delete_values(upload.id)
-    upload.status, upload.error, upload.completed_at = FAILED, message[:1000], utcnow()
+    vault = crypto.vault_for(upload.organization_id)
+    upload.error_enc = vault.encrypt(ERROR_FIELD, message[:1000])
+    upload.status, upload.error, upload.completed_at = FAILED, (safe or message)[:1000], utcnow()
     upload.sample_count = upload.accepted_count = 0
     upload.starts_at = upload.ends_at = None
 

@@ -18,9 +18,6 @@ from typing import Any
 
 from flask import current_app, g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
-from wtforms import DateTimeLocalField, SelectField
 
 from clinic_app.auth.identity import current_identity
 from clinic_app.core import jobs
@@ -32,6 +29,7 @@ from clinic_app.core.web import done, is_htmx, put_errors, render_confirm, rende
 from clinic_app.extensions import db
 from clinic_app.health_data import analyses, blocks, bp, queries, service
 from clinic_app.health_data.actogram import Actogram, clip, in_bed_from_result, render_actogram
+from clinic_app.health_data.forms import ALGORITHM_LABELS, KIND_LABELS, AnalyseForm, DiaryForm, UploadForm
 from clinic_app.health_data.insights import service as insights
 from clinic_app.health_data.models import (
     COMPLETED,
@@ -47,32 +45,6 @@ from clinic_app.patients import service as patients
 READ = "health_data:read"
 UPLOADS_SHOWN = 20
 FORM_OVERHEAD = 64 * 1024  # the multipart envelope and the small fields around the file
-ALGORITHM_LABELS = {
-    "cole_kripke": "Cole-Kripke 1992 (the default)",
-    "sadeh": "Sadeh 1994",
-    "oakley": "Oakley (Actiware)",
-}
-KIND_LABELS = {"metrics": "Health metrics (API)", "series": "Activity series (API)", "diary": "Sleep diary night"}
-
-
-FORMAT_CHOICES = [(name, label) for name, (_, label) in service.FILE_FORMATS.items()]
-ALGORITHM_CHOICES = list(ALGORITHM_LABELS.items())
-MINUTES = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
-
-
-class UploadForm(FlaskForm):
-    file = FileField("File", render_kw={"id": "health-file", "required": True})
-    file_format = SelectField("Kind of file", choices=FORMAT_CHOICES, render_kw={"id": "health-file-format"})
-    algorithm = SelectField("Sleep scoring", choices=ALGORITHM_CHOICES, render_kw={"id": "health-algorithm"})
-
-
-class AnalyseForm(FlaskForm):
-    algorithm = SelectField("Sleep scoring", choices=ALGORITHM_CHOICES, render_kw={"id": "health-reanalyse-algorithm"})
-
-
-class DiaryForm(FlaskForm):
-    in_bed_start = DateTimeLocalField("Into bed", format=MINUTES, render_kw={"id": "health-in-bed-start"})
-    in_bed_end = DateTimeLocalField("Out of bed", format=MINUTES, render_kw={"id": "health-in-bed-end"})
 
 
 @dataclass
@@ -177,7 +149,14 @@ def _progress(
 def _upload_progress(upload: HealthUpload) -> Progress:
     url = url_for("health_data.upload_progress", patient_id=upload.patient_id, upload_id=upload.id)
     label = "Importing the file"
-    return _progress(f"upload-{upload.id}", label, url, _job(upload.job_id), status=upload.status, error=upload.error)
+    return _progress(
+        f"upload-{upload.id}",
+        label,
+        url,
+        _job(upload.job_id),
+        status=upload.status,
+        error=service.error_message(upload),
+    )
 
 
 def _analysis_progress(analysis: HealthAnalysis) -> Progress:

@@ -96,9 +96,38 @@ def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clini
             doctor_id=clinician.id,
         )
         db.session.commit()
+    ids.update(_health_data(app, organization, clinician, ids["patient_id"]))
     markers |= {value for value in ids.values()} | {f"{tag}jane", f"{tag}citizen", f"{tag}priya", f"{tag}kapoor"}
     markers.add(clinician.email)
     return Clinic(ids=ids, markers=markers)
+
+
+def _health_data(app: Flask, organization: Any, clinician: Any, patient_id: str) -> dict[str, str]:
+    """A metrics upload (``processing_id``), an imported CSV of counts (``upload_id``), its analysis
+    (``analysis_id``) and an insight drawn from it (``insight_id``)."""
+    import io
+
+    from clinic_app.health_data import queries, service
+    from clinic_app.health_data.insights import service as insights
+    from clinic_app.health_data.metrics import HealthMetric
+
+    actor = audit.Actor(user_id=clinician.id)
+    rows = "".join(f"2024-03-04T{h:02}:{m:02}:00,{(h * 60 + m) % 89}\n" for h in range(24) for m in range(60))
+    with app.app_context():
+        metric = HealthMetric.model_validate({"metric_type": "heart_rate", "biometric_data": {"heart_rate": 71}})
+        metrics = service.record_metrics(organization.id, patient_id, [metric], actor=actor).upload
+        with io.BytesIO(f"timestamp,value\n{rows}".encode()) as counts:
+            upload = service.receive_file(
+                organization.id, patient_id, counts, filename="counts.csv", file_format="plain_csv", actor=actor
+            )
+        db.session.commit()  # the import job runs now (eagerly in tests)
+        ids = {"processing_id": metrics.id, "upload_id": upload.id}
+    with app.app_context():
+        analysis = queries.analyses_of(organization.id, [upload.id])[upload.id]
+        ids["analysis_id"] = analysis.id
+        ids["insight_id"] = insights.generate(organization.id, analysis.id, actor=actor).id
+        db.session.commit()
+    return ids
 
 
 def build_world(app: Flask, tenants: Any) -> World:

@@ -60,7 +60,7 @@ def test_another_organization_sees_no_insight_and_no_history(app, tenants, examp
 
 
 def test_an_unfinished_analysis_has_no_insight_and_deleting_the_upload_removes_them(app, tenants, example_01):
-    patient, analysis_id, actor = _analysed(app, tenants, example_01)
+    _patient, analysis_id, actor = _analysed(app, tenants, example_01)
     with app.app_context():
         insights.generate(tenants.a.id, analysis_id, actor=actor)
         analysis = analyses.get_analysis(tenants.a.id, analysis_id)

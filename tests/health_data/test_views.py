@@ -1,5 +1,5 @@
-"""The "Activity and sleep" section of the patient page: who sees what (a receptionist or practice
-admin only whether data exists; another organization 404 everywhere), uploading example_01.AWD
+"""The "Activity and sleep" section of the patient page: who sees what (a receptionist nothing but
+whether data exists, a practice admin what a clinician sees; another organization 404 everywhere), uploading example_01.AWD
 through the form (the eager job runs when the request commits) and reading the actogram, the
 nights and the circadian cards; a malformed file's message; delete with confirmation; the sleep
 diary's validation; re-analysing and insights. Every view, upload, analysis and deletion leaves an
@@ -81,9 +81,16 @@ def section_urls(patient_id, upload_id, analysis_id):
     ]
 
 
-@pytest.mark.parametrize("role", ["receptionist", "admin"])
-def test_front_desk_and_admins_see_only_that_data_exists(app, tenants, login_as, patient_id, role):
-    client = login_as(role)
+def test_practice_admins_see_the_section_like_clinicians(app, tenants, login_as, patient_id):
+    stored_series(app, tenants, patient_id)
+    page = login_as("admin").get(f"/patients/{patient_id}").get_data(as_text=True)
+    for shown in ("data-health-upload-form", "Interdaily", "<svg", "data-health-uploads"):
+        assert shown in page
+    assert "health_data.analysis_viewed" in actions(app, patient_id)
+
+
+def test_the_front_desk_sees_only_that_data_exists(app, tenants, login_as, patient_id):
+    client = login_as("receptionist")
     page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
     assert 'id="patient-health"' in page and "data-health-none" in page and "No wearable data" in page
 
