@@ -2,7 +2,7 @@
 metrics uploads, their processing status, the HAL-style list, delete, service status) and
 ``/api/v1/healthkit/*`` (a file upload imported in the background, and its status).
 
-Values, uploads and their status need ``health_data:read`` (clinicians, owners); anyone else in the
+Values, uploads and their status need ``health_data:read`` (clinicians, practice admins, owners); anyone else in the
 organization gets 404, as does another organization's patient or upload. The body is validated as a
 whole before anything is stored (one invalid metric: 422 naming ``metrics[i]…``, nothing written).
 See docs/health-data.md, "API".
