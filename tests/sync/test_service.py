@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from clinic_app.core import audit, jobs
 from clinic_app.core.audit import AuditEvent
 from clinic_app.core.errors import Conflict, Invalid, NotFound, Unavailable
+from clinic_app.core.jobs import queueing
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs.models import Organization
@@ -207,6 +208,11 @@ def test_two_starts_at_the_same_moment_make_one_run(make_app, tenants, cliniko_s
     threaded = make_app(JOBS_BACKEND="thread", SYNC_CLIENT_OPTIONS=FAST)
     real = service.running_run
     answers = {}
+    # The first run's job is held until the race is decided: run at once, it could end the run
+    # (failed or finished) before the racer's insert gets its turn, and then a second run is right.
+    held: list[str] = []
+    real_dispatch = queueing.dispatch
+    monkeypatch.setattr(queueing, "dispatch", lambda app, job_id: held.append(job_id))
 
     def second_start():
         with threaded.app_context():
@@ -229,6 +235,8 @@ def test_two_starts_at_the_same_moment_make_one_run(make_app, tenants, cliniko_s
         assert not racer.is_alive()
         assert answers["started"] is False and answers["run_id"] == first.id
         assert count(SyncRun) == 1
+        for job_id in held:
+            real_dispatch(threaded, job_id)
         jobs.wait_for_local_jobs(threaded)
 
 
