@@ -1,9 +1,9 @@
 """The "Activity and sleep" section of the patient page: who sees what (a receptionist nothing but
-whether data exists, a practice admin what a clinician sees; another organization 404 everywhere), uploading example_01.AWD
-through the form (the eager job runs when the request commits) and reading the actogram, the
-nights and the circadian cards; a malformed file's message; delete with confirmation; the sleep
-diary's validation; re-analysing and insights. Every view, upload, analysis and deletion leaves an
-audit row."""
+whether data exists, a practice admin what a clinician sees; another organization 404 everywhere),
+uploading example_01.AWD through the form (the eager job runs when the request commits) and reading
+the actogram, the nights and the circadian cards; a malformed file's message; delete with
+confirmation; the sleep diary's validation; re-analysing and insights. Every view, upload, analysis
+and deletion leaves an audit row."""
 
 from __future__ import annotations
 
