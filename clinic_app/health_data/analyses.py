@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import FieldError, Invalid, NotFound, Unavailable
+from clinic_app.core.jobs import CANCELLED as JOB_CANCELLED
+from clinic_app.core.jobs import FAILED as JOB_FAILED
 from clinic_app.core.jobs import Job, JobContext, enqueue, job_function
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -235,6 +237,21 @@ def view_analysis(
         details={"channel": channel},
     )
     return analysis, result
+
+
+def fail_orphaned() -> int:
+    """Analyses still waiting or running whose job has failed or been cancelled (a worker that
+    died, then failed as stale) are marked failed; returns how many (flushed, not committed)."""
+    stuck = db.session.scalars(
+        select(HealthAnalysis)
+        .join(Job, Job.id == HealthAnalysis.job_id)
+        .where(HealthAnalysis.status.in_((RECEIVED, PROCESSING)), Job.status.in_((JOB_FAILED, JOB_CANCELLED)))
+    ).all()
+    for analysis in stuck:
+        analysis.status, analysis.error = FAILED, "The analysis stopped before it finished; run it again."
+        analysis.completed_at = utcnow()
+    db.session.flush()
+    return len(stuck)
 
 
 def latest_for_patient(organization_id: str, patient_id: str) -> HealthAnalysis | None:

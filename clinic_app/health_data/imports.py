@@ -205,7 +205,9 @@ def import_file(ctx: JobContext, upload_id: str, algorithm: str = "cole_kripke")
 @periodic.every_tick("health_data.reconcile_imports")
 def reconcile_imports(now: datetime | None = None) -> int:
     """Uploads whose import job ended without finishing them (a worker killed mid-file, then failed
-    as stale; a cancelled job) are failed and their partial values deleted. Returns how many."""
+    as stale; a cancelled job) are failed and their partial values deleted; analyses whose job ended
+    so are failed too (instead of waiting for ever). Returns how many records."""
+    orphaned = analyses.fail_orphaned()
     stuck = db.session.scalars(
         select(HealthUpload)
         .join(Job, Job.id == HealthUpload.job_id)
@@ -215,4 +217,4 @@ def reconcile_imports(now: datetime | None = None) -> int:
         service.mark_failed(upload, "The import stopped before it finished; upload the file again.")
         service.discard_file(upload)
     db.session.commit()
-    return len(stuck)
+    return len(stuck) + orphaned

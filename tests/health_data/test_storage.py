@@ -316,3 +316,20 @@ def test_an_import_whose_worker_died_is_failed_and_its_partial_values_deleted(ma
     assert table_rows(app, "health_series_blocks", upload_id=upload_id) == []
     (row,) = table_rows(app, "health_uploads", id=upload_id)
     assert row["status"] == "failed" and "stopped" in row["error"] and row["file_key_enc"] is None
+
+
+def test_an_analysis_whose_worker_died_is_failed(make_app, tenants):
+    app = make_app(JOBS_BACKEND="thread")
+    patient = register_patient(app, tenants.a)
+    series = Series(datetime(2024, 1, 1), timedelta(minutes=1), [float(i % 30) for i in range(1440)])
+    with app.app_context():
+        upload = service.record_series(tenants.a.id, patient, series, channel="activity_counts", actor=_actor(tenants))
+        analysis = analyses.request_analysis(tenants.a.id, upload, algorithm="cole_kripke", actor=_actor(tenants))
+        db.session.info.pop("jobs_to_dispatch", None)  # the worker that took it died
+        db.session.get(Job, analysis.job_id).status = "failed"  # as the stale-job reaper leaves it
+        db.session.commit()
+        analysis_id = analysis.id
+        assert imports.reconcile_imports() == 1
+        assert imports.reconcile_imports() == 0
+    (row,) = table_rows(app, "health_analyses", id=analysis_id)
+    assert row["status"] == "failed" and "stopped" in row["error"]
