@@ -254,13 +254,14 @@ def fail_orphaned() -> int:
     return len(stuck)
 
 
-def latest_for_patient(organization_id: str, patient_id: str) -> HealthAnalysis | None:
-    return db.session.scalar(
-        select(HealthAnalysis)
-        .where(HealthAnalysis.organization_id == organization_id, HealthAnalysis.patient_id == patient_id)
-        .order_by(HealthAnalysis.created_at.desc(), HealthAnalysis.id.desc())
-        .limit(1)
+def latest_for_patient(organization_id: str, patient_id: str, *, completed: bool = False) -> HealthAnalysis | None:
+    """The patient's newest analysis (with ``completed``, the newest that completed)."""
+    query = select(HealthAnalysis).where(
+        HealthAnalysis.organization_id == organization_id, HealthAnalysis.patient_id == patient_id
     )
+    if completed:
+        query = query.where(HealthAnalysis.status == COMPLETED)
+    return db.session.scalar(query.order_by(HealthAnalysis.created_at.desc(), HealthAnalysis.id.desc()).limit(1))
 
 
 @job_function(

@@ -73,6 +73,7 @@ class PatientHealth:
     patient_id: str
     uploads: list[UploadRow]
     analysis: HealthAnalysis | None = None
+    shown: HealthAnalysis | None = None  # the analysis whose result is shown: the latest completed
     result: dict[str, Any] | None = None
     analysis_progress: Progress | None = None
     actogram: Actogram | None = None
@@ -197,17 +198,23 @@ def _health_of(organization_id: str, patient_id: str, **forms: Any) -> PatientHe
     health.analyse_form.algorithm.data = health.analyse_form.algorithm.data or analysis.algorithm
     if analysis.status in (RECEIVED, PROCESSING):
         health.analysis_progress = _analysis_progress(analysis)
-    elif analysis.status == COMPLETED:
-        try:
-            _, health.result = analyses.view_analysis(
-                organization_id, analysis.id, actor=current_actor(), channel="web"
-            )
-            health.actogram = _actogram(analysis, health.result) if health.result else None
-        except Unavailable as error:
-            health.problem = error.detail
-        latest = insights.latest_for_patient(organization_id, patient_id)
-        if latest is not None:
-            health.insight, health.insight_content = latest
+    # While a re-analysis runs, or after one failed, the last completed analysis stays on show.
+    shown = (
+        analysis
+        if analysis.status == COMPLETED
+        else analyses.latest_for_patient(organization_id, patient_id, completed=True)
+    )
+    if shown is None:
+        return health
+    health.shown = shown
+    try:
+        _, health.result = analyses.view_analysis(organization_id, shown.id, actor=current_actor(), channel="web")
+        health.actogram = _actogram(shown, health.result) if health.result else None
+    except Unavailable as error:
+        health.problem = error.detail
+    latest = insights.latest_for_patient(organization_id, patient_id)
+    if latest is not None:
+        health.insight, health.insight_content = latest
     return health
 
 

@@ -327,3 +327,15 @@ def test_generating_insights_shows_the_statements_and_the_narrative(app, tenants
     again = post(client, url)  # without JavaScript: back to the chart
     assert again.status_code == 303 and again.headers["Location"].endswith("#patient-health")
     assert len(table_rows(app, "health_insights")) == 2
+
+
+def test_a_failed_reanalysis_keeps_the_last_completed_one_on_show(app, tenants, login_as, patient_id):
+    upload_id, analysis_id = stored_series(app, tenants, patient_id)
+    with app.app_context():
+        upload = service.get_upload(tenants.a.id, upload_id)
+        failed = analyses.create_analysis(upload, channel="activity_counts", algorithm="oakley", actor=audit.Actor())
+        failed.status, failed.error = "failed", "The analysis stopped before it finished; run it again."
+        db.session.commit()
+    page = login_as("clinician").get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert "data-analysis-failed" in page and "stopped before it finished" in page
+    assert "data-earlier-analysis" in page and f'data-analysis="{analysis_id}"' in page and "<svg" in page
