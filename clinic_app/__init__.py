@@ -75,6 +75,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         lambda organization_id: bool(sync.connection_status(organization_id).get("cliniko_connected"))
     )
 
+    from clinic_app.profiles.report_templates import install_template_choices
+    from clinic_app.reports.templates_service import template_choices
+
+    # A profile's default report template is one of the organization's (reports knows; profiles asks).
+    install_template_choices(template_choices)
+
     from clinic_app.auth.context import template_context
 
     @app.context_processor
@@ -87,6 +93,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import clinic_app.appointments.models
     import clinic_app.core.crypto
+    import clinic_app.profiles.models
     import clinic_app.sync.models  # noqa: F401  (every table known to any process, a worker's included)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
@@ -171,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
         "health": ("health.api",),
         "auth": ("auth.views", "auth.api", "auth.tokens_views"),
         "accounts": ("accounts.views",),
+        "profiles": ("profiles.views", "profiles.api"),
         "staff": ("staff.views", "staff.joining"),
         "audit": ("audit.views", "audit.api"),
         "jobs": ("jobs.views", "jobs.api"),

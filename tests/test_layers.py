@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     # 2. foundation features
     "orgs": 2,
     "accounts": 2,
+    "profiles": 2,
     "auth": 2,
     "staff": 2,
     "audit": 2,

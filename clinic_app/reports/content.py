@@ -12,6 +12,11 @@ no insignificant whitespace::
 Section text is the clinician's Markdown with line endings normalised to ``\\n`` and trailing
 whitespace removed. Because signer and signing time are inside, the hash attests who signed what,
 when; ``content_intact`` recomputes it to show the stored text still matches its signature.
+
+When the signer's profile gave professional details at signing (``Report.signer_credentials``:
+discipline, registration body and number, signature block), they are inside too, under
+``"signer"``, and the format is ``clinic-report-content/2``; a report signed without them keeps
+format 1, byte for byte as before.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from clinic_app.reports.models import ENCRYPTED_FIELDS, Report
 from clinic_app.reports.rendering import markdown_to_html
 
 CONTENT_FORMAT = "clinic-report-content/1"
+CONTENT_FORMAT_WITH_SIGNER = "clinic-report-content/2"
 
 
 def normalise_text(text: str) -> str:
@@ -73,10 +79,11 @@ def canonical_content(
     sections: dict[str, str] | None = None,
     signed_by_id: str | None = None,
     signed_at: datetime | None = None,
+    signer_credentials: dict[str, str] | None = None,
 ) -> bytes:
     """The bytes the signature hash covers (see the module docstring). By default the report's
-    current sections, signer and signing time; the signing step passes the values it is about to
-    store. An unreadable report gives content that matches no hash."""
+    current sections, signer, signing time and signer's credentials; the signing step passes the
+    values it is about to store. An unreadable report gives content that matches no hash."""
     version = templates_service.get_version(report.organization_id, report.template_version_id)
     if sections is None:
         sections = read_sections(report, "current_sections") or {"unreadable": "unreadable"}
@@ -96,6 +103,10 @@ def canonical_content(
         "signed_by_id": signed_by_id if signed_by_id is not None else report.signed_by_id,
         "signed_at": isoformat(signed_at if signed_at is not None else report.signed_at),
     }
+    credentials = signer_credentials if signer_credentials is not None else report.signer_credentials
+    if credentials:
+        content["format"] = CONTENT_FORMAT_WITH_SIGNER
+        content["signer"] = credentials
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -118,6 +129,11 @@ def _name_of(user_id: str | None) -> str | None:
         return None
     user = db.session.get(User, user_id)
     return user.display_name if user else None
+
+
+def _registration(credentials: dict[str, str]) -> str | None:
+    body, number = credentials.get("registration_body"), credentials.get("registration_number")
+    return f"{body} {number}" if body and number else None
 
 
 def _letterhead(settings: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
@@ -148,6 +164,8 @@ def document_for(report: Report) -> ReportDocument:
     facts = consultations.session_facts(session)
     version = templates_service.get_version(report.organization_id, report.template_version_id)
     sections = read_sections(report, "current_sections")
+    # What the signer's profile said when they signed, never what it says now.
+    credentials = (report.signer_credentials or {}) if report.signed_at else {}
     rendered = tuple(
         (
             s["title"],
@@ -172,6 +190,9 @@ def document_for(report: Report) -> ReportDocument:
         clinician_name=facts.clinician_name or None,
         sections=rendered,
         signed_by=_name_of(report.signed_by_id),
+        signer_discipline=credentials.get("discipline"),
+        signer_registration=_registration(credentials),
+        signer_signature_block=credentials.get("signature_block"),
         signed_at=report.signed_at,
         content_sha256=report.content_sha256,
         amends=report.amends_report_id,

@@ -20,6 +20,8 @@ class ReportDocument:
     None for an unsigned report (then the PDF carries a "Draft — not signed" banner).
     `time_zone` is the organization's IANA time zone name ("Australia/Sydney"); the signing time
     is printed in it (UTC when it is empty or unknown). The PDF's metadata dates stay in UTC.
+    The ``signer_*`` fields are the signer's professional details recorded when they signed
+    (discipline, "AHPRA PSY0001234567", the signature block's lines); None when there were none.
     """
 
     organization_name: str
@@ -40,6 +42,9 @@ class ReportDocument:
     content_sha256: str | None
     amends: str | None
     time_zone: str = "UTC"
+    signer_discipline: str | None = None
+    signer_registration: str | None = None
+    signer_signature_block: str | None = None
 
     @property
     def is_signed(self) -> bool:

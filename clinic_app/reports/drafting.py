@@ -18,6 +18,7 @@ from clinic_app.core import audit, crypto, jobs
 from clinic_app.core.errors import Conflict, FieldError, Invalid
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.profiles import service as profiles
 from clinic_app.reports import templates_service
 from clinic_app.reports.content import normalise_text, write_sections
 from clinic_app.reports.generation import JOB_KIND, llm
@@ -45,9 +46,10 @@ def start_generation(
     patient_progress: str | None = None,
     session_type: str | None = None,
 ) -> Report:
-    """Create a pending report for the session and queue its generation. Raises NotFound (session
-    or template), Invalid (notes too long), Conflict (cancelled session) or Unavailable (queue down;
-    nothing is written then). Records ``report.generation_requested``."""
+    """Create a pending report for the session and queue its generation, from ``template_id``, else
+    the requester's default template (their professional profile), else the organization's default.
+    Raises NotFound (session or template), Invalid (notes too long), Conflict (cancelled session)
+    or Unavailable (queue down; nothing is written then). Records ``report.generation_requested``."""
     session = consultations.get_session(organization_id, session_ref)
     if session.status == "cancelled":
         raise Conflict("This consultation was cancelled: there is nothing to report.")
@@ -59,7 +61,9 @@ def start_generation(
     }
     if errors:
         raise Invalid(errors=errors)
-    chosen = templates_service.template_for_report(organization_id, template_id)
+    chosen = templates_service.template_for_report(
+        organization_id, template_id, preferred_id=profiles.preferred_template_id(organization_id, actor.user_id)
+    )
     vault = crypto.vault_for(organization_id)
     report = Report(
         organization_id=organization_id,

@@ -101,6 +101,10 @@ class Report(PublicIdMixin, TimestampMixin, Model):
     signed_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     signed_at: Mapped[datetime | None]
     content_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The signer's professional details as they were at signing (profiles.signing_credentials):
+    # printed on the PDF and covered by the content hash, so a later profile change never alters
+    # what a signed report says. None when the signer had none (or it was signed before them).
+    signer_credentials: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     @property
     def is_signed(self) -> bool:

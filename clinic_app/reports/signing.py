@@ -18,6 +18,7 @@ from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, DomainError, FieldError, Forbidden, Invalid
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.profiles import service as profiles
 from clinic_app.reports.content import canonical_content, content_hash, read_sections, write_sections
 from clinic_app.reports.drafting import extra_inputs
 from clinic_app.reports.models import DRAFT, ENCRYPTED_FIELDS, SIGNED, Report
@@ -47,7 +48,8 @@ def sign_report(
     actor: audit.Actor,
     expected_revision: int | None = None,
 ) -> Report:
-    """Sign a draft: the signer's password is checked again, then the report records signer, time
+    """Sign a draft: the signer's password is checked again, then the report records signer, time,
+    the signer's professional details from their profile as they are now (``signer_credentials``)
     and the SHA-256 of its canonical content (``content.canonical_content``), and becomes
     read-only. Raises Conflict (already signed, not ready, changed meanwhile), Forbidden (an API
     token: only a person signs), Invalid (wrong password; recorded as ``report.sign_failed``) or
@@ -84,11 +86,23 @@ def sign_report(
     if sections is None:
         raise Conflict("This report's text cannot be read right now, so it cannot be signed.")
     signed_at = _signing_time()
-    digest = content_hash(canonical_content(report, sections=sections, signed_by_id=signer.id, signed_at=signed_at))
+    credentials = profiles.signing_credentials(organization_id, signer.id)
+    digest = content_hash(
+        canonical_content(
+            report, sections=sections, signed_by_id=signer.id, signed_at=signed_at, signer_credentials=credentials
+        )
+    )
     result = db.session.execute(
         update(Report)
         .where(Report.id == report.id, Report.status == DRAFT, Report.revision == report.revision)
-        .values(status=SIGNED, signed_by_id=signer.id, signed_at=signed_at, content_sha256=digest, updated_at=utcnow())
+        .values(
+            status=SIGNED,
+            signed_by_id=signer.id,
+            signed_at=signed_at,
+            signer_credentials=credentials,
+            content_sha256=digest,
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:

@@ -145,6 +145,12 @@ def list_templates(organization_id: str) -> list[TemplateView]:
     ]
 
 
+def template_choices(organization_id: str) -> list[tuple[str, str]]:
+    """The organization's templates as (id, name), the default first: what a professional profile
+    may name as its default (``create_app`` hands this to ``profiles.report_templates``)."""
+    return [(view.template.id, view.template.name) for view in list_templates(organization_id)]
+
+
 def get_template(organization_id: str, template_id: str) -> TemplateView:
     """The template and its current version. Raises NotFound (another organization's too)."""
     template = db.session.get(ReportTemplate, template_id) if template_id else None
@@ -160,12 +166,17 @@ def get_version(organization_id: str, version_id: str) -> ReportTemplateVersion:
     return version
 
 
-def template_for_report(organization_id: str, template_id: str | None) -> TemplateView:
-    """The template a new report uses: the one asked for, else the organization's default."""
+def template_for_report(
+    organization_id: str, template_id: str | None, *, preferred_id: str | None = None
+) -> TemplateView:
+    """The template a new report uses: the one asked for, else ``preferred_id`` (the clinician's
+    default from their profile) while it is one of the organization's templates, else the
+    organization's default. Raises NotFound only for a ``template_id`` that is not theirs."""
     if template_id:
         return get_template(organization_id, template_id)
     views = list_templates(organization_id)
-    return next((v for v in views if v.template.is_default), views[0])
+    preferred = next((v for v in views if preferred_id and v.template.id == preferred_id), None)
+    return preferred or next((v for v in views if v.template.is_default), views[0])
 
 
 # --- validation ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from clinic_app.core.time import in_zone, organization_zone
 from clinic_app.core.web import done, is_htmx, put_errors, render_page
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
+from clinic_app.profiles import service as profiles
 from clinic_app.reports import (
     bp,
     queries,
@@ -130,8 +131,11 @@ def _generate_form_page(form: GenerateForm, session_ref: str, status: int = 200)
     facts = consultations.session_facts(session)
     templates = templates_service.list_templates(organization_id)
     form.template_id.choices = [(t.template.id, t.template.name) for t in templates]
-    if not form.template_id.data:
-        form.template_id.data = next((t.template.id for t in templates if t.template.is_default), None)
+    if not form.template_id.data:  # the clinician's own default (their profile), else the practice's
+        preferred = profiles.preferred_template_id(organization_id, current_actor().user_id)
+        form.template_id.data = next((t.template.id for t in templates if t.template.id == preferred), None) or next(
+            (t.template.id for t in templates if t.template.is_default), None
+        )
     form.session.data = session.id
     existing = queries.list_reports(organization_id, actor=current_actor(), session_id=session.id, record=False)
     patient = patients.get_patient(organization_id, session.patient_id)
