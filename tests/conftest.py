@@ -7,10 +7,15 @@ SQLite file otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import email
+import email.policy
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from clinic_app.auth.password_reset import wait_for_outbox
 from clinic_app.extensions import db
 from devtools import create_app  # the product app with the seed-demo, seed-scale and sandbox commands
 
@@ -231,3 +237,75 @@ def login_as(app: Flask, tenants: Any) -> Any:
         return client
 
     return sign_in_as
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, in its own thread) that keeps every message it
+    accepts, for tests that read the app's mail as a person would. ``delay`` (seconds) makes it
+    slow to accept each message, as a distant mail server can be."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        server = self
+
+        class Collector:
+            async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+                if server.delay:
+                    await asyncio.sleep(server.delay)
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                with server._arrived:
+                    server.messages.append(message)
+                    server._arrived.notify_all()
+                return "250 Message accepted for delivery"
+
+        class AnyPortController(Controller):
+            # Bound to a free port chosen by the system (port 0), then reached on the one it got.
+            def _trigger_server(self) -> None:
+                self.port = self.server.sockets[0].getsockname()[1]
+                super()._trigger_server()
+
+        self.messages: list[EmailMessage] = []
+        self.delay = 0.0
+        self._arrived = threading.Condition()
+        self._controller = AnyPortController(Collector(), hostname="127.0.0.1", port=0, server_hostname="smtp.test")
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The app settings that send mail here (plain SMTP on loopback, no log-in)."""
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": self._controller.port,
+            "SMTP_STARTTLS": False,
+            "SMTP_USERNAME": None,
+        }
+
+    def wait_for(self, count: int = 1, *, to: str | None = None, timeout: float = 10.0) -> list[EmailMessage]:
+        """The messages received so far (those addressed to ``to`` only, when given), once there are
+        at least ``count`` of them; fails the test after ``timeout`` seconds."""
+
+        def matching() -> list[EmailMessage]:
+            return [m for m in self.messages if to is None or to.lower() in str(m["To"]).lower()]
+
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(matching()) >= count, timeout=timeout):
+                pytest.fail(f"expected {count} e-mail(s){f' to {to}' if to else ''}, got {len(matching())}")
+            return matching()
+
+
+@pytest.fixture
+def smtp_server(app: Flask) -> Iterator[SmtpServer]:
+    """A local SMTP server the ``app`` fixture's mail goes to (``smtp_server.settings`` configures
+    another app the same way); ``smtp_server.messages`` are the messages received."""
+    server = SmtpServer().start()
+    app.config.update(server.settings)
+    yield server
+    wait_for_outbox()  # nothing the test caused is still on its way here
+    server.stop()

@@ -1,5 +1,5 @@
-"""The auth API: log in for a token pair, refresh (rotating), log out, verify, and the caller's own
-account (``/me``).
+"""The auth API: log in for a token pair, refresh (rotating), log out, verify, the caller's own
+account (``/me``), and resetting a forgotten password (``forgot-password``, ``reset-password``).
 
 Rules: a log-in is one token family; logging out or replaying a spent refresh token ends the whole
 family. ``/me`` describes a person, so an organization API token gets 403 there. The organization
@@ -13,24 +13,28 @@ from flask import request
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
-from clinic_app.auth import bp, jwt_tokens
+from clinic_app.auth import bp, jwt_tokens, password_links, password_reset
 from clinic_app.auth.identity import Identity, current_identity
 from clinic_app.auth.models import TokenFamily
 from clinic_app.auth.schemas import (
+    ForgotPasswordRequest,
     LoginRequest,
     LogoutOut,
     LogoutRequest,
+    MessageOut,
     OrganizationAccessOut,
     OrganizationRole,
     ProfileUpdate,
     RefreshRequest,
+    ResetPasswordRequest,
     TokenPairOut,
     UserContext,
     VerifyOut,
 )
+from clinic_app.auth.views import reset_pages, reset_throttle_headers
 from clinic_app.core.access import authenticated, public, requires
 from clinic_app.core.api import api_route, parse_body
-from clinic_app.core.errors import Forbidden, NotFound
+from clinic_app.core.errors import FieldError, Forbidden, Invalid, NotFound
 from clinic_app.core.permissions import ROLE_PERMISSIONS, expand
 from clinic_app.core.tenancy import current_organization_id
 from clinic_app.orgs import service as orgs
@@ -225,3 +229,74 @@ def api_update_me(body: ProfileUpdate) -> UserContext:
     trail = organization_id or next((m.organization_id for m in identity.memberships), None)
     accounts.update_profile(user, display_name=body.display_name, organization_id=trail)
     return user_context(user, identity.memberships, organization_id)
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/forgot-password",
+    methods=("POST",),
+    body=ForgotPasswordRequest,
+    response=MessageOut,
+    status=202,
+    summary="Ask for a password reset: a link and a 6-digit code are e-mailed to the account",
+    description=(
+        "Always 202 with the same body for a well-formed address, whether or not an account uses it (the "
+        "e-mail, when there is one to send, leaves after the answer). The link and the code work once, for "
+        f"{password_reset.LIFETIME_MINUTES} minutes; a newer request replaces them. Throttled per address and "
+        "per client address."
+    ),
+    tags=TAGS,
+    extra_statuses={
+        429: "Too many reset requests for this address or from this client",
+        503: "The rate-limit store is unavailable; try again shortly",
+    },
+)
+@public
+def api_forgot_password(body: ForgotPasswordRequest) -> MessageOut:
+    with reset_throttle_headers():
+        password_reset.request_password_reset(body.email, ip_address=request.remote_addr, pages=reset_pages())
+    return MessageOut(message=password_reset.FORGOT_ANSWER)
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/reset-password",
+    methods=("POST",),
+    body=ResetPasswordRequest,
+    response=MessageOut,
+    summary="Set a new password with the e-mailed code (and address) or the link's token",
+    description=(
+        "Send {email, code, new_password} or {token, new_password}. A reset ends every browser session and API "
+        "log-in of the account and e-mails a notice. A code allows "
+        f"{password_links.MAX_CODE_ATTEMPTS} tries; the last wrong one ends the reset (ask for a new one)."
+    ),
+    tags=TAGS,
+    extra_statuses={
+        400: "Wrong, expired or used code or token (nothing changed); or malformed JSON",
+        422: "A missing field, or a new password the rules refuse (each field listed)",
+        429: "Too many reset attempts for this address or from this client",
+        503: "The rate-limit store is unavailable; try again shortly",
+    },
+)
+@public
+def api_reset_password(body: ResetPasswordRequest) -> MessageOut:
+    new_password = body.new_password.get_secret_value()
+    with reset_throttle_headers():
+        if body.token is not None and body.email is None and body.code is None:
+            password_reset.reset_with_token(
+                body.token.get_secret_value(), new_password, ip_address=request.remote_addr, pages=reset_pages()
+            )
+        elif body.token is None and body.email is not None and body.code is not None:
+            password_reset.reset_with_code(
+                body.email, body.code, new_password, ip_address=request.remote_addr, pages=reset_pages()
+            )
+        else:
+            raise Invalid(errors=_reset_shape_errors(body))
+    return MessageOut(message=password_reset.RESET_DONE)
+
+
+def _reset_shape_errors(body: ResetPasswordRequest) -> list[FieldError]:
+    if body.token is not None:
+        return [FieldError("token", "Send either the link's token, or the e-mail address and the code; not both.")]
+    message = "Send the e-mail address and the 6-digit code from the e-mail (or the link's token instead)."
+    return [FieldError(name, message) for name in ("email", "code") if getattr(body, name) is None]

@@ -16,6 +16,34 @@ class SetPasswordForm(FlaskForm):
     )
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("E-mail address", validators=[InputRequired(), Length(max=254)])
+
+
+class ResetWithCodeForm(FlaskForm):
+    """A new password with the code from the reset e-mail (the link's page is ``SetPasswordForm``)."""
+
+    email = EmailField("E-mail address", validators=[InputRequired(), Length(max=254)])
+    code = StringField(
+        "6-digit code",
+        validators=[InputRequired(), Length(max=20)],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+    new_password = PasswordField(
+        "New password", validators=[InputRequired(), Length(max=256)], render_kw={"autocomplete": "new-password"}
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[InputRequired(), EqualTo("new_password", message="The passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    @property
+    def typed_code(self) -> str:
+        """The code as typed, without the spaces or dashes people put in to read it back."""
+        return "".join((self.code.data or "").split()).replace("-", "")
+
+
 # Lifetimes an admin may pick for a new API token (days; "never" means no expiry).
 API_TOKEN_EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "365 days"), ("never", "Never")]
 

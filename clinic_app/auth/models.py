@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin
@@ -80,7 +80,13 @@ class ApiToken(PublicIdMixin, Model):
 
 
 class PasswordLink(PublicIdMixin, Model):
-    """A one-time link to set a password (new staff) or reset one."""
+    """A one-time link to set a password (new staff) or reset one; a reset also has a 6-digit code.
+
+    The code is stored as an HMAC keyed with the app's secret and bound to the row's id: with a
+    million possible codes a plain hash would fall to anyone holding a copy of the table.
+    ``code_attempts`` counts the codes tried against this row; at ``MAX_CODE_ATTEMPTS``
+    (``auth.password_links``) the whole reset is burned, its link included.
+    """
 
     __tablename__ = "password_links"
     id_prefix = "pwl"
@@ -91,6 +97,8 @@ class PasswordLink(PublicIdMixin, Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LoginFailure(PublicIdMixin, Model):

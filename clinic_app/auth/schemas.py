@@ -51,6 +51,28 @@ class ProfileUpdate(Schema):
     display_name: str = Field(max_length=120, description="1 to 120 characters")
 
 
+class ForgotPasswordRequest(Schema):
+    email: str = Field(min_length=1, max_length=254, description="The address the account signs in with")
+
+
+class ResetPasswordRequest(Schema):
+    """Either ``email`` and ``code`` (from the e-mail), or ``token`` (the secret at the end of the
+    e-mailed link), and the new password."""
+
+    email: str | None = Field(
+        default=None, min_length=1, max_length=254, description="With code: the address the account signs in with"
+    )
+    code: str | None = Field(
+        default=None, pattern=r"^[0-9]{6}$", description="With email: the 6-digit code from the e-mail"
+    )
+    token: SecretStr | None = Field(
+        default=None, min_length=1, max_length=200, description="Instead of email and code: the link's secret"
+    )
+    new_password: SecretStr = Field(
+        min_length=1, max_length=256, description="12 to 256 characters; not a common password (docs/identity.md)"
+    )
+
+
 # --- responses --------------------------------------------------------------------------------
 
 
@@ -99,4 +121,8 @@ class VerifyOut(Schema):
 class OrganizationAccessOut(Schema):
     organization_id: str
     access_granted: bool
+    message: str
+
+
+class MessageOut(Schema):
     message: str

@@ -1,15 +1,23 @@
-"""Signing in and out in the browser, and setting a password through a one-time link."""
+"""Signing in and out in the browser, setting a password through a one-time link, and resetting a
+forgotten one (with the mailed link or code)."""
 
 from __future__ import annotations
 
-from flask import Response, flash, g, redirect, render_template, request, url_for
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from clinic_app.auth import bp, identity, password_links
-from clinic_app.auth.forms import LoginForm, SetPasswordForm
+from flask import Response, flash, g, redirect, render_template, request, session, url_for
+
+from clinic_app.auth import bp, identity, password_links, password_reset
+from clinic_app.auth.forms import ForgotPasswordForm, LoginForm, ResetWithCodeForm, SetPasswordForm
 from clinic_app.auth.login import authenticate
 from clinic_app.core.access import authenticated, public
 from clinic_app.core.errors import Invalid, Unauthorized
+from clinic_app.core.mail import public_url
 from clinic_app.core.web import done, put_errors, safe_next
+
+# The address typed on the "forgot password" page, offered again on the code page.
+RESET_EMAIL_KEY = "reset_email"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,3 +70,98 @@ def set_password(secret: str) -> Response | tuple[str, int] | str:
     elif form.errors:
         status = 422
     return render_template("auth/set_password.html", form=form, user=user), status
+
+
+# --- a forgotten password -------------------------------------------------------------------------
+
+
+def reset_pages() -> password_reset.ResetPages:
+    """Where the reset e-mails point, on ``PUBLIC_URL`` (never the request's Host)."""
+    return password_reset.ResetPages(
+        link_for=lambda secret: public_url(url_for("auth.reset_password_link", secret=secret)),
+        code_page=public_url(url_for("auth.reset_password_code")),
+        forgot_page=public_url(url_for("auth.forgot_password")),
+    )
+
+
+@contextmanager
+def reset_throttle_headers() -> Iterator[None]:
+    """A reset throttle's 429 carries its own limit in the contract's ``X-RateLimit-*`` headers
+    (``core.ratelimit`` writes them), not the API tier's."""
+    try:
+        yield
+    except password_reset.ResetThrottled as throttled:
+        g.rate_limit = throttled.window
+        raise
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@public
+def forgot_password() -> Response | tuple[str, int]:
+    form = ForgotPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with reset_throttle_headers():
+                password_reset.request_password_reset(
+                    form.email.data, ip_address=request.remote_addr, pages=reset_pages()
+                )
+        except Invalid as error:
+            put_errors(form, error.errors, fallback="email")
+            status = 422
+        else:
+            # The same page for every address, whether or not it has an account.
+            session[RESET_EMAIL_KEY] = (form.email.data or "").strip()[:254]
+            return done(password_reset.FORGOT_ANSWER, url_for("auth.reset_password_code"), "info")
+    elif form.errors:
+        status = 422
+    return render_template("auth/forgot_password.html", form=form), status
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@public
+def reset_password_code() -> Response | tuple[str, int]:
+    form = ResetWithCodeForm()
+    if request.method == "GET":
+        form.email.data = session.get(RESET_EMAIL_KEY, "")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with reset_throttle_headers():
+                password_reset.reset_with_code(
+                    form.email.data,
+                    form.typed_code,
+                    form.new_password.data,
+                    ip_address=request.remote_addr,
+                    pages=reset_pages(),
+                )
+        except Invalid as error:  # ResetRefused (400) included: the message goes on the code
+            put_errors(form, error.errors, fallback="code")
+            status = error.status
+        else:
+            session.pop(RESET_EMAIL_KEY, None)
+            return done(password_reset.RESET_DONE, url_for("auth.login"))
+    elif form.errors:
+        status = 422
+    return render_template("auth/reset_password_code.html", form=form), status
+
+
+@bp.route("/reset-password/<secret>", methods=["GET", "POST"])
+@public
+def reset_password_link(secret: str) -> Response | tuple[str, int]:
+    form = SetPasswordForm()
+    try:
+        user = password_reset.reset_link_user(secret)
+        if form.validate_on_submit():
+            with reset_throttle_headers():
+                password_reset.reset_with_token(
+                    secret, form.new_password.data, ip_address=request.remote_addr, pages=reset_pages()
+                )
+            session.pop(RESET_EMAIL_KEY, None)
+            return done(password_reset.RESET_DONE, url_for("auth.login"))
+    except password_reset.ResetRefused as gone:
+        return render_template("auth/reset_password_gone.html", message=gone.detail), gone.status
+    except Invalid as error:
+        put_errors(form, error.errors, fallback="new_password")
+    status = 422 if form.errors else 200
+    return render_template("auth/reset_password_link.html", form=form, user=user), status
