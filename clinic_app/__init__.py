@@ -176,7 +176,7 @@ def _register_blueprints(app: Flask) -> None:
     blueprints = {
         "site": ("site.views",),
         "health": ("health.api",),
-        "auth": ("auth.views", "auth.api", "auth.tokens_views"),
+        "auth": ("auth.views", "auth.api", "auth.signup_api", "auth.tokens_views"),
         "accounts": ("accounts.views",),
         "profiles": ("profiles.views", "profiles.api"),
         "staff": ("staff.views", "staff.joining"),

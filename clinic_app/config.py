@@ -71,6 +71,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Largest health-data file (an Apple Health export, an actigraphy file) accepted, in bytes.",
     ),
     Variable(
+        "SIGNUP_ENABLED",
+        None,
+        "`true`: anyone may sign a new practice up (`/signup`, `POST /api/v1/auth/register`); `false`: those "
+        "answer 404 and the sign-in page has no link (organizations made by `flask create-org`). Default: "
+        "`true` in development and test, `false` in production.",
+    ),
+    Variable(
         "HEALTH_UPLOAD_DIR",
         None,
         "Folder for health-data files waiting for their import job (each sealed with its own key; deleted "
@@ -295,6 +302,9 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         ),
         "HEALTH_UPLOAD_MAX_BYTES": _as_int(
             _env("HEALTH_UPLOAD_MAX_BYTES", environ) or str(1024 * 1024 * 1024), "HEALTH_UPLOAD_MAX_BYTES"
+        ),
+        "SIGNUP_ENABLED": _as_bool(
+            _env("SIGNUP_ENABLED", environ) or ("false" if production else "true"), "SIGNUP_ENABLED"
         ),
         "HEALTH_UPLOAD_DIR": _env("HEALTH_UPLOAD_DIR", environ) or str(instance_path / "health_uploads"),
         "LOG_LEVEL": (_env("LOG_LEVEL", environ) or "INFO").upper(),

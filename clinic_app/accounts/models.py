@@ -23,6 +23,9 @@ class User(PublicIdMixin, TimestampMixin, Model):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    # When the person proved they read mail at ``email`` (a sign-up's confirmation code or link, or
+    # a set-password or reset link). None: a practice sign-up not yet confirmed, which cannot sign in.
+    email_verified_at: Mapped[datetime | None]
 
     # Flask-Login's user protocol.
     @property

@@ -48,8 +48,12 @@ def name_problem(display_name: str) -> str | None:
     return None
 
 
-def create_user(*, email: str, display_name: str, password: str | None = None) -> User:
-    """A new account. Raises Invalid (bad e-mail, name or password) or Conflict (e-mail taken)."""
+def create_user(*, email: str, display_name: str, password: str | None = None, email_verified: bool = True) -> User:
+    """A new account. Raises Invalid (bad e-mail, name or password) or Conflict (e-mail taken).
+
+    Accounts made by an operator or through an invitation count as verified (the address was
+    given by someone who knows it, or the invitation reached it); a practice sign-up passes
+    ``email_verified=False`` and cannot sign in until ``mark_email_verified``."""
     email = normalise_email(email)
     display_name = (display_name or "").strip()
     errors = []
@@ -64,13 +68,35 @@ def create_user(*, email: str, display_name: str, password: str | None = None) -
         raise Invalid(errors=errors)
     if find_by_email(email) is not None:
         raise Conflict("An account with this e-mail address already exists.")
-    user = User(email=email, display_name=display_name, is_active=True, session_version=1)
+    user = User(
+        email=email,
+        display_name=display_name,
+        is_active=True,
+        session_version=1,
+        email_verified_at=utcnow() if email_verified else None,
+    )
     if password is not None:
         user.password_hash = hash_password(password)
         user.password_changed_at = utcnow()
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def is_email_verified(user: User) -> bool:
+    """Whether the person has proved they read mail at their address: what ``is_verified`` says
+    in every API answer, and what signing in requires."""
+    return user.email_verified_at is not None
+
+
+def mark_email_verified(user: User) -> bool:
+    """Record that the person proved they read mail at their address (a confirmation code or
+    link, a set-password or reset link). Returns True when this changed anything."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    db.session.flush()
+    return True
 
 
 def check_credentials(email: str, password: str) -> User | None:

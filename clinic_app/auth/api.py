@@ -55,8 +55,7 @@ def user_context(user: User, memberships: list[orgs.MembershipView], organizatio
         display_name=user.display_name,
         role=role,
         permissions=expand(ROLE_PERMISSIONS.get(role, frozenset())) if role else [],
-        # Accounts are created by an admin and activated through a one-time link sent to the address.
-        is_verified=True,
+        is_verified=accounts.is_email_verified(user),
         is_active=user.is_active,
         custom_claims={},
         created_at=user.created_at,

@@ -44,6 +44,41 @@ class ResetWithCodeForm(FlaskForm):
         return "".join((self.code.data or "").split()).replace("-", "")
 
 
+class SignupForm(FlaskForm):
+    """A practice signing itself up; the service checks every field (one rule for the API too)."""
+
+    name = StringField("Your name", validators=[InputRequired(), Length(max=120)], render_kw={"autocomplete": "name"})
+    email = EmailField("E-mail address", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(
+        "Password", validators=[InputRequired(), Length(max=256)], render_kw={"autocomplete": "new-password"}
+    )
+    practice_name = StringField("Practice name", validators=[InputRequired(), Length(max=200)])
+    time_zone = SelectField("Time zone", choices=[], default="Australia/Sydney")
+
+
+class ConfirmEmailForm(FlaskForm):
+    email = EmailField("E-mail address", validators=[InputRequired(), Length(max=254)])
+    code = StringField(
+        "6-digit code",
+        validators=[InputRequired(), Length(max=20)],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+
+    @property
+    def typed_code(self) -> str:
+        """The code as typed, without the spaces or dashes people put in to read it back."""
+        return "".join((self.code.data or "").split()).replace("-", "")
+
+
+class ResendConfirmationForm(FlaskForm):
+    email = EmailField("E-mail address", validators=[InputRequired(), Length(max=254)])
+
+
+class ConfirmLinkForm(FlaskForm):
+    """Only the CSRF token: the link's page confirms on a button press, so a mail scanner that
+    opens the link does not use it up."""
+
+
 # Lifetimes an admin may pick for a new API token (days; "never" means no expiry).
 API_TOKEN_EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "365 days"), ("never", "Never")]
 

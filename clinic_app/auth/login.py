@@ -18,7 +18,7 @@ from clinic_app.accounts.models import User
 from clinic_app.auth.models import LoginFailure
 from clinic_app.core import audit
 from clinic_app.core.credentials import keyed_hash
-from clinic_app.core.errors import Invalid, Unauthorized
+from clinic_app.core.errors import Forbidden, Invalid, Unauthorized
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
@@ -28,6 +28,22 @@ MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 20
 
 GENERIC_LOGIN_ERROR = "The e-mail address or password is not right."
+
+
+UNCONFIRMED_LOGIN_ERROR = (
+    "Please confirm your e-mail address before signing in: enter the 6-digit code we e-mailed you, "
+    "or open the link in that e-mail. No e-mail? Ask for a new code on the confirmation page."
+)
+
+
+class EmailNotConfirmed(Forbidden):
+    """The password was right, but the account's address is not confirmed yet (a practice
+    sign-up): said only to someone who knows the password, so it tells nobody else anything."""
+
+    title = "E-mail confirmation required"
+
+    def __init__(self) -> None:
+        super().__init__(UNCONFIRMED_LOGIN_ERROR, code="email_confirmation_required")
 
 
 class LoginThrottled(Invalid):
@@ -120,7 +136,8 @@ def authenticate(email: str, password: str, *, ip_address: str | None, require_m
     Raises LoginThrottled (429) after too many recent failures for the account or the address
     (counted before the password is checked, so concurrent guesses cannot slip past the limit),
     and Unauthorized with one message for every other failure (unknown e-mail, wrong password,
-    deactivated, no organization), so nothing tells which e-mail addresses exist.
+    deactivated, no organization), so nothing tells which e-mail addresses exist. With the right
+    password, an account whose address is not confirmed yet raises EmailNotConfirmed (403).
     ``require_membership=False`` is for accepting an invitation, which is how someone whom every
     organization removed gets back in.
     """
@@ -136,5 +153,8 @@ def authenticate(email: str, password: str, *, ip_address: str | None, require_m
     if require_membership and not orgs.memberships_of(user.id):
         _record_failure(user, reason="no_active_membership")
         raise Unauthorized(GENERIC_LOGIN_ERROR)
-    _forget_attempt(attempt_id)
+    _forget_attempt(attempt_id)  # the password was right: not a failed guess
+    if not accounts.is_email_verified(user):
+        _record_failure(user, reason="email_not_confirmed")
+        raise EmailNotConfirmed()
     return user

@@ -1,5 +1,7 @@
 """One-time ways to set a password: a link for new staff (``set_password``, 72 hours) and, for a
-forgotten password, a link together with a 6-digit code (``reset``, 30 minutes).
+forgotten password, a link together with a 6-digit code (``reset``, 30 minutes); and, with the
+same rules, confirming a practice sign-up's e-mail address (``confirm_email``, a link and a code,
+24 hours).
 
 The rules, one per concern:
 
@@ -36,8 +38,8 @@ from clinic_app.core.errors import NotFound
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 
-SET_PASSWORD, RESET = "set_password", "reset"
-LIFETIMES = {SET_PASSWORD: timedelta(hours=72), RESET: timedelta(minutes=30)}
+SET_PASSWORD, RESET, CONFIRM_EMAIL = "set_password", "reset", "confirm_email"
+LIFETIMES = {SET_PASSWORD: timedelta(hours=72), RESET: timedelta(minutes=30), CONFIRM_EMAIL: timedelta(hours=24)}
 PASSWORD_LINK_HOURS = 72  # the set-password lifetime, in the words of older callers
 CODE_DIGITS = 6
 MAX_CODE_ATTEMPTS = 5
@@ -46,6 +48,7 @@ GONE = "This link has expired or was already used. Ask your practice admin for a
 RESET_GONE = (
     "This reset link has expired or was already used. Ask for a new one: choose “Forgot password?” on the sign-in page."
 )
+CONFIRM_GONE = "This confirmation link has expired or was already used. Ask for a new code on the confirmation page."
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,12 @@ def issue_reset(user: User) -> IssuedLink:
     return _issue(user, RESET, with_code=True)
 
 
+def issue_confirmation(user: User) -> IssuedLink:
+    """A confirmation of ``user``'s address: a link's secret and a code, for
+    ``LIFETIMES[CONFIRM_EMAIL]``; their earlier unused confirmations stop working."""
+    return _issue(user, CONFIRM_EMAIL, with_code=True)
+
+
 def rehearse_issue(*, purpose: str = RESET, with_code: bool = True) -> None:
     """Spend what ``issue_password_link`` spends on secrets and hashes, keeping nothing: for an
     answer that must take as long whether or not there is anyone to issue a link to."""
@@ -107,7 +116,7 @@ def rehearse_issue(*, purpose: str = RESET, with_code: bool = True) -> None:
 
 
 def _gone(purpose: str) -> NotFound:
-    return NotFound(RESET_GONE if purpose == RESET else GONE)
+    return NotFound({RESET: RESET_GONE, CONFIRM_EMAIL: CONFIRM_GONE}.get(purpose, GONE))
 
 
 def _live(link: PasswordLink | None, purpose: str) -> bool:
@@ -132,15 +141,15 @@ def find_password_link(secret: str, *, purpose: str = SET_PASSWORD) -> tuple[Pas
     return link, user
 
 
-def live_reset_of(user: User) -> PasswordLink | None:
-    """The person's newest reset that can still be used, if any."""
+def live_reset_of(user: User, *, purpose: str = RESET) -> PasswordLink | None:
+    """The person's newest reset (or confirmation, by ``purpose``) that can still be used, if any."""
     link = db.session.scalar(
         select(PasswordLink)
-        .where(PasswordLink.user_id == user.id, PasswordLink.purpose == RESET, PasswordLink.used_at.is_(None))
+        .where(PasswordLink.user_id == user.id, PasswordLink.purpose == purpose, PasswordLink.used_at.is_(None))
         .order_by(PasswordLink.created_at.desc(), PasswordLink.id.desc())
         .limit(1)
     )
-    return link if _live(link, RESET) else None
+    return link if _live(link, purpose) else None
 
 
 @dataclass(frozen=True)
@@ -211,10 +220,12 @@ def end_links_of(user: User) -> None:
 
 
 def use_password_link(secret: str, new_password: str) -> User:
-    """Set the password through a one-time set-password link. Raises NotFound or Invalid."""
+    """Set the password through a one-time set-password link (which also confirms the address it
+    was mailed to). Raises NotFound or Invalid."""
     link, user = find_password_link(secret)
     accounts.set_password(user, new_password, actor=audit.Actor(user_id=user.id), organization_id=None)
     spend(link)
+    accounts.mark_email_verified(user)
     end_links_of(user)
     revoke_all_credentials(user.id, reason="password_set")
     db.session.flush()

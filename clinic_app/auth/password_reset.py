@@ -100,21 +100,44 @@ class ResetPages:
 
 
 def _throttle(stage: str, limits: dict[str, RateLimitItem], keys: dict[str, str | None]) -> None:
+    what = "password reset requests" if stage == "request" else "password reset attempts"
+    throttle(
+        f"password-reset-{stage}",
+        limits,
+        keys,
+        audit_action="auth.password_reset_throttled",
+        details={"stage": stage},
+        too_many=what,
+        feature="Password reset",
+    )
+
+
+def throttle(
+    scope_name: str,
+    limits: dict[str, RateLimitItem],
+    keys: dict[str, str | None],
+    *,
+    audit_action: str,
+    details: dict[str, Any],
+    too_many: str,
+    feature: str,
+) -> None:
     """Count this request under each key (an atomic increment in the limiter's storage) and raise
-    ResetThrottled when one is over its limit. Fails closed: without its storage, Unavailable."""
+    ResetThrottled when one is over its limit (audited as ``audit_action``). Fails closed: without
+    its storage, Unavailable. Shared by password reset and sign-up (``auth.signup``)."""
     limiter = current_app.extensions["clinic_ratelimiter"]
     refused: tuple[RateLimitItem, str, int, int] | None = None
     for name, key in keys.items():
         if not key:
             continue
         item = limits[name]
-        scope = (f"password-reset-{stage}", name, keyed_hash(current_app.config["SECRET_KEY"], f"{name}:{key}"))
+        scope = (scope_name, name, keyed_hash(current_app.config["SECRET_KEY"], f"{name}:{key}"))
         try:
             allowed = limiter.hit(item, *scope)
             window_ends = limiter.get_window_stats(item, *scope).reset_time
         except Exception as error:
             log.warning("rate-limit storage unavailable", extra={"event": "ratelimit_storage_error"})
-            raise Unavailable("Password reset is unavailable for a moment. Please try again shortly.") from error
+            raise Unavailable(f"{feature} is unavailable for a moment. Please try again shortly.") from error
         # As core.ratelimit: seconds to the window's end, never longer than the window.
         retry_after = max(1, math.ceil(window_ends - time.time()))
         if not allowed and (refused is None or retry_after > refused[3]):
@@ -123,16 +146,15 @@ def _throttle(stage: str, limits: dict[str, RateLimitItem], keys: dict[str, str 
         return
     item, name, reset_time, retry_after = refused
     audit.record(
-        "auth.password_reset_throttled",
+        audit_action,
         organization_id=None,
         outcome=audit.DENIED,
-        details={"stage": stage, "by": name},
+        details={**details, "by": name},
         independent=True,
     )
     minutes = math.ceil(retry_after / 60)
-    what = "password reset requests" if stage == "request" else "password reset attempts"
     raise ResetThrottled(
-        f"Too many {what}. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        f"Too many {too_many}. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
         window=(item.amount, 0, reset_time, retry_after),
     )
 
@@ -233,6 +255,7 @@ def _reset(user: User, link: PasswordLink, new_password: str, *, method: str, pa
         field, message = ("code", WRONG_CODE) if method == "code" else ("token", gone.detail)
         raise ResetRefused(message, errors=[FieldError(field, message)]) from None
     accounts.set_password(user, new_password, actor=audit.Actor(user_id=user.id), organization_id=None)
+    accounts.mark_email_verified(user)  # the code or link reached the address
     password_links.end_links_of(user)
     revoke_all_credentials(user.id, reason="password_reset")
     audit.record(

@@ -73,6 +73,38 @@ class ResetPasswordRequest(Schema):
     )
 
 
+class RegisterRequest(Schema):
+    """A practice signing itself up: the owner's name, address and password, and the practice."""
+
+    name: str = Field(min_length=1, max_length=120, description="The owner's name")
+    email: str = Field(min_length=1, max_length=254, description="The owner's address; they sign in with it")
+    password: SecretStr = Field(
+        min_length=1, max_length=256, description="12 to 256 characters; not a common password (docs/identity.md)"
+    )
+    practice_name: str = Field(min_length=1, max_length=200, description="The new organization's name")
+    time_zone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Australia/Sydney")
+    region: str = Field(default="AU", min_length=2, max_length=2, description="Two-letter country code (phone numbers)")
+
+
+class ConfirmEmailRequest(Schema):
+    """Either ``email`` and ``code`` (from the confirmation e-mail), or ``token`` (the secret at
+    the end of the e-mailed link)."""
+
+    email: str | None = Field(
+        default=None, min_length=1, max_length=254, description="With code: the address signed up with"
+    )
+    code: str | None = Field(
+        default=None, pattern=r"^[0-9]{6}$", description="With email: the 6-digit code from the e-mail"
+    )
+    token: SecretStr | None = Field(
+        default=None, min_length=1, max_length=200, description="Instead of email and code: the link's secret"
+    )
+
+
+class ResendConfirmationRequest(Schema):
+    email: str = Field(min_length=1, max_length=254, description="The address signed up with")
+
+
 # --- responses --------------------------------------------------------------------------------
 
 

@@ -1,23 +1,36 @@
-"""Signing in and out in the browser, setting a password through a one-time link, and resetting a
-forgotten one (with the mailed link or code)."""
+"""Signing in and out in the browser, setting a password through a one-time link, resetting a
+forgotten one (with the mailed link or code), and signing a practice up and confirming its
+owner's e-mail address."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from zoneinfo import available_timezones
 
-from flask import Response, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from clinic_app.auth import bp, identity, password_links, password_reset
-from clinic_app.auth.forms import ForgotPasswordForm, LoginForm, ResetWithCodeForm, SetPasswordForm
-from clinic_app.auth.login import authenticate
+from clinic_app.auth import bp, identity, password_links, password_reset, signup
+from clinic_app.auth.forms import (
+    ConfirmEmailForm,
+    ConfirmLinkForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ResendConfirmationForm,
+    ResetWithCodeForm,
+    SetPasswordForm,
+    SignupForm,
+)
+from clinic_app.auth.login import EmailNotConfirmed, authenticate
 from clinic_app.core.access import authenticated, public
-from clinic_app.core.errors import Invalid, Unauthorized
+from clinic_app.core.errors import Invalid, NotFound, Unauthorized
 from clinic_app.core.mail import public_url
 from clinic_app.core.web import done, put_errors, safe_next
 
 # The address typed on the "forgot password" page, offered again on the code page.
 RESET_EMAIL_KEY = "reset_email"
+# The address signed up with (or refused for want of confirmation), offered on the confirmation page.
+CONFIRM_EMAIL_KEY = "confirm_email"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -31,6 +44,7 @@ def login() -> Response | tuple[str, int] | str:
         flash("Your session has ended. Please sign in again.", "info")
     error = None
     status = 200
+    unconfirmed_account = False
     if form.validate_on_submit():
         try:
             user = authenticate(form.email.data, form.password.data, ip_address=request.remote_addr)
@@ -38,12 +52,21 @@ def login() -> Response | tuple[str, int] | str:
             error, status = failure.detail, 401
         except Invalid as throttled:
             error, status = throttled.detail, throttled.status
+        except EmailNotConfirmed as unconfirmed:
+            session[CONFIRM_EMAIL_KEY] = (form.email.data or "").strip()[:254]
+            error, status, unconfirmed_account = unconfirmed.detail, unconfirmed.status, True
         else:
             identity.sign_in(user)
             return redirect(next_url, code=303)
     elif form.errors:
         status = 422
-    return render_template("auth/login.html", form=form, error=error, next_url=request.args.get("next", "")), status
+    return render_template(
+        "auth/login.html",
+        form=form,
+        error=error,
+        unconfirmed=unconfirmed_account,
+        next_url=request.args.get("next", ""),
+    ), status
 
 
 @bp.post("/logout")
@@ -165,3 +188,108 @@ def reset_password_link(secret: str) -> Response | tuple[str, int]:
         put_errors(form, error.errors, fallback="new_password")
     status = 422 if form.errors else 200
     return render_template("auth/reset_password_link.html", form=form, user=user), status
+
+
+# --- signing a practice up, and confirming the address -------------------------------------------
+
+
+def signup_pages() -> signup.SignupPages:
+    """Where the sign-up e-mails point, on ``PUBLIC_URL`` (never the request's Host)."""
+    return signup.SignupPages(
+        link_for=lambda secret: public_url(url_for("auth.confirm_email_link", secret=secret)),
+        code_page=public_url(url_for("auth.confirm_email")),
+        login_page=public_url(url_for("auth.login")),
+        forgot_page=public_url(url_for("auth.forgot_password")),
+    )
+
+
+def require_signup_enabled() -> None:
+    """``SIGNUP_ENABLED`` off (an operator-run installation): sign-up does not exist (404)."""
+    if not current_app.config.get("SIGNUP_ENABLED"):
+        raise NotFound("The requested resource was not found.")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@public
+def signup_page() -> Response | tuple[str, int]:
+    require_signup_enabled()
+    form = SignupForm()
+    form.time_zone.choices = sorted(available_timezones())
+    status = 200
+    if form.validate_on_submit():
+        registration = signup.Registration(
+            name=form.name.data,
+            email=form.email.data,
+            password=form.password.data,
+            practice_name=form.practice_name.data,
+            time_zone=form.time_zone.data,
+        )
+        try:
+            with reset_throttle_headers():
+                signup.register_practice(registration, ip_address=request.remote_addr, pages=signup_pages())
+        except Invalid as error:
+            put_errors(form, error.errors, fallback="email")
+            status = error.status
+        else:
+            session[CONFIRM_EMAIL_KEY] = (form.email.data or "").strip()[:254]
+            return done(signup.SIGNUP_ANSWER, url_for("auth.confirm_email"), "info")
+    elif form.errors:
+        status = 422
+    return render_template("auth/signup.html", form=form), status
+
+
+@bp.route("/confirm-email", methods=["GET", "POST"])
+@public
+def confirm_email() -> Response | tuple[str, int]:
+    form, resend = ConfirmEmailForm(), ResendConfirmationForm(formdata=None)
+    if request.method == "GET":
+        form.email.data = resend.email.data = session.get(CONFIRM_EMAIL_KEY, "")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with reset_throttle_headers():
+                signup.confirm_with_code(form.email.data, form.typed_code, ip_address=request.remote_addr)
+        except Invalid as error:  # ConfirmationRefused (400) included: the message goes on the code
+            put_errors(form, error.errors, fallback="code")
+            status = error.status
+        else:
+            session.pop(CONFIRM_EMAIL_KEY, None)
+            return done(signup.CONFIRMED, url_for("auth.login"))
+    elif form.errors:
+        status = 422
+    return render_template("auth/confirm_email.html", form=form, resend=resend), status
+
+
+@bp.post("/confirm-email/resend")
+@public
+def resend_confirmation() -> Response | tuple[str, int]:
+    form, resend = ConfirmEmailForm(formdata=None), ResendConfirmationForm()
+    status = 422
+    if resend.validate_on_submit():
+        try:
+            with reset_throttle_headers():
+                signup.resend_confirmation(resend.email.data, ip_address=request.remote_addr, pages=signup_pages())
+        except Invalid as error:
+            put_errors(resend, error.errors, fallback="email")
+            status = error.status
+        else:
+            session[CONFIRM_EMAIL_KEY] = (resend.email.data or "").strip()[:254]
+            return done(signup.RESEND_ANSWER, url_for("auth.confirm_email"), "info")
+    form.email.data = resend.email.data
+    return render_template("auth/confirm_email.html", form=form, resend=resend), status
+
+
+@bp.route("/confirm-email/<secret>", methods=["GET", "POST"])
+@public
+def confirm_email_link(secret: str) -> Response | tuple[str, int]:
+    form = ConfirmLinkForm()
+    try:
+        user = signup.confirmation_link_user(secret)
+        if form.validate_on_submit():
+            with reset_throttle_headers():
+                signup.confirm_with_token(secret, ip_address=request.remote_addr)
+            session.pop(CONFIRM_EMAIL_KEY, None)
+            return done(signup.CONFIRMED, url_for("auth.login"))
+    except signup.ConfirmationRefused as gone:
+        return render_template("auth/confirm_email_gone.html", message=gone.detail), gone.status
+    return render_template("auth/confirm_email_link.html", form=form, user=user), 200

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
@@ -98,8 +99,7 @@ def api_users_me() -> UserMeOut:
         role=role,
         permissions=expand(ROLE_PERMISSIONS.get(role, frozenset())),
         is_active=user.is_active,
-        # As /api/v1/auth/me says: accounts are activated through a one-time link sent to the address.
-        is_verified=True,
+        is_verified=accounts.is_email_verified(user),
         created_at=user.created_at,
         last_login=user.last_login_at,
         organization=OrganizationOut(id=organization.id, name=organization.name, time_zone=organization.time_zone),
