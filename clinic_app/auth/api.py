@@ -9,7 +9,7 @@ the access layer, so a header naming someone else's organization answers 404.
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
@@ -17,6 +17,7 @@ from clinic_app.auth import bp, jwt_tokens, password_links, password_reset
 from clinic_app.auth.identity import Identity, current_identity
 from clinic_app.auth.models import TokenFamily
 from clinic_app.auth.schemas import (
+    AuthHealth,
     ForgotPasswordRequest,
     LoginRequest,
     LogoutOut,
@@ -37,6 +38,7 @@ from clinic_app.core.api import api_route, parse_body
 from clinic_app.core.errors import FieldError, Forbidden, Invalid, NotFound
 from clinic_app.core.permissions import ROLE_PERMISSIONS, expand
 from clinic_app.core.tenancy import current_organization_id
+from clinic_app.core.time import utcnow
 from clinic_app.orgs import service as orgs
 
 TAGS = ("auth",)
@@ -299,3 +301,22 @@ def _reset_shape_errors(body: ResetPasswordRequest) -> list[FieldError]:
         return [FieldError("token", "Send either the link's token, or the e-mail address and the code; not both.")]
     message = "Send the e-mail address and the 6-digit code from the e-mail (or the link's token instead)."
     return [FieldError(name, message) for name in ("email", "code") if getattr(body, name) is None]
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/health",
+    response=AuthHealth,
+    summary="Auth service status",
+    description="Public (seed 004). Whether the service answers and whether practice sign-up is open; no "
+    "version or environment details.",
+    tags=TAGS,
+)
+@public
+def api_auth_health() -> AuthHealth:
+    return AuthHealth(
+        status="healthy",
+        service="auth",
+        timestamp=utcnow(),
+        signup_enabled=bool(current_app.config.get("SIGNUP_ENABLED")),
+    )

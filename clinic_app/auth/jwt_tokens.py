@@ -50,6 +50,7 @@ def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
     claims = {
         "iss": "clinic-app",
         "sub": user.id,
+        "email": user.email,  # for clients that show who is signed in; never trusted here
         "typ": "access",
         "fam": family.id,
         "sv": user.session_version,

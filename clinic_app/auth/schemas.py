@@ -7,19 +7,38 @@ user fields plus the caller's organizations.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from clinic_app.core.api import Schema, Timestamp
 
 # --- requests ---------------------------------------------------------------------------------
 
 
+def _given(message: str) -> Any:
+    """A before-validator that refuses a missing or empty value with the product's own words."""
+
+    def check(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise PydanticCustomError("missing", message)
+        return value
+
+    return BeforeValidator(check)
+
+
 class LoginRequest(Schema):
-    email: str = Field(min_length=1, max_length=254, description="The e-mail address the account signs in with")
+    email: Annotated[str, _given("Enter the e-mail address you sign in with.")] = Field(
+        default=None,
+        validate_default=True,
+        max_length=254,
+        description="The e-mail address the account signs in with",
+    )
     # SecretStr keeps the value out of reprs, tracebacks and logs.
-    password: SecretStr = Field(min_length=1, max_length=256)
+    password: Annotated[SecretStr, _given("Enter your password.")] = Field(
+        default=None, validate_default=True, max_length=256
+    )
     organization_id: str | None = Field(
         default=None,
         max_length=40,
@@ -158,3 +177,10 @@ class OrganizationAccessOut(Schema):
 
 class MessageOut(Schema):
     message: str
+
+
+class AuthHealth(Schema):
+    status: str = Field(description="`healthy` when the service answers")
+    service: str
+    timestamp: Timestamp
+    signup_enabled: bool

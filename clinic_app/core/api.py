@@ -118,7 +118,10 @@ def parse_body(model: type[BaseModel], *, brackets: bool = False) -> BaseModel:
     more than ``MAX_JSON_DEPTH`` deep, 422 per field. A request with no body at all stands for
     ``{}`` when the model requires nothing (``POST .../stop`` with nothing to add)."""
     if not request.content_length and not request.get_data(cache=True) and _all_optional(model):
-        return model.model_validate({})
+        try:
+            return model.model_validate({})
+        except ValidationError as error:  # a field with a default may still refuse to be left out
+            raise Invalid(errors=_field_errors(error, brackets=brackets)) from None
     if not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
     try:

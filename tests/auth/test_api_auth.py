@@ -447,3 +447,45 @@ def test_every_auth_endpoint_is_in_the_openapi_document(client):
     assert schemas[body]["properties"]["password"]["writeOnly"] is True
     assert spec["paths"]["/api/v1/auth/verify"]["get"]["x-permission"] == "organization:member"
     assert spec["paths"]["/api/v1/auth/me"]["put"]["security"] == [{"bearerAuth": []}]
+
+
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        ({"email": "clinician@harbour.example"}, "password", "Enter your password."),
+        ({"email": "clinician@harbour.example", "password": ""}, "password", "Enter your password."),
+        ({"email": "clinician@harbour.example", "password": None}, "password", "Enter your password."),
+        ({"password": PASSWORD}, "email", "Enter the e-mail address you sign in with."),
+        ({"email": "  ", "password": PASSWORD}, "email", "Enter the e-mail address you sign in with."),
+    ],
+)
+def test_a_missing_or_empty_email_or_password_is_named_in_the_products_words(client, tenants, body, field, message):
+    response = client.post("/api/v1/auth/login", json=body)
+    assert response.status_code == 422 and response.mimetype == PROBLEM
+    (error,) = response.get_json()["errors"]
+    assert (error["field"], error["message"], error["code"]) == (field, message, "MISSING")
+
+
+def test_the_access_token_carries_the_email(app, client, tenants):
+    body = api_login(client, "clinician@harbour.example")
+    payload = body["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["email"] == "clinician@harbour.example" and claims["sub"] == tenants.user("clinician").id
+
+
+def test_auth_health_is_public_and_says_whether_signup_is_open(make_app):
+    for enabled in (True, False):
+        answer = make_app(SIGNUP_ENABLED=enabled).test_client().get("/api/v1/auth/health")
+        assert answer.status_code == 200
+        body = answer.get_json()
+        assert body["status"] == "healthy" and body["service"] == "auth" and body["signup_enabled"] is enabled
+        assert "version" not in body
+
+
+def test_an_empty_login_body_names_both_fields(client, tenants):
+    for response in (
+        client.post("/api/v1/auth/login", data="", content_type="application/json"),
+        client.post("/api/v1/auth/login", json={}),
+    ):
+        assert response.status_code == 422 and response.mimetype == PROBLEM
+        assert sorted(e["field"] for e in response.get_json()["errors"]) == ["email", "password"]
