@@ -37,7 +37,17 @@ def signed_in_page(browser, base_url, email):
     return context, page
 
 
+HTMX_READY = (
+    "(selector) => { const el = document.querySelector(selector);"
+    " return !!(el && el['htmx-internal-data'] && el['htmx-internal-data'].initHash); }"
+)
+
+
 def add_from_catalogue(page, query, code):
+    # The step arrives by an htmx swap that changes the URL first: typing before htmx has processed
+    # the new search form would fire an input event nobody listens to yet (a flaky test, not a bug
+    # a person can hit: nobody types within milliseconds of the page changing).
+    page.wait_for_function(HTMX_READY, arg="#intake-symptom-search")
     page.fill("#symptom-q", query)
     row = page.locator(f"#intake-symptom-results tr:has(code:text-is('{code}'))")
     row.wait_for()
