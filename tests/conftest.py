@@ -24,7 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from clinic_app.auth.password_reset import wait_for_outbox
+from clinic_app.core.mail import wait_for_outbox
 from clinic_app.extensions import db
 from devtools import create_app  # the product app with the seed-demo, seed-scale and sandbox commands
 

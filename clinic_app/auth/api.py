@@ -32,7 +32,7 @@ from clinic_app.auth.schemas import (
     UserContext,
     VerifyOut,
 )
-from clinic_app.auth.views import reset_pages, reset_throttle_headers
+from clinic_app.auth.views import reset_pages
 from clinic_app.core.access import authenticated, public, requires
 from clinic_app.core.api import api_route, parse_body
 from clinic_app.core.errors import FieldError, Forbidden, Invalid, NotFound
@@ -254,8 +254,7 @@ def api_update_me(body: ProfileUpdate) -> UserContext:
 )
 @public
 def api_forgot_password(body: ForgotPasswordRequest) -> MessageOut:
-    with reset_throttle_headers():
-        password_reset.request_password_reset(body.email, ip_address=request.remote_addr, pages=reset_pages())
+    password_reset.request_password_reset(body.email, ip_address=request.remote_addr, pages=reset_pages())
     return MessageOut(message=password_reset.FORGOT_ANSWER)
 
 
@@ -282,17 +281,16 @@ def api_forgot_password(body: ForgotPasswordRequest) -> MessageOut:
 @public
 def api_reset_password(body: ResetPasswordRequest) -> MessageOut:
     new_password = body.new_password.get_secret_value()
-    with reset_throttle_headers():
-        if body.token is not None and body.email is None and body.code is None:
-            password_reset.reset_with_token(
-                body.token.get_secret_value(), new_password, ip_address=request.remote_addr, pages=reset_pages()
-            )
-        elif body.token is None and body.email is not None and body.code is not None:
-            password_reset.reset_with_code(
-                body.email, body.code, new_password, ip_address=request.remote_addr, pages=reset_pages()
-            )
-        else:
-            raise Invalid(errors=_reset_shape_errors(body))
+    if body.token is not None and body.email is None and body.code is None:
+        password_reset.reset_with_token(
+            body.token.get_secret_value(), new_password, ip_address=request.remote_addr, pages=reset_pages()
+        )
+    elif body.token is None and body.email is not None and body.code is not None:
+        password_reset.reset_with_code(
+            body.email, body.code, new_password, ip_address=request.remote_addr, pages=reset_pages()
+        )
+    else:
+        raise Invalid(errors=_reset_shape_errors(body))
     return MessageOut(message=password_reset.RESET_DONE)
 
 

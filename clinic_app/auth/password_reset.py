@@ -17,21 +17,11 @@ ends every browser session and API log-in of the person, and mails them a notice
 from __future__ import annotations
 
 import logging
-import math
-import os
 import re
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
-from typing import Any
 
-from flask import Flask, current_app
 from limits import RateLimitItem, parse
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
@@ -40,12 +30,10 @@ from clinic_app.auth import password_links
 from clinic_app.auth.models import PasswordLink
 from clinic_app.auth.sessions import revoke_all_credentials
 from clinic_app.core import audit
-from clinic_app.core.credentials import keyed_hash
-from clinic_app.core.errors import FieldError, Invalid, NotFound, Unavailable
-from clinic_app.core.mail import MailError, send_mail
-from clinic_app.core.ratelimit import RateLimited
+from clinic_app.core.errors import FieldError, Invalid, NotFound
+from clinic_app.core.mail import send_after_commit
+from clinic_app.core.ratelimit import Throttled, throttle
 from clinic_app.core.time import utcnow
-from clinic_app.extensions import db
 
 log = logging.getLogger("clinic_app.auth")
 
@@ -73,18 +61,8 @@ class ResetRefused(Invalid):
     title = "Bad request"
 
 
-class ResetThrottled(RateLimited):
-    """Too many requests for an address or from a client. ``window`` is what the contract's
-    ``X-RateLimit-*`` headers say: (limit, remaining, reset time, seconds to wait)."""
-
-    def __init__(self, detail: str, *, window: tuple[int, int, int, int]) -> None:
-        limit, remaining, reset, retry_after = window
-        super().__init__(
-            detail,
-            rate_limit={"limit": limit, "remaining": remaining, "reset_time": reset, "retry_after": retry_after},
-            retry_after=retry_after,
-        )
-        self.window = window
+# Kept under its old name for the views and tests that speak of a reset's throttle.
+ResetThrottled = Throttled
 
 
 @dataclass(frozen=True)
@@ -109,53 +87,6 @@ def _throttle(stage: str, limits: dict[str, RateLimitItem], keys: dict[str, str 
         details={"stage": stage},
         too_many=what,
         feature="Password reset",
-    )
-
-
-def throttle(
-    scope_name: str,
-    limits: dict[str, RateLimitItem],
-    keys: dict[str, str | None],
-    *,
-    audit_action: str,
-    details: dict[str, Any],
-    too_many: str,
-    feature: str,
-) -> None:
-    """Count this request under each key (an atomic increment in the limiter's storage) and raise
-    ResetThrottled when one is over its limit (audited as ``audit_action``). Fails closed: without
-    its storage, Unavailable. Shared by password reset and sign-up (``auth.signup``)."""
-    limiter = current_app.extensions["clinic_ratelimiter"]
-    refused: tuple[RateLimitItem, str, int, int] | None = None
-    for name, key in keys.items():
-        if not key:
-            continue
-        item = limits[name]
-        scope = (scope_name, name, keyed_hash(current_app.config["SECRET_KEY"], f"{name}:{key}"))
-        try:
-            allowed = limiter.hit(item, *scope)
-            window_ends = limiter.get_window_stats(item, *scope).reset_time
-        except Exception as error:
-            log.warning("rate-limit storage unavailable", extra={"event": "ratelimit_storage_error"})
-            raise Unavailable(f"{feature} is unavailable for a moment. Please try again shortly.") from error
-        # As core.ratelimit: seconds to the window's end, never longer than the window.
-        retry_after = max(1, math.ceil(window_ends - time.time()))
-        if not allowed and (refused is None or retry_after > refused[3]):
-            refused = (item, name, math.ceil(window_ends), retry_after)
-    if refused is None:
-        return
-    item, name, reset_time, retry_after = refused
-    audit.record(
-        audit_action,
-        organization_id=None,
-        outcome=audit.DENIED,
-        details={**details, "by": name},
-        independent=True,
-    )
-    minutes = math.ceil(retry_after / 60)
-    raise ResetThrottled(
-        f"Too many {too_many}. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
-        window=(item.amount, 0, reset_time, retry_after),
     )
 
 
@@ -309,85 +240,3 @@ def _mail_notice(user: User, pages: ResetPages) -> None:
         f"{pages.forgot_page} and tell your practice admin.\n"
     )
     send_after_commit(user.email, "Your password was changed", body)
-
-
-# --- the outbox: mail sent after the answer -----------------------------------------------------
-#
-# A message waits on the unit of work (nothing is sent for a request that rolls back) and is then
-# handed to one thread of this process, which sends it through core.mail while the answer goes
-# out. Not a background job: a job's arguments are stored (in the jobs table and in Redis), and
-# these messages carry one-time secrets that are stored nowhere but in the mailbox. A message
-# still queued when the process dies is lost; the person asks again.
-
-_OUTBOX = "password_reset_outbox"
-_outbox_lock = threading.Lock()
-_outbox: ThreadPoolExecutor | None = None
-_pending: set[Future[None]] = set()
-
-
-def send_after_commit(to: str, subject: str, body: str) -> None:
-    """Send a plain-text message once the current unit of work commits (never if it rolls back),
-    from the outbox thread, so neither the mail server's speed nor its failure shows in the answer."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    db.session.info.setdefault(_OUTBOX, []).append((app, to, subject, body))
-
-
-def wait_for_outbox(timeout: float = 10.0) -> bool:
-    """Wait until every message handed to the outbox was sent (or failed); False on timeout."""
-    with _outbox_lock:
-        pending = list(_pending)
-    return not wait_for_futures(pending, timeout=timeout).not_done
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _outbox
-    with _outbox_lock:
-        if _outbox is None:
-            _outbox = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clinic-outbox")
-        return _outbox
-
-
-def _deliver(app: Flask, to: str, subject: str, body: str) -> None:
-    with app.app_context():
-        try:
-            send_mail(to, subject, body)
-        except MailError:
-            pass  # core.mail logged it (without the message)
-        except Exception:
-            log.exception("outbox message failed", extra={"event": "outbox_failed"})
-
-
-def _forget(future: Future[None]) -> None:
-    with _outbox_lock:
-        _pending.discard(future)
-
-
-@event.listens_for(Session, "after_commit")
-def _hand_over(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    messages: list[tuple[Any, str, str, str]] = session.info.pop(_OUTBOX, [])
-    for message in messages:
-        future = _executor().submit(_deliver, *message)
-        with _outbox_lock:
-            _pending.add(future)
-        future.add_done_callback(_forget)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop(session: Session) -> None:
-    if not session.in_nested_transaction():
-        session.info.pop(_OUTBOX, None)
-
-
-def _after_fork() -> None:
-    # A forked child has no outbox thread (and the lock may have been held by one): it starts
-    # afresh on first use.
-    global _outbox, _outbox_lock
-    _outbox_lock = threading.Lock()
-    _outbox = None
-    _pending.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)

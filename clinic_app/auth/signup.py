@@ -5,7 +5,7 @@ What an answer may not tell: whether an address has an account. Signing up with 
 already has one answers exactly as a new sign-up does (the same status and words, the same
 throttles, a password hashed and secrets drawn either way) and mails that account a note instead;
 no second account or organization is made. Asking for a new code answers the same for every
-address. Mail leaves after the answer through password reset's outbox (``send_after_commit``), so
+address. Mail leaves after the answer through the mail outbox (``core.mail.send_after_commit``), so
 the mail server's speed cannot show in the timing. A new sign-up does more database work than a
 duplicate (the organization, its keys, the membership): that difference is in milliseconds, not
 in anything the answer says.
@@ -13,7 +13,7 @@ in anything the answer says.
 Codes and links are ``PasswordLink`` rows of purpose ``confirm_email`` (``auth.password_links``):
 single use, 24 hours, the link hashed with SHA-256 and the code with an HMAC keyed with
 ``SECRET_KEY``, ``MAX_CODE_ATTEMPTS`` tries. Throttled per address and per client address with the
-rate-limit engine (``password_reset.throttle``). An unconfirmed account cannot sign in
+rate-limit engine (``core.ratelimit.throttle``). An unconfirmed account cannot sign in
 (``login.EmailNotConfirmed``).
 """
 
@@ -31,9 +31,10 @@ from clinic_app.accounts.models import User
 from clinic_app.accounts.passwords import hash_password, password_problem
 from clinic_app.auth import password_links
 from clinic_app.auth.models import PasswordLink
-from clinic_app.auth.password_reset import ResetThrottled, send_after_commit, throttle
 from clinic_app.core import audit
 from clinic_app.core.errors import FieldError, Invalid, NotFound
+from clinic_app.core.mail import send_after_commit
+from clinic_app.core.ratelimit import Throttled, throttle
 from clinic_app.orgs import service as orgs
 
 SIGNUP_LIMITS = {"address": parse("3/hour"), "ip": parse("10/hour")}
@@ -57,7 +58,7 @@ WRONG_CODE = (
 CODE_FORMAT = "Enter the 6-digit code from the e-mail."
 
 # Re-exported for the views: a throttle refusal (429) of sign-up, confirmation or resending.
-SignupThrottled = ResetThrottled
+SignupThrottled = Throttled
 
 
 class ConfirmationRefused(Invalid):

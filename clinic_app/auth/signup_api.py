@@ -9,7 +9,7 @@ from flask import request
 
 from clinic_app.auth import bp, password_links, signup
 from clinic_app.auth.schemas import ConfirmEmailRequest, MessageOut, RegisterRequest, ResendConfirmationRequest
-from clinic_app.auth.views import require_signup_enabled, reset_throttle_headers, signup_pages
+from clinic_app.auth.views import require_signup_enabled, signup_pages
 from clinic_app.core.access import public
 from clinic_app.core.api import api_route
 from clinic_app.core.errors import FieldError, Invalid
@@ -49,24 +49,22 @@ def api_register(body: RegisterRequest) -> MessageOut:
         time_zone=body.time_zone,
         region=body.region,
     )
-    with reset_throttle_headers():
-        signup.register_practice(registration, ip_address=request.remote_addr, pages=signup_pages())
+    signup.register_practice(registration, ip_address=request.remote_addr, pages=signup_pages())
     return MessageOut(message=signup.SIGNUP_ANSWER)
 
 
 def _confirm(body: ConfirmEmailRequest) -> MessageOut:
-    with reset_throttle_headers():
-        if body.token is not None and body.email is None and body.code is None:
-            signup.confirm_with_token(body.token.get_secret_value(), ip_address=request.remote_addr)
-        elif body.token is None and body.email is not None and body.code is not None:
-            signup.confirm_with_code(body.email, body.code, ip_address=request.remote_addr)
-        elif body.token is not None:
-            message = "Send either the link's token, or the e-mail address and the code; not both."
-            raise Invalid(errors=[FieldError("token", message)])
-        else:
-            message = "Send the e-mail address and the 6-digit code from the e-mail (or the link's token instead)."
-            missing = [name for name in ("email", "code") if getattr(body, name) is None]
-            raise Invalid(errors=[FieldError(name, message) for name in missing])
+    if body.token is not None and body.email is None and body.code is None:
+        signup.confirm_with_token(body.token.get_secret_value(), ip_address=request.remote_addr)
+    elif body.token is None and body.email is not None and body.code is not None:
+        signup.confirm_with_code(body.email, body.code, ip_address=request.remote_addr)
+    elif body.token is not None:
+        message = "Send either the link's token, or the e-mail address and the code; not both."
+        raise Invalid(errors=[FieldError("token", message)])
+    else:
+        message = "Send the e-mail address and the 6-digit code from the e-mail (or the link's token instead)."
+        missing = [name for name in ("email", "code") if getattr(body, name) is None]
+        raise Invalid(errors=[FieldError(name, message) for name in missing])
     return MessageOut(message=signup.CONFIRMED)
 
 
@@ -128,6 +126,5 @@ def api_verify_email(body: ConfirmEmailRequest) -> MessageOut:
 )
 @public
 def api_resend_confirmation(body: ResendConfirmationRequest) -> MessageOut:
-    with reset_throttle_headers():
-        signup.resend_confirmation(body.email, ip_address=request.remote_addr, pages=signup_pages())
+    signup.resend_confirmation(body.email, ip_address=request.remote_addr, pages=signup_pages())
     return MessageOut(message=signup.RESEND_ANSWER)

@@ -4,8 +4,6 @@ owner's e-mail address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from zoneinfo import available_timezones
 
 from flask import Response, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -107,17 +105,6 @@ def reset_pages() -> password_reset.ResetPages:
     )
 
 
-@contextmanager
-def reset_throttle_headers() -> Iterator[None]:
-    """A reset throttle's 429 carries its own limit in the contract's ``X-RateLimit-*`` headers
-    (``core.ratelimit`` writes them), not the API tier's."""
-    try:
-        yield
-    except password_reset.ResetThrottled as throttled:
-        g.rate_limit = throttled.window
-        raise
-
-
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @public
 def forgot_password() -> Response | tuple[str, int]:
@@ -125,10 +112,7 @@ def forgot_password() -> Response | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         try:
-            with reset_throttle_headers():
-                password_reset.request_password_reset(
-                    form.email.data, ip_address=request.remote_addr, pages=reset_pages()
-                )
+            password_reset.request_password_reset(form.email.data, ip_address=request.remote_addr, pages=reset_pages())
         except Invalid as error:
             put_errors(form, error.errors, fallback="email")
             status = 422
@@ -150,14 +134,13 @@ def reset_password_code() -> Response | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         try:
-            with reset_throttle_headers():
-                password_reset.reset_with_code(
-                    form.email.data,
-                    form.typed_code,
-                    form.new_password.data,
-                    ip_address=request.remote_addr,
-                    pages=reset_pages(),
-                )
+            password_reset.reset_with_code(
+                form.email.data,
+                form.typed_code,
+                form.new_password.data,
+                ip_address=request.remote_addr,
+                pages=reset_pages(),
+            )
         except Invalid as error:  # ResetRefused (400) included: the message goes on the code
             put_errors(form, error.errors, fallback="code")
             status = error.status
@@ -176,10 +159,9 @@ def reset_password_link(secret: str) -> Response | tuple[str, int]:
     try:
         user = password_reset.reset_link_user(secret)
         if form.validate_on_submit():
-            with reset_throttle_headers():
-                password_reset.reset_with_token(
-                    secret, form.new_password.data, ip_address=request.remote_addr, pages=reset_pages()
-                )
+            password_reset.reset_with_token(
+                secret, form.new_password.data, ip_address=request.remote_addr, pages=reset_pages()
+            )
             session.pop(RESET_EMAIL_KEY, None)
             return done(password_reset.RESET_DONE, url_for("auth.login"))
     except password_reset.ResetRefused as gone:
@@ -225,8 +207,7 @@ def signup_page() -> Response | tuple[str, int]:
             time_zone=form.time_zone.data,
         )
         try:
-            with reset_throttle_headers():
-                signup.register_practice(registration, ip_address=request.remote_addr, pages=signup_pages())
+            signup.register_practice(registration, ip_address=request.remote_addr, pages=signup_pages())
         except Invalid as error:
             put_errors(form, error.errors, fallback="email")
             status = error.status
@@ -247,8 +228,7 @@ def confirm_email() -> Response | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         try:
-            with reset_throttle_headers():
-                signup.confirm_with_code(form.email.data, form.typed_code, ip_address=request.remote_addr)
+            signup.confirm_with_code(form.email.data, form.typed_code, ip_address=request.remote_addr)
         except Invalid as error:  # ConfirmationRefused (400) included: the message goes on the code
             put_errors(form, error.errors, fallback="code")
             status = error.status
@@ -267,8 +247,7 @@ def resend_confirmation() -> Response | tuple[str, int]:
     status = 422
     if resend.validate_on_submit():
         try:
-            with reset_throttle_headers():
-                signup.resend_confirmation(resend.email.data, ip_address=request.remote_addr, pages=signup_pages())
+            signup.resend_confirmation(resend.email.data, ip_address=request.remote_addr, pages=signup_pages())
         except Invalid as error:
             put_errors(resend, error.errors, fallback="email")
             status = error.status
@@ -286,8 +265,7 @@ def confirm_email_link(secret: str) -> Response | tuple[str, int]:
     try:
         user = signup.confirmation_link_user(secret)
         if form.validate_on_submit():
-            with reset_throttle_headers():
-                signup.confirm_with_token(secret, ip_address=request.remote_addr)
+            signup.confirm_with_token(secret, ip_address=request.remote_addr)
             session.pop(CONFIRM_EMAIL_KEY, None)
             return done(signup.CONFIRMED, url_for("auth.login"))
     except signup.ConfirmationRefused as gone:

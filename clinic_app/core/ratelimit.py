@@ -15,16 +15,22 @@ Flask-Limiter) so the tiers can follow path prefixes and the answers follow the 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from clinic_app.core.errors import DomainError
+from clinic_app.core import audit
+from clinic_app.core.credentials import keyed_hash
+from clinic_app.core.errors import DomainError, Unavailable
+
+log = logging.getLogger("clinic_app.ratelimit")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,21 @@ TIERS = {
 class RateLimited(DomainError):
     status = 429
     title = "Rate limit exceeded"
+
+
+class Throttled(RateLimited):
+    """Too many attempts at one guarded operation (a reset, a sign-up, a second factor) for a key.
+    ``window`` is what the contract's ``X-RateLimit-*`` headers say: (limit, remaining, reset
+    time, seconds to wait); ``throttle`` puts it on the answer."""
+
+    def __init__(self, detail: str, *, window: tuple[int, int, int, int]) -> None:
+        limit, remaining, reset, retry_after = window
+        super().__init__(
+            detail,
+            rate_limit={"limit": limit, "remaining": remaining, "reset_time": reset, "retry_after": retry_after},
+            retry_after=retry_after,
+        )
+        self.window = window
 
 
 def tier_for(path: str) -> Tier | None:
@@ -116,3 +137,55 @@ def enforce_rate_limit() -> None:
             rate_limit={"limit": tier.limit.amount, "remaining": 0, "reset_time": reset, "retry_after": retry_after},
             retry_after=retry_after,
         )
+
+
+def throttle(
+    scope_name: str,
+    limits: dict[str, RateLimitItem],
+    keys: dict[str, str | None],
+    *,
+    audit_action: str,
+    details: dict[str, Any],
+    too_many: str,
+    feature: str,
+) -> None:
+    """Count this attempt under each of ``keys`` (name → value, e.g. ``{"address": email, "ip":
+    ip}``; a None value is skipped) against ``limits[name]``, an atomic increment in the limiter's
+    storage, and raise Throttled when one is over its limit (audited as ``audit_action``, with
+    ``details`` and which key refused). The answer carries that limit in the ``X-RateLimit-*``
+    headers. Values are stored keyed-hashed. Fails closed: without its storage, Unavailable
+    ("``feature`` is unavailable for a moment")."""
+    limiter = current_app.extensions["clinic_ratelimiter"]
+    refused: tuple[RateLimitItem, str, int, int] | None = None
+    for name, key in keys.items():
+        if not key:
+            continue
+        item = limits[name]
+        scope = (scope_name, name, keyed_hash(current_app.config["SECRET_KEY"], f"{name}:{key}"))
+        try:
+            allowed = limiter.hit(item, *scope)
+            window_ends = limiter.get_window_stats(item, *scope).reset_time
+        except Exception as error:
+            log.warning("rate-limit storage unavailable", extra={"event": "ratelimit_storage_error"})
+            raise Unavailable(f"{feature} is unavailable for a moment. Please try again shortly.") from error
+        # As for the tiers: seconds to the window's end, never longer than the window.
+        retry_after = max(1, math.ceil(window_ends - time.time()))
+        if not allowed and (refused is None or retry_after > refused[3]):
+            refused = (item, name, math.ceil(window_ends), retry_after)
+    if refused is None:
+        return
+    item, name, reset_time, retry_after = refused
+    audit.record(
+        audit_action,
+        organization_id=None,
+        outcome=audit.DENIED,
+        details={**details, "by": name},
+        independent=True,
+    )
+    minutes = math.ceil(retry_after / 60)
+    window = (item.amount, 0, reset_time, retry_after)
+    g.rate_limit = window
+    raise Throttled(
+        f"Too many {too_many}. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        window=window,
+    )
