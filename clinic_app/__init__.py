@@ -93,6 +93,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import clinic_app.appointments.models
     import clinic_app.core.crypto
+    import clinic_app.mfa.models
     import clinic_app.profiles.models
     import clinic_app.sync.models  # noqa: F401  (every table known to any process, a worker's included)
     from clinic_app.extensions import csrf, db, login_manager, migrate
@@ -177,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
         "site": ("site.views",),
         "health": ("health.api",),
         "auth": ("auth.views", "auth.api", "auth.signup_api", "auth.tokens_views"),
+        "mfa": (),
         "accounts": ("accounts.views",),
         "profiles": ("profiles.views", "profiles.api"),
         "staff": ("staff.views", "staff.joining"),

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "accounts": 2,
     "profiles": 2,
     "auth": 2,
+    "mfa": 2,
     "staff": 2,
     "audit": 2,
     "symptoms": 2,

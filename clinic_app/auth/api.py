@@ -112,11 +112,14 @@ def _chosen_organization(identity: Identity) -> str | None:
 )
 @public
 def api_login(body: LoginRequest) -> TokenPairOut:
-    user, family, pair = jwt_tokens.api_login(
+    user, organization_id = jwt_tokens.check_login(
         body.email,
         body.password.get_secret_value(),
         ip_address=request.remote_addr,
         organization_id=body.organization_id,
+    )
+    family, pair = jwt_tokens.start_family(
+        user, organization_id, ip_address=request.remote_addr, user_agent=request.user_agent.string
     )
     return _token_answer(user, family, pair)
 

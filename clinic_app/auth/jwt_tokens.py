@@ -68,14 +68,15 @@ def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
     return TokenPair(access, plain, ACCESS_TOKEN_MINUTES * 60, REFRESH_TOKEN_DAYS * 86400)
 
 
-def api_login(
+def check_login(
     email: str, password: str, *, ip_address: str | None, organization_id: str | None = None
-) -> tuple[User, TokenFamily, TokenPair]:
-    """A new API log-in (token family) and its first pair. Raises LoginThrottled or Unauthorized
-    like ``authenticate``, or Invalid when ``organization_id`` is not one of the person's.
+) -> tuple[User, str | None]:
+    """The person behind these credentials and the organization their API log-in will act for.
+    Raises LoginThrottled or Unauthorized like ``authenticate``, or Invalid when
+    ``organization_id`` is not one of the person's.
 
     The log-in acts for one organization: ``organization_id`` when given, else the person's only
-    one. Someone who belongs to several and names none gets an unbound log-in, whose every
+    one. Someone who belongs to several and names none gets an unbound log-in (None), whose every
     request names its organization (``X-Organization-ID``)."""
     user = authenticate(email, password, ip_address=ip_address)
     memberships = orgs.memberships_of(user.id)
@@ -83,18 +84,37 @@ def api_login(
         raise Invalid(errors=[FieldError("organization_id", "You are not a member of this organization.")])
     if organization_id is None and len(memberships) == 1:
         organization_id = memberships[0].organization_id
-    family = TokenFamily(user_id=user.id, organization_id=organization_id, created_at=utcnow())
+    return user, organization_id
+
+
+def start_family(
+    user: User, organization_id: str | None, *, ip_address: str | None, user_agent: str | None, method: str = "password"
+) -> tuple[TokenFamily, TokenPair]:
+    """A new API log-in (token family) for a person whose credentials (and second factor, when
+    they have one) were checked, and its first pair. ``method`` says how they proved it, for the
+    audit trail."""
+    now = utcnow()
+    family = TokenFamily(
+        user_id=user.id,
+        organization_id=organization_id,
+        created_at=now,
+        last_used_at=now,
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:200] or None,
+    )
     db.session.add(family)
     db.session.flush()
-    user.last_login_at = utcnow()
+    user.last_login_at = now
+    memberships = orgs.memberships_of(user.id)
     audit.record(
         "auth.api_login",
-        organization_id=organization_id or memberships[0].organization_id,
+        organization_id=organization_id or (memberships[0].organization_id if memberships else None),
         actor=audit.Actor(user_id=user.id),
         target_type="user",
         target_id=user.id,
+        details={"method": method} if method != "password" else None,
     )
-    return user, family, _issue_pair(user, family)
+    return family, _issue_pair(user, family)
 
 
 def refresh(refresh_token: str) -> tuple[User, TokenFamily, TokenPair]:
@@ -122,6 +142,7 @@ def refresh(refresh_token: str) -> tuple[User, TokenFamily, TokenPair]:
     )
     if spent.rowcount != 1:
         _refresh_reused(family)
+    family.last_used_at = now
     return user, family, _issue_pair(user, family)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin
@@ -44,6 +44,10 @@ class TokenFamily(PublicIdMixin, Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    # Where the log-in came from and when it was last refreshed, for the person's sessions page.
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    last_used_at: Mapped[datetime | None]
 
 
 class RefreshToken(PublicIdMixin, Model):
@@ -110,3 +114,19 @@ class LoginFailure(PublicIdMixin, Model):
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
     ip_address: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class KnownDevice(PublicIdMixin, Model):
+    """A device (browser and system, read from the user agent) a person has signed in from: a
+    sign-in from one not on their list mails them. One row per person and device, inserted once
+    (a unique key), so two racing sign-ins from a new device send one mail."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("user_id", "device_hash"),)
+    id_prefix = "dev"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(120))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
