@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clinic_app.accounts.models import User
-from clinic_app.auth.apart import TOUCH_SECONDS, update_apart
 from clinic_app.auth.models import ApiToken
 from clinic_app.core import audit
+from clinic_app.core.apart import TOUCH_SECONDS, update_apart
 from clinic_app.core.credentials import hash_secret, new_secret
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
 from clinic_app.core.permissions import PERMISSIONS, grants, role_grants

@@ -15,10 +15,10 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from clinic_app.accounts.models import User
-from clinic_app.auth.apart import write_apart
 from clinic_app.auth.login import authenticate
 from clinic_app.auth.models import RefreshToken, TokenFamily
 from clinic_app.core import audit
+from clinic_app.core.apart import write_apart
 from clinic_app.core.credentials import hash_secret, new_secret
 from clinic_app.core.errors import FieldError, Invalid, NotFound, Unauthorized
 from clinic_app.core.time import utcnow

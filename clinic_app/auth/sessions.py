@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.signals import password_changed
-from clinic_app.auth.apart import TOUCH_SECONDS, update_apart
 from clinic_app.auth.models import TokenFamily, UserSession
 from clinic_app.core import audit
+from clinic_app.core.apart import TOUCH_SECONDS, update_apart
 from clinic_app.core.credentials import hash_secret, new_secret
 from clinic_app.core.errors import NotFound
 from clinic_app.core.time import utcnow
