@@ -147,6 +147,7 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.figures.service import refresh_stale_figures
     from clinic_app.health_data.analyses import analyze_job
     from clinic_app.health_data.imports import import_file, reconcile_imports
+    from clinic_app.mfa.challenges import purge_expired as purge_mfa_challenges
     from clinic_app.orgs.invitations import purge_expired
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
@@ -161,7 +162,14 @@ def _register_jobs(app: Flask) -> None:
     # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
     periodic.register_tasks(
         app,
-        [scheduler.tick, refresh_stale_figures, start_nightly_verifications, purge_expired, reconcile_imports],
+        [
+            scheduler.tick,
+            refresh_stale_figures,
+            start_nightly_verifications,
+            purge_expired,
+            reconcile_imports,
+            purge_mfa_challenges,
+        ],
         rq_entry=CLOCK_TICK,
     )
     periodic.install(app)
@@ -177,8 +185,17 @@ def _register_blueprints(app: Flask) -> None:
     blueprints = {
         "site": ("site.views",),
         "health": ("health.api",),
-        "auth": ("auth.views", "auth.api", "auth.signup_api", "auth.tokens_views"),
-        "mfa": (),
+        "auth": (
+            "auth.views",
+            "auth.api",
+            "auth.signup_api",
+            "auth.tokens_views",
+            "auth.second_factor",
+            "auth.sessions_views",
+            "auth.sessions_api",
+            "auth.passkey_login",
+        ),
+        "mfa": ("mfa.views", "mfa.api", "mfa.passkey_views"),
         "accounts": ("accounts.views",),
         "profiles": ("profiles.views", "profiles.api"),
         "staff": ("staff.views", "staff.joining"),

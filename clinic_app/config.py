@@ -71,6 +71,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Largest health-data file (an Apple Health export, an actigraphy file) accepted, in bytes.",
     ),
     Variable(
+        "WEBAUTHN_RP_ID",
+        None,
+        "The domain passkeys are bound to (WebAuthn relying-party id): the host of `PUBLIC_URL` or a parent "
+        "domain of it, e.g. `clinic.example.com`. Default: the host of `PUBLIC_URL`. Changing it later makes "
+        "every passkey already added stop working.",
+    ),
+    Variable(
         "SIGNUP_ENABLED",
         None,
         "`true`: anyone may sign a new practice up (`/signup`, `POST /api/v1/auth/register`); `false`: those "
@@ -173,6 +180,20 @@ def parse_public_url(value: str, *, production: bool) -> str:
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc += f":{port}" if port is not None else ""
     return f"{parts.scheme}://{netloc}"
+
+
+def _webauthn_rp_id(value: str | None, public_url: str) -> str | None:
+    """``WEBAUTHN_RP_ID`` checked against ``PUBLIC_URL``: its host or a parent domain of it (what
+    browsers accept). None when unset: the host of ``PUBLIC_URL`` is used."""
+    if value is None:
+        return None
+    rp_id = value.strip().lower()
+    host = (urlsplit(public_url).hostname or "").lower()
+    if not rp_id or (host != rp_id and not host.endswith("." + rp_id)):
+        raise ConfigError(
+            f"WEBAUTHN_RP_ID must be the host of PUBLIC_URL ({host}) or a domain it is under, not {value!r}."
+        )
+    return rp_id
 
 
 def parse_encryption_keys(value: str) -> dict[str, bytes]:
@@ -303,6 +324,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "HEALTH_UPLOAD_MAX_BYTES": _as_int(
             _env("HEALTH_UPLOAD_MAX_BYTES", environ) or str(1024 * 1024 * 1024), "HEALTH_UPLOAD_MAX_BYTES"
         ),
+        "WEBAUTHN_RP_ID": _webauthn_rp_id(_env("WEBAUTHN_RP_ID", environ), public_url),
         "SIGNUP_ENABLED": _as_bool(
             _env("SIGNUP_ENABLED", environ) or ("false" if production else "true"), "SIGNUP_ENABLED"
         ),

@@ -13,8 +13,9 @@ from flask import current_app, request
 
 from clinic_app.accounts import service as accounts
 from clinic_app.accounts.models import User
-from clinic_app.auth import bp, jwt_tokens, password_links, password_reset
+from clinic_app.auth import bp, jwt_tokens, password_links, password_reset, second_factor
 from clinic_app.auth.identity import Identity, current_identity
+from clinic_app.auth.mfa_schemas import LoginOut, MfaRequiredOut, MfaVerifyRequest
 from clinic_app.auth.models import TokenFamily
 from clinic_app.auth.schemas import (
     AuthHealth,
@@ -35,10 +36,12 @@ from clinic_app.auth.schemas import (
 from clinic_app.auth.views import reset_pages
 from clinic_app.core.access import authenticated, public, requires
 from clinic_app.core.api import api_route, parse_body
-from clinic_app.core.errors import FieldError, Forbidden, Invalid, NotFound
+from clinic_app.core.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from clinic_app.core.permissions import ROLE_PERMISSIONS, expand
 from clinic_app.core.tenancy import current_organization_id
 from clinic_app.core.time import utcnow
+from clinic_app.mfa import challenges
+from clinic_app.mfa import service as mfa
 from clinic_app.orgs import service as orgs
 
 TAGS = ("auth",)
@@ -105,19 +108,26 @@ def _chosen_organization(identity: Identity) -> str | None:
     "/api/v1/auth/login",
     methods=("POST",),
     body=LoginRequest,
-    response=TokenPairOut,
+    response=LoginOut,
     summary="Log in with e-mail and password for an access and refresh token",
+    description=(
+        "For an account with two-factor sign-in the answer is instead "
+        '{"mfa_required": true, "mfa_token": ..., "methods": [...]}: finish with /api/v1/auth/mfa/verify.'
+    ),
     tags=TAGS,
     extra_statuses={401: "Wrong e-mail address or password", 429: "Too many failed attempts; wait and retry"},
 )
 @public
-def api_login(body: LoginRequest) -> TokenPairOut:
+def api_login(body: LoginRequest) -> LoginOut | TokenPairOut:
     user, organization_id = jwt_tokens.check_login(
         body.email,
         body.password.get_secret_value(),
         ip_address=request.remote_addr,
         organization_id=body.organization_id,
     )
+    secret = second_factor.begin(user, organization_id=organization_id)
+    if secret is not None:
+        return LoginOut(mfa_required_answer(secret, user))
     family, pair = jwt_tokens.start_family(
         user, organization_id, ip_address=request.remote_addr, user_agent=request.user_agent.string
     )
@@ -321,3 +331,44 @@ def api_auth_health() -> AuthHealth:
         timestamp=utcnow(),
         signup_enabled=bool(current_app.config.get("SIGNUP_ENABLED")),
     )
+
+
+# --- the second step of a log-in ---------------------------------------------------------------
+
+
+def mfa_required_answer(secret: str, user: User) -> MfaRequiredOut:
+    return MfaRequiredOut(
+        mfa_token=secret,
+        methods=mfa.factors_of(user.id).methods,
+        expires_in=int(challenges.LIFETIMES[challenges.SIGN_IN].total_seconds()),
+    )
+
+
+@api_route(
+    bp,
+    "/api/v1/auth/mfa/verify",
+    methods=("POST",),
+    body=MfaVerifyRequest,
+    response=TokenPairOut,
+    summary="Finish a log-in that answered mfa_required, with a code from the app or a recovery code",
+    description=(
+        "The mfa_token from /api/v1/auth/login is single use and lasts 10 minutes; five wrong codes end it. "
+        "A code is accepted once: the same code again is refused."
+    ),
+    tags=TAGS,
+    extra_statuses={401: "Wrong code, or an expired, used or unknown mfa_token", 429: "Too many codes tried"},
+)
+@public
+def api_mfa_verify(body: MfaVerifyRequest) -> TokenPairOut:
+    challenge = challenges.live_challenge(body.mfa_token.get_secret_value(), challenges.SIGN_IN)
+    if challenge is None:
+        raise Unauthorized(second_factor.EXPIRED, code="mfa_token_invalid")
+    user, method = second_factor.finish(challenge, body.code.get_secret_value())
+    family, pair = jwt_tokens.start_family(
+        user,
+        challenge.organization_id,
+        ip_address=request.remote_addr,
+        user_agent=request.user_agent.string,
+        method=method,
+    )
+    return _token_answer(user, family, pair)

@@ -95,3 +95,18 @@ class ApiTokenForm(FlaskForm):
     @property
     def expires_in_days(self) -> int | None:
         return None if self.expires_in.data == "never" else int(self.expires_in.data)
+
+
+class SecondFactorForm(FlaskForm):
+    """The second step of a sign-in: a code from the authenticator app, or a recovery code."""
+
+    code = StringField(
+        "Code",
+        validators=[InputRequired(message="Enter the code from your authenticator app."), Length(max=40)],
+        render_kw={
+            "inputmode": "text",
+            "autocomplete": "one-time-code",
+            "autocapitalize": "off",
+            "spellcheck": "false",
+        },
+    )

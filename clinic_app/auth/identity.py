@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import cast
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from clinic_app.accounts.models import User
@@ -25,6 +25,7 @@ from clinic_app.core.access import Policy
 from clinic_app.core.errors import Forbidden, Invalid, NotFound, Unauthorized, wants_json
 from clinic_app.core.permissions import role_grants
 from clinic_app.extensions import login_manager
+from clinic_app.mfa import service as mfa
 from clinic_app.orgs import service as orgs
 
 log = logging.getLogger("clinic_app.auth")
@@ -205,12 +206,46 @@ def _not_signed_in() -> None:
     abort(redirect(target))
 
 
+# What a person whose organization requires two-factor sign-in, and who has no second factor
+# yet, may still reach: setting one up (the mfa blueprint), and signing out.
+ENROLMENT_ENDPOINTS = frozenset({"auth.logout", "auth.api_logout", "auth.api_me"})
+ENROLMENT_REQUIRED = (
+    "Your organization requires two-factor sign-in. Set up an authenticator app or a passkey to continue."
+)
+
+
+def _enrolment_allowed() -> bool:
+    endpoint = request.endpoint or ""
+    return endpoint.startswith("mfa.") or endpoint in ENROLMENT_ENDPOINTS
+
+
+def _send_to_enrolment() -> None:
+    if wants_json() or request.headers.get("Authorization"):
+        raise Forbidden(
+            ENROLMENT_REQUIRED + " Over the API: POST /api/v1/auth/mfa/totp, then /api/v1/auth/mfa/totp/confirm.",
+            code="mfa_enrolment_required",
+        )
+    flash(ENROLMENT_REQUIRED, "info")
+    target = url_for("mfa.security")
+    response = redirect(target, code=303)
+    if request.headers.get("HX-Request") == "true":
+        response.status_code = 403  # htmx goes where HX-Redirect says instead of swapping
+        response.headers["HX-Redirect"] = target
+    abort(response)
+
+
 def authorize(policy: Policy) -> None:
     """Enforce ``policy`` for the current request, or raise (401 / 404 / 403)."""
     identity = current_identity()
     if identity is None:
         _not_signed_in()
         return
+    if (
+        identity.user is not None
+        and not _enrolment_allowed()
+        and mfa.must_enrol(identity.user.id, identity.memberships)
+    ):
+        _send_to_enrolment()
     if not policy.organization_scoped:
         return
     organization_id = _requested_organization(identity)

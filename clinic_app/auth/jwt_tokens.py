@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from clinic_app.accounts.models import User
+from clinic_app.auth import devices
 from clinic_app.auth.login import authenticate
 from clinic_app.auth.models import RefreshToken, TokenFamily
 from clinic_app.core import audit
@@ -104,6 +105,7 @@ def start_family(
     )
     db.session.add(family)
     db.session.flush()
+    devices.note_sign_in(user, ip_address=ip_address, user_agent=user_agent)
     user.last_login_at = now
     memberships = orgs.memberships_of(user.id)
     audit.record(

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.signals import password_changed
+from clinic_app.auth import devices
 from clinic_app.auth.models import TokenFamily, UserSession
 from clinic_app.core import audit
 from clinic_app.core.apart import TOUCH_SECONDS, update_apart
@@ -63,6 +64,7 @@ def start_session(
     db.session.add(row)
     user.last_login_at = now
     db.session.flush()
+    devices.note_sign_in(user, ip_address=ip_address, user_agent=user_agent)
     audit.record(
         "auth.login",
         organization_id=default_org,

@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from flask import Response, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from clinic_app.auth import bp, identity, password_links, password_reset, signup
+from clinic_app.auth import bp, identity, password_links, password_reset, second_factor, signup
 from clinic_app.auth.forms import (
     ConfirmEmailForm,
     ConfirmLinkForm,
@@ -54,6 +54,10 @@ def login() -> Response | tuple[str, int] | str:
             session[CONFIRM_EMAIL_KEY] = (form.email.data or "").strip()[:254]
             error, status, unconfirmed_account = unconfirmed.detail, unconfirmed.status, True
         else:
+            pending = second_factor.begin(user, next_url=next_url)
+            if pending is not None:
+                session[second_factor.PENDING_KEY] = pending
+                return redirect(url_for("auth.login_verify"), code=303)
             identity.sign_in(user)
             return redirect(next_url, code=303)
     elif form.errors:

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "admin:billing": "Manage billing",
     "admin:webhooks": "Manage webhooks",
     "admin:organization": "Change the organization's settings",
+    "organization:security": "Decide who in the organization must use two-factor sign-in (owners only)",
     "admin:health": "See the version, environment and dependency details of the health endpoints",
 }
 

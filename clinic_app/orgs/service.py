@@ -22,12 +22,25 @@ from clinic_app.extensions import db
 from clinic_app.orgs.models import Membership, Organization
 from clinic_app.orgs.signals import membership_ended, membership_role_changed
 
+# Who must sign in with a second factor, per organization (``settings["two_factor_required"]``).
+TWO_FACTOR_OFF, TWO_FACTOR_ADMINS, TWO_FACTOR_EVERYONE = "off", "admins", "everyone"
+TWO_FACTOR_POLICIES = (TWO_FACTOR_OFF, TWO_FACTOR_ADMINS, TWO_FACTOR_EVERYONE)
+_ADMIN_ROLES = frozenset({OWNER, "admin"})
+
 
 @dataclass(frozen=True)
 class MembershipView:
     organization_id: str
     organization_name: str
     role: str
+    two_factor_policy: str = TWO_FACTOR_OFF
+
+    @property
+    def requires_two_factor(self) -> bool:
+        """Whether this organization requires a second factor of someone with this role."""
+        if self.two_factor_policy == TWO_FACTOR_EVERYONE:
+            return True
+        return self.two_factor_policy == TWO_FACTOR_ADMINS and self.role in _ADMIN_ROLES
 
 
 def _slugify(name: str) -> str:
@@ -106,7 +119,36 @@ def memberships_of(user_id: str) -> list[MembershipView]:
     if cache is not None:
         for row in rows:
             cache.setdefault(row.Organization.id, row.Organization)
-    return [MembershipView(row.Organization.id, row.Organization.name, row.role) for row in rows]
+    return [
+        MembershipView(row.Organization.id, row.Organization.name, row.role, two_factor_policy(row.Organization))
+        for row in rows
+    ]
+
+
+def two_factor_policy(organization: Organization) -> str:
+    value = (organization.settings or {}).get("two_factor_required")
+    return value if value in TWO_FACTOR_POLICIES else TWO_FACTOR_OFF
+
+
+def set_two_factor_policy(organization_id: str, policy: str, *, actor: audit.Actor) -> Organization:
+    """Require a second factor of nobody, the owners and admins, or everyone. Raises Invalid for
+    another value. (Whether the person setting it has a factor is the caller's rule.)"""
+    if policy not in TWO_FACTOR_POLICIES:
+        raise Invalid(errors=[FieldError("policy", f"Choose one of: {', '.join(TWO_FACTOR_POLICIES)}.")])
+    organization = get_organization(organization_id)
+    before = two_factor_policy(organization)
+    organization.settings = {**(organization.settings or {}), "two_factor_required": policy}
+    db.session.flush()
+    if before != policy:
+        audit.record(
+            "organization.two_factor_policy_changed",
+            organization_id=organization_id,
+            actor=actor,
+            target_type="organization",
+            target_id=organization_id,
+            details={"from": before, "to": policy},
+        )
+    return organization
 
 
 def check_role(role: str) -> None:

@@ -416,7 +416,7 @@ def test_password_change_ends_api_log_ins(app, client, tenants):
 # --- OpenAPI ----------------------------------------------------------------------------------
 
 AUTH_OPERATIONS = [
-    ("/api/v1/auth/login", "post", "TokenPairOut"),
+    ("/api/v1/auth/mfa/verify", "post", "TokenPairOut"),
     ("/api/v1/auth/refresh", "post", "TokenPairOut"),
     ("/api/v1/auth/logout", "post", "LogoutOut"),
     ("/api/v1/auth/verify", "get", "VerifyOut"),
@@ -442,6 +442,10 @@ def test_every_auth_endpoint_is_in_the_openapi_document(client):
     assert documented["UserContext"] == USER_FIELDS
     assert documented["TokenPairOut"] == TOKEN_FIELDS
     login = spec["paths"]["/api/v1/auth/login"]["post"]
+    # Tokens, or for an account with two-factor sign-in the mfa_token to finish with.
+    answer = login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert [ref["$ref"].split("/")[-1] for ref in schemas[answer]["anyOf"]] == ["TokenPairOut", "MfaRequiredOut"]
+    assert set(schemas["MfaRequiredOut"]["properties"]) == {"mfa_required", "mfa_token", "methods", "expires_in"}
     assert login["security"] == [] and {"401", "422", "429"} <= set(login["responses"])
     body = login["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
     assert schemas[body]["properties"]["password"]["writeOnly"] is True

@@ -3,6 +3,7 @@
 import pytest
 from flask import url_for
 
+from clinic_app.config import ConfigError, load_config
 from clinic_app.core.access import public
 from clinic_app.core.mail import public_url
 
@@ -38,3 +39,24 @@ def test_the_test_app_has_a_local_public_url(app):
 def test_public_url_takes_only_a_path_on_this_site(app, path):
     with app.app_context(), pytest.raises(ValueError):
         public_url(path)
+
+
+@pytest.mark.parametrize(
+    "public_url, rp_id, expected",
+    [
+        ("https://clinic.example.com", None, None),
+        ("https://clinic.example.com", "clinic.example.com", "clinic.example.com"),
+        ("https://clinic.example.com", "Example.com", "example.com"),
+    ],
+)
+def test_the_passkey_domain_is_the_public_host_or_a_parent(public_url, rp_id, expected):
+    environ = {"APP_ENV": "development", "PUBLIC_URL": public_url}
+    if rp_id is not None:
+        environ["WEBAUTHN_RP_ID"] = rp_id
+    assert load_config(environ)["WEBAUTHN_RP_ID"] == expected
+
+
+@pytest.mark.parametrize("rp_id", ["evil.example", "ample.com", "other.clinic.example.com"])
+def test_a_passkey_domain_the_public_address_is_not_under_is_refused(rp_id):
+    with pytest.raises(ConfigError, match="WEBAUTHN_RP_ID"):
+        load_config({"APP_ENV": "development", "PUBLIC_URL": "https://clinic.example.com", "WEBAUTHN_RP_ID": rp_id})
