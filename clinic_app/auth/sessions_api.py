@@ -14,7 +14,7 @@ from clinic_app.auth.identity import current_identity
 from clinic_app.auth.sessions_schemas import RevokeOthersOut, SignInList, SignInOut
 from clinic_app.core.access import authenticated
 from clinic_app.core.api import api_route
-from clinic_app.core.errors import Forbidden
+from clinic_app.core.errors import Forbidden, NotFound
 
 TAGS = ("auth",)
 NOT_A_PERSON = {403: "Called with an organization API token (it has no sessions)"}
@@ -67,10 +67,14 @@ def api_sessions() -> SignInList:
     description="Its cookie, or its access and refresh tokens, stop working at once. Ending the calling "
     "credential itself is allowed: it is logging out.",
     tags=TAGS,
-    extra_statuses=NOT_A_PERSON,
+    extra_statuses={404: "No such session or log-in of the caller (an organization API token has none)"},
 )
 @authenticated
 def api_session_end(session_id: str) -> Response:
+    identity = current_identity()
+    if identity is None or identity.user is None:
+        # An organization API token has no sessions: whatever the id names, none is the caller's.
+        raise NotFound("No such session.")
     sign_ins.end_sign_in(_caller(), session_id)
     return Response(status=204)
 
