@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import dashboard, health_data, reports, scenarios, sync
+from bench import billing, dashboard, health_data, reports, scenarios, sync
 from bench.harness import BenchContext, BenchError, load_baseline_app
 from bench.kinds import HttpBenchmark, RunBenchmark, TimingBenchmark
 
@@ -191,5 +191,30 @@ register(
         "targets >= 50,000 records/s, peak memory < 300 MB",
         prepare=health_data.prepare_import,
         slow="about 1 minute (writing the export, parsing it, then importing it)",
+    )
+)
+
+
+# Billing (issue 17): the invoice list at 100,000 invoices (target p95 < 50 ms) and issuing under
+# concurrency (invoices per second printed; BENCH_BILLING_INVOICES shrinks the list's clinic).
+
+register(
+    HttpBenchmark(
+        name="billing_invoice_list",
+        path=billing.LIST_PATH,
+        description="GET /api/v1/billing/invoices (first page and the totals) at 100k invoices; target p95 < 50 ms",
+        setup=billing.list_headers,
+        connections=2,
+    )
+)
+
+register(
+    TimingBenchmark(
+        name="billing_issue_concurrent",
+        description="20 drafts issued at once over HTTP (one counter row, gap-free) vs 20 concurrent GET /health; "
+        "invoices per second printed per run",
+        prepare=billing.prepare_issue,
+        runs=8,
+        warmup_runs=1,
     )
 )

@@ -92,6 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     import clinic_app.appointments.models
+    import clinic_app.billing.models
     import clinic_app.core.crypto
     import clinic_app.mfa.models
     import clinic_app.profiles.models
@@ -212,11 +213,20 @@ def _register_blueprints(app: Flask) -> None:
             "appointments.api",
         ),
         "engagement": ("engagement.views", "engagement.api"),
-        "dashboard": ("dashboard.views", "dashboard.api"),
+        "dashboard": ("dashboard.views", "dashboard.api", "dashboard.revenue"),
         "caseload": ("caseload.views", "caseload.api"),
         "consultations": ("consultations.views", "consultations.api"),
         "reports": ("reports.views", "reports.api", "reports.pdf_views"),
         "health_data": ("health_data.views", "health_data.api", "health_data.pat_api", "health_data.insights_api"),
+        "billing": (
+            "billing.views",
+            "billing.action_views",
+            "billing.account_views",
+            "billing.pdf_views",
+            "billing.export_views",
+            "billing.api",
+            "billing.api_accounts",
+        ),
     }
     for feature, modules in blueprints.items():
         package = importlib.import_module(f"clinic_app.{feature}")

@@ -123,6 +123,7 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         values["invitation_id"] = invited.invitation.id
         db.session.commit()
     values.update(_health_records(app, tenants, values["patient_id"]))
+    values.update(_billing_records(app, tenants, values["patient_id"]))
     values["_token"] = token
     return values
 
@@ -155,6 +156,26 @@ def _health_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
         ids["insight_id"] = insights.generate(tenants.a.id, analysis.id, actor=clinician).id
         db.session.commit()
     return ids
+
+
+def _billing_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
+    """Billing of A's patient: an item, a draft with a line (``invoice_id``, ``line_id``) and a
+    credit note of another, issued invoice."""
+    from clinic_app.billing import service as billing
+    from clinic_app.core.audit import Actor
+
+    with app.app_context():
+        item = billing.create_item(tenants.a.id, billing.ItemInput(name="Matrix item", unit_price=1000), actor=Actor())
+        by_hand = billing.DraftInput(patient_id=patient_id, lines=(billing.LineInput(item_id=item.id),))
+        draft = billing.create_draft(tenants.a.id, by_hand, actor=Actor())
+        credited = billing.create_draft(tenants.a.id, by_hand, actor=Actor())
+        billing.issue_invoice(tenants.a.id, credited.id, actor=Actor())
+        note = billing.issue_credit_note(tenants.a.id, credited.id, lines=None, reason="Matrix", actor=Actor())
+        db.session.commit()
+        line_id = db.session.execute(
+            db.text("SELECT id FROM invoice_lines WHERE invoice_id = :id"), {"id": draft.id}
+        ).scalar()
+        return {"item_id": item.id, "invoice_id": draft.id, "line_id": line_id, "credit_note_id": note.id}
 
 
 def _url(rule: Rule, values: dict[str, str]) -> str:

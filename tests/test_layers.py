@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "sync": 4,
     "engagement": 4,
     "health_data": 4,
+    "billing": 4,
     # 5. read models and pages that combine features
     "dashboard": 5,
     "caseload": 5,

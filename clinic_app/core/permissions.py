@@ -44,7 +44,19 @@ PERMISSIONS: dict[str, str] = {
     "admin:organization": "Change the organization's settings",
     "organization:security": "Decide who in the organization must use two-factor sign-in (owners only)",
     "admin:health": "See the version, environment and dependency details of the health endpoints",
+    "billing:read": "See every invoice, payment, credit note, balance and the aged receivables",
+    "billing:read_own": "See the invoices of one's own patients (where one is the invoice's practitioner), read-only",
+    "billing:write": "Create and edit draft invoices and their lines, delete drafts",
+    "billing:issue": "Issue invoices (gives them their number)",
+    "billing:payments": "Record payments and refunds, apply a patient's credit",
+    "billing:void": "Void issued invoices and issue credit notes",
+    "billing:export": "Export invoices, payments and credit notes for the accountant",
+    "billing:settings": "Manage billable items, tax rates and billing settings",
 }
+
+# The front desk bills: drafts, issuing and taking money. Voiding and crediting change what was
+# issued, and exports and settings are the practice's books: practice admins and owners only.
+_BILLING_DESK = {"billing:read", "billing:read_own", "billing:write", "billing:issue", "billing:payments"}
 
 _FRONT_DESK = {
     "organization:member",
@@ -75,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "symptoms:write",
             "health_data:read",
             "admin:*",
+            "billing:*",
         }
     ),
     CLINICIAN: frozenset(
@@ -90,9 +103,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports:export",
             "health_data:read",
             "sync:read",
+            "billing:read_own",
         }
     ),
-    RECEPTIONIST: frozenset(_FRONT_DESK | {"engagement:write"}),
+    RECEPTIONIST: frozenset(_FRONT_DESK | _BILLING_DESK | {"engagement:write"}),
 }
 
 

@@ -24,6 +24,8 @@ PALETTE = {
     "new": "#009E73",
     "returning": "#0072B2",
     "type": "#0072B2",
+    "invoiced": "#56B4E9",
+    "received": "#009E73",
 }
 AXIS, GRID, TEXT = "#555555", "#dddddd", "#222222"
 FONT = 'font-family="system-ui, sans-serif"'
@@ -131,6 +133,53 @@ def stacked_bars(
         f'<line aria-hidden="true" x1="{left}" x2="{width - right}" y1="{top_margin + plot_h}" '
         f'y2="{top_margin + plot_h}" stroke="{AXIS}" stroke-width="1"/>'
     )
+    out.append(f'<g aria-hidden="true">{_legend(series, left, height - 12)}</g>')
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 (every text and label above is escaped)
+
+
+def grouped_bars(
+    chart_id: str,
+    *,
+    title: str,
+    description: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    width: int = 640,
+    height: int = 260,
+) -> Markup:
+    """Vertical bars side by side, one group per label and one bar per series in each (for amounts
+    that must not add up, such as invoiced and received)."""
+    left, right, top_margin, bottom = 56, 12, 12, 62
+    plot_w, plot_h = width - left - right, height - top_margin - bottom
+    top = nice_ceiling(max((value for item in series for value in item.values), default=0))
+    scale = plot_h / top
+    slot = plot_w / max(1, len(labels))
+    bar_w = slot * 0.7 / max(1, len(series))
+    out = [_open(chart_id, chart_id, width, height), _heading(chart_id, title, description), '<g aria-hidden="true">']
+    for tick in _ticks(top):
+        y = top_margin + plot_h - tick * scale
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="{AXIS}" {FONT}>{tick}</text>'
+        )
+    out.append("</g>")
+    for index, label in enumerate(labels):
+        x = left + slot * index + slot * 0.15
+        out.append(f'<g data-bar="{index}">')
+        for position, item in enumerate(series):
+            value = item.values[index]
+            h = max(0, value) * scale
+            out.append(
+                f'<rect data-series="{item.key}" data-value="{value}" x="{x + position * bar_w:.1f}" '
+                f'y="{top_margin + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{PALETTE[item.key]}">'
+                f"<title>{escape(label)}: {value} {escape(item.label.lower())}</title></rect>"
+            )
+        out.append("</g>")
+        out.append(
+            f'<text aria-hidden="true" x="{x + bar_w * len(series) / 2:.1f}" y="{top_margin + plot_h + 16}" '
+            f'font-size="11" text-anchor="middle" fill="{AXIS}" {FONT}>{escape(label)}</text>'
+        )
     out.append(f'<g aria-hidden="true">{_legend(series, left, height - 12)}</g>')
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 (every text and label above is escaped)

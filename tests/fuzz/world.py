@@ -97,6 +97,7 @@ def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clini
         )
         db.session.commit()
     ids.update(_health_data(app, organization, clinician, ids["patient_id"]))
+    ids.update(_billing(app, organization, ids["patient_id"], tag=tag))
     markers |= {value for value in ids.values()} | {f"{tag}jane", f"{tag}citizen", f"{tag}priya", f"{tag}kapoor"}
     markers.add(clinician.email)
     return Clinic(ids=ids, markers=markers)
@@ -128,6 +129,26 @@ def _health_data(app: Flask, organization: Any, clinician: Any, patient_id: str)
         ids["insight_id"] = insights.generate(organization.id, analysis.id, actor=actor).id
         db.session.commit()
     return ids
+
+
+def _billing(app: Flask, organization: Any, patient_id: str, *, tag: str) -> dict[str, str]:
+    """A billable item, a draft with a line (``invoice_id``, ``line_id``) and a credit note of an
+    issued invoice (``credit_note_id``)."""
+    from clinic_app.billing import queries
+    from clinic_app.billing import service as billing
+
+    with app.app_context():
+        item = billing.create_item(
+            organization.id, billing.ItemInput(name=f"{tag} consultation", unit_price=9000), actor=ACTOR
+        )
+        by_hand = billing.DraftInput(patient_id=patient_id, lines=(billing.LineInput(item_id=item.id),))
+        draft = billing.create_draft(organization.id, by_hand, actor=ACTOR)
+        credited = billing.create_draft(organization.id, by_hand, actor=ACTOR)
+        billing.issue_invoice(organization.id, credited.id, actor=ACTOR)
+        note = billing.issue_credit_note(organization.id, credited.id, lines=None, reason="Fuzz", actor=ACTOR)
+        line_id = queries.lines_of(draft.id)[0].id
+        db.session.commit()
+        return {"item_id": item.id, "invoice_id": draft.id, "line_id": line_id, "credit_note_id": note.id}
 
 
 def build_world(app: Flask, tenants: Any) -> World:
