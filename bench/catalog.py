@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import billing, dashboard, health_data, reports, scenarios, sync
+from bench import billing, cliniko_writes, dashboard, health_data, reports, scenarios, sync
 from bench.harness import BenchContext, BenchError, load_baseline_app
 from bench.kinds import HttpBenchmark, RunBenchmark, TimingBenchmark
 
@@ -109,6 +109,16 @@ register(
         "target within 1.1x of requests / 200 per minute",
         prepare=sync.prepare(sync.RATE_LIMITED_WORKLOAD),
         slow="about 2.5 minutes (the baseline and the sync each wait out a full rate-limit window)",
+    )
+)
+
+register(
+    RunBenchmark(
+        name=cliniko_writes.WORKLOAD.name,
+        description="1,000 patient creations queued in the Cliniko outbox, sandbox at 200 requests/min; "
+        "target within 1.1x of the request floor (creations / 200 per minute)",
+        prepare=cliniko_writes.prepare,
+        slow="about 9 minutes (the baseline and the outbox each send 1,000 creations at 200 a minute)",
     )
 )
 

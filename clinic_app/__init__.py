@@ -75,6 +75,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         lambda organization_id: bool(sync.connection_status(organization_id).get("cliniko_connected"))
     )
 
+    from clinic_app.appointments.calendar_source import install_free_times
+    from clinic_app.sync.free_times import free_starts
+
+    # Free times for a booking in a connected clinic come from Cliniko (sync asks; appointments checks).
+    install_free_times(free_starts)
+
     from clinic_app.profiles.report_templates import install_template_choices
     from clinic_app.reports.templates_service import template_choices
 
@@ -153,11 +159,12 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
     from clinic_app.sync.job import run_sync
+    from clinic_app.sync.outbox_job import outbox_tick, send_outbox
     from clinic_app.worker import CLOCK_TICK, RUN_JOB
 
     jobs.register_jobs(
         app,
-        [run_sync, generate_report, verify_organization_chain, reencrypt, import_file, analyze_job],
+        [run_sync, generate_report, verify_organization_chain, reencrypt, import_file, analyze_job, send_outbox],
         rq_entry=RUN_JOB,
     )
     # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
@@ -165,6 +172,7 @@ def _register_jobs(app: Flask) -> None:
         app,
         [
             scheduler.tick,
+            outbox_tick,
             refresh_stale_figures,
             start_nightly_verifications,
             purge_expired,
@@ -205,7 +213,7 @@ def _register_blueprints(app: Flask) -> None:
         "patients": ("patients.views", "patients.api", "chart.views", "chart.api"),
         "symptoms": ("symptoms.views", "symptoms.api"),
         "intake": ("intake.views", "intake.api"),
-        "sync": ("sync.views", "sync.api", "sync.admin_api"),
+        "sync": ("sync.views", "sync.api", "sync.admin_api", "sync.outbox_views"),
         "appointments": (
             "appointments.views",
             "appointments.booking_views",

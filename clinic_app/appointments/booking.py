@@ -10,9 +10,10 @@ Promises:
   other and the second sees the first (the rule and the lock: ``clashes``).
 * The patient, practitioner and appointment type must be the organization's (``NotFound``
   otherwise, exactly like an id that does not exist); archived ones cannot be booked (``Invalid``).
-* Appointments that came from Cliniko are read-only while the organization is connected to it
-  (``Conflict``): Cliniko is then the calendar, and the next sync brings its changes here. New
-  bookings are refused then too, since they would never reach Cliniko's calendar.
+* While the organization is connected to Cliniko, Cliniko is the calendar: bookings, moves and
+  cancellations made here use Cliniko's practitioners and types (``Invalid`` otherwise) and reach
+  Cliniko through the sync's outbox, which subscribes to ``appointments_changed``; arrivals and
+  notes of an appointment from Cliniko are Cliniko's to record (``Conflict``).
 * After every change ``signals.appointments_changed`` is sent (the patients' figures and the
   dashboard subscribe); every change is audited with ids only, never notes or reasons.
 
@@ -32,10 +33,11 @@ from clinic_app.appointments.booking_checks import (
     appointment_type_of,
     bookable_patient,
     check_bookable,
+    check_cliniko_bookable,
+    check_cliniko_free,
     check_times,
     clean_notes,
     length_of,
-    refuse_when_cliniko,
 )
 from clinic_app.appointments.calendar_source import cliniko_connected
 from clinic_app.appointments.clashes import (
@@ -77,11 +79,13 @@ __all__ = [
 # --- after every change -------------------------------------------------------------------------
 
 
-def _after_change(organization_id: str, patient_ids: list[str | None]) -> None:
-    """Tell whoever builds on appointments (the patients' figures, then the dashboard) that these
-    patients' appointments changed; their receivers write in this transaction."""
+def _after_change(organization_id: str, patient_ids: list[str | None], appointment_id: str, change: str) -> None:
+    """Tell whoever builds on appointments (the patients' figures, then the dashboard, webhooks)
+    that these patients' appointments changed; their receivers write in this transaction."""
     wanted = [patient_id for patient_id in patient_ids if patient_id]
-    appointments_changed.send(__name__, organization_id=organization_id, patient_ids=wanted)
+    appointments_changed.send(
+        __name__, organization_id=organization_id, patient_ids=wanted, appointment_id=appointment_id, change=change
+    )
 
 
 def _record(action: str, appointment: Appointment, actor: audit.Actor, **details: Any) -> None:
@@ -124,16 +128,17 @@ def book(
     duration (30 minutes when it has none). Raises NotFound (patient, practitioner or type not the
     organization's), Invalid (archived, bad times, notes too long), DoubleBooked, or Conflict (the
     organization books in Cliniko)."""
-    refuse_when_cliniko(organization_id)
     patient = bookable_patient(organization_id, patient_id)
     appointment_type = appointment_type_of(organization_id, appointment_type_id)
     practitioner = load_practitioner(organization_id, practitioner_id, lock=True)
     check_bookable(practitioner, appointment_type)
+    check_cliniko_bookable(organization_id, practitioner, appointment_type)
     check_times(starts_at, ends_at)
     ends_at = ends_at or starts_at + length_of(appointment_type)
     check_times(starts_at, ends_at)
     notes = clean_notes(notes)
     refuse_clash(organization_id, practitioner, starts_at, ends_at, None)
+    check_cliniko_free(organization_id, practitioner, appointment_type, starts_at)
 
     appointment = Appointment(
         organization_id=organization_id,
@@ -156,7 +161,7 @@ def book(
         practitioner_id=practitioner.id,
         appointment_type_id=appointment_type.id,
     )
-    _after_change(organization_id, [patient.id])
+    _after_change(organization_id, [patient.id], appointment.id, "booked")
     return appointment
 
 
@@ -166,7 +171,8 @@ def why_unchangeable(
     """Why the appointment cannot be changed here (moved when ``moving``), or None when it can."""
     if appointment.deleted_at is not None or appointment.archived_at is not None:
         return "This appointment was removed and cannot be changed."
-    if appointment.cliniko_id is not None and cliniko_connected(organization_id):
+    if appointment.cliniko_id is not None and not moving and cliniko_connected(organization_id):
+        # Moves and cancellations go to Cliniko through the outbox; the rest is Cliniko's to record.
         return "This appointment comes from Cliniko: change it there; the next sync brings the change here."
     if appointment.cancelled_at is not None:
         return "This appointment is cancelled and cannot be changed."
@@ -216,6 +222,7 @@ def reschedule(
         raise NotFound("No such practitioner.")
     if practitioner.id != appointment.practitioner_id or appointment_type.id != appointment.appointment_type_id:
         check_bookable(practitioner, appointment_type)
+        check_cliniko_bookable(organization_id, practitioner, appointment_type)
     check_times(starts_at, ends_at)
     if ends_at is None:
         if appointment_type.id != appointment.appointment_type_id:
@@ -227,6 +234,8 @@ def reschedule(
             ends_at = starts_at + max(timedelta(0), min(length, LONGEST + timedelta(minutes=1)))
     check_times(starts_at, ends_at)
     refuse_clash(organization_id, practitioner, starts_at, ends_at, appointment.id)
+    if starts_at != appointment.starts_at or practitioner.id != appointment.practitioner_id:
+        check_cliniko_free(organization_id, practitioner, appointment_type, starts_at)
 
     changed = [
         name
@@ -254,7 +263,7 @@ def reschedule(
         previous_practitioner_id=previous_practitioner if previous_practitioner != practitioner.id else None,
         appointment_type_id=appointment_type.id,
     )
-    _after_change(organization_id, [appointment.patient_id])
+    _after_change(organization_id, [appointment.patient_id], appointment.id, "rescheduled")
     return appointment
 
 
@@ -280,7 +289,7 @@ def cancel(
     appointment.status = CANCELLED
     db.session.flush()
     _record("appointment.cancelled", appointment, actor, hours_before_start=_hours(appointment.starts_at - now))
-    _after_change(organization_id, [appointment.patient_id])
+    _after_change(organization_id, [appointment.patient_id], appointment.id, "cancelled")
     return appointment
 
 
@@ -300,7 +309,7 @@ def mark_arrived(
     _set_status(appointment, now)
     db.session.flush()
     _record("appointment.arrived", appointment, actor)
-    _after_change(organization_id, [appointment.patient_id])
+    _after_change(organization_id, [appointment.patient_id], appointment.id, "arrived")
     return appointment
 
 
@@ -319,7 +328,7 @@ def mark_did_not_arrive(
     _set_status(appointment, now)
     db.session.flush()
     _record("appointment.did_not_arrive", appointment, actor)
-    _after_change(organization_id, [appointment.patient_id])
+    _after_change(organization_id, [appointment.patient_id], appointment.id, "did_not_arrive")
     return appointment
 
 

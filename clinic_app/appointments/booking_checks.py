@@ -1,6 +1,7 @@
 """What a booking must pass before ``booking`` writes it: the organization's patient, practitioner
 and type (NotFound otherwise), none of them archived, times within range and at most 12 hours
-long, notes short enough, and no booking here while the calendar is Cliniko's (docs/appointments.md).
+long, notes short enough, and, while the calendar is Cliniko's, Cliniko's practitioner and type
+(docs/appointments.md, docs/sync.md "Writing to Cliniko").
 Each check raises the error the pages and the API show; none writes.
 """
 
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from clinic_app.appointments.calendar_source import cliniko_connected
+from clinic_app.appointments.calendar_source import cliniko_connected, cliniko_free_starts
 from clinic_app.appointments.clashes import DEFAULT_LENGTH, LONGEST, LONGEST_MINUTES
-from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
-from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
+from clinic_app.appointments.models import AppointmentType, Practitioner
+from clinic_app.core.errors import FieldError, Invalid, NotFound
 from clinic_app.core.time import moment_in_range, out_of_range
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
@@ -34,15 +35,35 @@ def bookable_patient(organization_id: str, patient_id: str | None) -> Patient:
     return patient
 
 
-def refuse_when_cliniko(organization_id: str, appointment: Appointment | None = None) -> None:
+def check_cliniko_bookable(organization_id: str, practitioner: Practitioner, appointment_type: AppointmentType) -> None:
+    """In a clinic connected to Cliniko a booking goes to Cliniko too (through the sync's outbox),
+    so the practitioner and the type must be Cliniko's (synced) ones."""
     if not cliniko_connected(organization_id):
         return
-    if appointment is None:
-        raise Conflict(
-            "This clinic's calendar is in Cliniko: book the appointment there; the next sync brings it here."
+    errors = []
+    if practitioner.cliniko_id is None:
+        errors.append(FieldError("practitioner_id", "Choose a practitioner from Cliniko: this clinic books there."))
+    if appointment_type.cliniko_id is None:
+        errors.append(FieldError("appointment_type_id", "Choose an appointment type from Cliniko."))
+    if errors:
+        raise Invalid(errors=errors)
+
+
+def check_cliniko_free(
+    organization_id: str, practitioner: Practitioner, appointment_type: AppointmentType, starts_at: datetime
+) -> None:
+    """In a clinic connected to Cliniko, the start must be one of Cliniko's free times for the
+    practitioner and type (``available_times``), so nothing is booked here that Cliniko would refuse.
+    When Cliniko cannot say (unreachable), the booking goes ahead and the outbox reports the answer."""
+    if practitioner.cliniko_id is None or appointment_type.cliniko_id is None:
+        return
+    if not cliniko_connected(organization_id):
+        return
+    free = cliniko_free_starts(organization_id, practitioner.cliniko_id, appointment_type.cliniko_id, starts_at)
+    if free is not None and starts_at not in free:
+        raise Invalid(
+            errors=[FieldError("starts_at", "Cliniko has no free time for this practitioner then: choose a free time.")]
         )
-    if appointment.cliniko_id is not None:
-        raise Conflict("This appointment comes from Cliniko: change it there; the next sync brings the change here.")
 
 
 def length_of(appointment_type: AppointmentType) -> timedelta:

@@ -30,6 +30,9 @@ def _choices(organization_id: str, keep: tuple[str | None, str | None] = (None, 
     """Select options: bookable practitioners and types (plus the ones an appointment has now)."""
     people = setup.list_practitioners(organization_id)
     kinds = setup.list_types(organization_id)
+    if booking.cliniko_connected(organization_id):  # bookings go to Cliniko: only its practitioners and types
+        people = [p for p in people if p.cliniko_id is not None]
+        kinds = [t for t in kinds if t.cliniko_id is not None]
     if keep[0] and all(p.id != keep[0] for p in people):
         people.append(setup.get_practitioner(organization_id, keep[0]))
     if keep[1] and all(t.id != keep[1] for t in kinds):
@@ -92,7 +95,7 @@ def _booking_page(form: BookingForm, status: int, **context: Any) -> ResponseRet
         rows=rows,
         chosen=chosen,
         q=(form.patient_q.data or "").strip(),
-        bookable=not booking.cliniko_connected(organization_id),
+        bookable=True,  # a clinic connected to Cliniko books here too: the outbox sends it to Cliniko
         **context,
     )
     return make_response(page, status)

@@ -95,15 +95,21 @@ def _patient_appointments(patient_id: str) -> schedule.PatientSchedule | None:
 
 
 def _bookable_here() -> bool:
-    """Whether this organization books in the app (it is not connected to Cliniko)."""
+    """Whether this organization books in the app: every organization does (one connected to
+    Cliniko books through the sync's outbox, which sends the booking to Cliniko)."""
+    return _in_organization()
+
+
+def _cliniko_calendar() -> bool:
+    """Whether this organization's calendar is Cliniko's (it is connected)."""
     if not _in_organization():
         return False
     memo = per_request("appointments")
     if memo is None:
-        return not booking.cliniko_connected(current_organization_id())
+        return booking.cliniko_connected(current_organization_id())
     if "connected" not in memo:
         memo["connected"] = booking.cliniko_connected(current_organization_id())
-    return not memo["connected"]
+    return bool(memo["connected"])
 
 
 # --- the calendar ---------------------------------------------------------------------------------
@@ -155,6 +161,8 @@ def index() -> ResponseReturnValue:
     days = schedule.days_shown(day, view)
     step = timedelta(days=1 if view == schedule.DAY_VIEW else 7)
     bookable = _bookable_here() and practitioner is not None and practitioner.archived_at is None
+    if bookable and _cliniko_calendar() and practitioner is not None and practitioner.cliniko_id is None:
+        bookable = False  # bookings go to Cliniko, which does not know this practitioner
     layout = None
     if practitioner is not None:
         entries = schedule.practitioner_days(organization_id, practitioner.id, days, now=now)
@@ -168,7 +176,7 @@ def index() -> ResponseReturnValue:
         "days": days,
         "grid": layout,
         "bookable": bookable,
-        "connected": not _bookable_here(),
+        "connected": _cliniko_calendar(),
         "previous_url": calendar_url(practitioner.id if practitioner else None, day - step, view),
         "next_url": calendar_url(practitioner.id if practitioner else None, day + step, view),
         "today_url": calendar_url(practitioner.id if practitioner else None, today, view),

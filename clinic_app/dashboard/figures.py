@@ -38,7 +38,7 @@ from clinic_app.extensions import db
 from clinic_app.figures import rules
 from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
-from clinic_app.sync.models import COMPLETED, FINISHED_STATUSES, ClinikoConnection, ClinikoLink, SyncRun
+from clinic_app.sync.models import COMPLETED, FINISHED_STATUSES, ClinikoConnection, ClinikoLink, OutboxEntry, SyncRun
 
 WEEKS = 12
 UPCOMING_DAYS = 7
@@ -54,7 +54,9 @@ def _int(value: Any) -> int:
 def integration_status(connected: bool, synced: int, total: int, last_sync_ok: bool) -> str:
     """``Not Connected`` without a Cliniko connection; ``Connected`` when the last sync succeeded
     and every patient is synced (an organization with no patients counts as fully synced);
-    ``Partial`` otherwise (never synced, last sync failed, or some patients are not from Cliniko)."""
+    ``Partial`` otherwise (never synced, last sync failed, or some patients are not in Cliniko).
+    ``synced`` counts the patients registered here that are waiting in the outbox to be sent: they
+    are on their way, not missing."""
     if not connected:
         return "Not Connected"
     if last_sync_ok and synced >= total:
@@ -157,6 +159,22 @@ def sync_figures(organization_id: str) -> dict[str, Any]:
             SyncRun.organization_id == organization_id, SyncRun.status.in_(("starting", "running"))
         )
     )
+    # Registered here and still in the outbox on their way to Cliniko: waiting, not missing.
+    creating = select(OutboxEntry.local_id).where(
+        OutboxEntry.organization_id == organization_id,
+        OutboxEntry.resource == "patients",
+        OutboxEntry.action == "create",
+    )
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Patient)
+        .where(
+            Patient.organization_id == organization_id,
+            Patient.archived.is_(False),
+            Patient.id.in_(creating),
+            Patient.id.not_in(linked),
+        )
+    )
     return {
         "connected": connection is not None,
         "last_sync_time": connection.last_successful_sync_at if connection else None,
@@ -164,6 +182,7 @@ def sync_figures(organization_id: str) -> dict[str, Any]:
         "last_sync_ok": finished is not None and finished.status == COMPLETED,
         "running_sync_id": running,
         "synced_patients": _int(synced),
+        "waiting_patients": _int(waiting),
     }
 
 
@@ -187,7 +206,7 @@ def summary(organization_id: str, patients: dict[str, Any], sync: dict[str, Any]
         "synced_patients": sync["synced_patients"],
         "sync_percentage": rules.percentage(sync["synced_patients"], total),
         "integration_status": integration_status(
-            sync["connected"], sync["synced_patients"], total, sync["last_sync_ok"]
+            sync["connected"], sync["synced_patients"] + sync.get("waiting_patients", 0), total, sync["last_sync_ok"]
         ),
         "activity_status": activity_status(active),
         "generated_at": isoformat(now),

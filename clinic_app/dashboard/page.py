@@ -24,7 +24,7 @@ from clinic_app.dashboard import activity, charts
 
 FEED_ITEMS = 10
 INTEGRATION_WORDS = {
-    "Connected": "Connected to Cliniko; every patient is synced",
+    "Connected": "Connected to Cliniko; every patient is synced or on the way",
     "Partial": "Connected to Cliniko; not every patient is synced yet",
     "Not Connected": "Cliniko is not connected",
 }
@@ -90,7 +90,7 @@ def _cards(payload: dict[str, Any], tz: Any) -> list[Card]:
     active_url = _url("caseload.active_patients")
     sync = payload["sync"]
     last_sync = _local(summary["last_sync_time"], tz) or "never"
-    return [
+    return [  # noqa: RUF005 - the tiles in page order, Cliniko's last (only when connected)
         Card(
             "total_patients",
             "Total patients",
@@ -157,17 +157,28 @@ def _cards(payload: dict[str, Any], tz: Any) -> list[Card]:
             "dashboard:read",
             "Patients to re-engage",
         ),
+    ] + _sync_card(summary, sync, last_sync)
+
+
+def _sync_card(summary: dict[str, Any], sync: dict[str, Any], last_sync: str) -> list[Card]:
+    """The Cliniko tile, for connected organizations only; patients registered here and still on
+    their way to Cliniko are said as waiting, not counted as missing."""
+    if not sync.get("connected"):
+        return []
+    waiting = sync.get("waiting_patients", 0)
+    return [
         Card(
             "sync_status",
             "Cliniko sync",
             summary["integration_status"],
             f"{INTEGRATION_WORDS[summary['integration_status']]}. Last sync: {last_sync}. "
             f"{summary['synced_patients']:,} patients synced ({summary['sync_percentage']:.1f}%)."
+            + (f" {_plural(waiting, 'patient')} registered here waiting to be sent." if waiting else "")
             + (" A sync is running now." if sync.get("running_sync_id") else ""),
             _url("sync.sync_page"),
             "sync:read",
             "Open Sync",
-        ),
+        )
     ]
 
 

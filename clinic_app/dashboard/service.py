@@ -85,6 +85,7 @@ def compute(organization_id: str, now: datetime) -> tuple[dict[str, Any], dateti
             "last_sync_time": isoformat(sync["last_sync_time"]),
             "last_run_status": sync["last_run_status"],
             "running_sync_id": sync["running_sync_id"],
+            "waiting_patients": sync["waiting_patients"],
         },
         "activity": activity.recent(organization_id, now),
     }

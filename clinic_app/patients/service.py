@@ -29,7 +29,7 @@ from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import ENCRYPTED_FIELDS, Patient, PatientIdentifier
 from clinic_app.patients.search import PatientPage, search_patients
-from clinic_app.patients.signals import patient_changed
+from clinic_app.patients.signals import patient_changed, patient_edited
 from clinic_app.patients.storage import (
     PHONE_KIND,
     PatientRow,
@@ -160,6 +160,7 @@ def update_patient(organization_id: str, patient_id: str, data: PatientInput, *,
         patient.updated_by_id = actor.user_id
         patient.updated_at = utcnow()
         db.session.flush()
+        patient_edited.send(patient, organization_id=organization_id, patient_id=patient.id, fields=changed)
     audit.record(
         "patient.updated",
         organization_id=organization_id,

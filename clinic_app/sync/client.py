@@ -180,6 +180,15 @@ class ClinikoClient:
             records.extend(page.items)
         return records
 
+    def send_once(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        """One write (``POST``/``PATCH``) to ``path``, paced ahead of reads and never retried here:
+        whether it may be sent again is the caller's to decide (``writes``). Raises httpx's
+        TransportError when no answer came."""
+        url = self._resolve(path)
+        self.stats.throttled_seconds += self._limiter.acquire(write=True)
+        self.stats.requests += 1
+        return self._http.request(method, url, json=body)
+
     def businesses(self) -> list[dict]:
         """The clinic's businesses (locations), each with its own time zone."""
         return self.list_all("businesses")

@@ -7,6 +7,7 @@ audited. Functions only flush: the request or command commits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from typing import Any
@@ -19,10 +20,12 @@ from clinic_app.core import audit, crypto
 from clinic_app.core.errors import Conflict, FieldError, Invalid, Unavailable
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.figures.signals import figures_changed
 from clinic_app.orgs import service as orgs
-from clinic_app.sync.client import ClinikoClient
+from clinic_app.sync.client import LIMIT_WINDOW_SECONDS, ClinikoClient
 from clinic_app.sync.cliniko import DEFAULT_SHARD, ClinikoAuthError, ClinikoError, mask_key, shard_of
 from clinic_app.sync.models import API_KEY_FIELD, ClinikoConnection, ClinikoLink
+from clinic_app.sync.ratelimit import shared_limiter
 from clinic_app.sync.runs import running_run
 
 log = logging.getLogger("clinic_app.sync")
@@ -45,6 +48,10 @@ def _client(api_key: str, template: str | None) -> ClinikoClient:
     """A client with the app's options (``SYNC_CLIENT_OPTIONS``: pacing, retries, timeouts)."""
     options = {"requests_per_minute": current_app.config.get("CLINIKO_REQUESTS_PER_MINUTE", 200)}
     options |= current_app.config.get("SYNC_CLIENT_OPTIONS", {})
+    if not {"clock", "sleep", "limiter"} & options.keys():
+        # One budget per key in this process: the read-sync and the outbox share Cliniko's 200 a minute.
+        fingerprint = hashlib.sha256(api_key.encode()).hexdigest()
+        options["limiter"] = shared_limiter(fingerprint, options["requests_per_minute"], LIMIT_WINDOW_SECONDS)
     return ClinikoClient(api_key, base_url=template, **options)
 
 
@@ -186,6 +193,7 @@ def connect(
         target_id=connection.id,
         details={"shard": connection.shard, "key_hint": connection.key_hint, "tested": test, "replaced": replaced},
     )
+    figures_changed.send(__name__, organization_id=organization_id, patient_ids=None)  # the Cliniko tile appears
     return connection
 
 
@@ -209,6 +217,7 @@ def disconnect(organization_id: str, *, actor: audit.Actor) -> None:
         target_id=connection.id,
         details={"key_hint": hint},
     )
+    figures_changed.send(__name__, organization_id=organization_id, patient_ids=None)  # the Cliniko tile goes
 
 
 def test_connection(organization_id: str, *, actor: audit.Actor | None = None) -> dict[str, Any]:

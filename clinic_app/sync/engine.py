@@ -35,10 +35,12 @@ from clinic_app.figures import service as figures
 from clinic_app.patients import service as patients
 from clinic_app.patients.models import Patient, PatientIdentifier
 from clinic_app.sync import mapping, rows
+from clinic_app.sync.adopt import adopt_ours
 from clinic_app.sync.bulk import insert_rows, read_ahead
 from clinic_app.sync.client import ClinikoClient
 from clinic_app.sync.cliniko import ClinikoRequestError, Page, updated_since
 from clinic_app.sync.models import BASIC, INCREMENTAL, STEP_WEIGHTS, ClinikoConnection, SyncRun, Tally
+from clinic_app.sync.outbox_job import send_waiting_writes
 from clinic_app.sync.upsert import Upserter
 
 PER_PAGE = 100
@@ -220,6 +222,7 @@ class SyncEngine:
             message = f"{run.current_step}: {run.processed} of {run.total}"
             self.ctx.progress(run.percentage, step=run.current_step, message=message)  # commits
             self.committed_at = time.monotonic()
+            send_waiting_writes(self.organization_id, self.client)  # a person waits for those; pages do not
         if cancel:
             raise SyncCancelled
 
@@ -259,6 +262,7 @@ class SyncEngine:
     # -- patients --
 
     def _patients_page(self, source: Source, page: Page) -> None:
+        adopt_ours(self.organization_id, self.writer, page.items)  # created by our outbox, link not stored yet
         self._write_patients(self._mapped("patients", page.items, self._map_patient))
 
     def _map_patient(self, item: dict) -> mapping.MappedPatient:

@@ -36,6 +36,7 @@ from clinic_app.sync.models import (
     SyncRun,
 )
 from clinic_app.sync.runs import get_run, running_run
+from clinic_app.sync.signals import sync_finished
 
 STALE_DETAIL = (
     "The sync stopped: the worker stopped responding (no progress for 15 minutes). "
@@ -204,6 +205,7 @@ def finish_run(run: SyncRun, status: str, detail: str | None = None) -> None:
             **{name: getattr(run, name) for name in ("created", "updated", "unchanged", "failed")},
         },
     )
+    sync_finished.send(__name__, organization_id=run.organization_id, sync_id=run.id, status=status)
 
 
 def _first_start(run: SyncRun) -> datetime | None:

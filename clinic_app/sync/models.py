@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core import crypto
@@ -81,6 +81,8 @@ class ClinikoConnection(PublicIdMixin, TimestampMixin, Model):
     last_successful_sync_at: Mapped[datetime | None]
     # The start of the last successful run: what the next incremental asks "changed since".
     last_incremental_cursor: Mapped[datetime | None]
+    # Whether a patient's notes written here are sent to Cliniko with the record (off: they stay here).
+    send_patient_notes: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class SyncRun(PublicIdMixin, Model):
@@ -205,6 +207,50 @@ class Tally:
         run.warnings = list(self.warnings)
         run.phones_total, run.phones_normalised = self.phones_total, self.phones_normalised
         run.emails_dropped = self.emails_dropped
+
+
+# -- the outbox: changes made here that Cliniko must learn (docs/sync.md, "Writing to Cliniko") ---------
+
+OUTBOX_KIND = "sync.cliniko_outbox"  # the background job that sends them (clinic_app.sync.outbox_job)
+# An entry is deleted once Cliniko holds the change (the audit trail keeps that it was sent).
+PENDING, SENDING, NOT_SENT, CONFLICT = "pending", "sending", "failed", "conflict"
+OUTBOX_STATUSES = (PENDING, SENDING, NOT_SENT, CONFLICT)
+OUTBOX_ACTIONS = ("create", "update", "archive", "unarchive", "move", "cancel")
+PATIENTS, APPOINTMENTS = "patients", "individual_appointments"
+
+
+class OutboxEntry(PublicIdMixin, TimestampMixin, Model):
+    """One change made here, written in the transaction that made it, until Cliniko holds it.
+
+    It names the record and the changed fields, never their values: the sender reads the record as
+    it is when it sends, so two edits waiting together go as one request, and no PHI waits here.
+    ``uncertain`` says an earlier send may have reached Cliniko without our hearing the answer (a
+    timeout, a dropped connection, a 5xx): the next attempt looks the record up before sending again.
+    """
+
+    __tablename__ = "cliniko_outbox"
+    __table_args__ = (
+        Index("ix_cliniko_outbox_org_status", "organization_id", "status", "next_attempt_at"),
+        Index("ix_cliniko_outbox_local", "local_id"),
+    )
+    id_prefix = "obx"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    resource: Mapped[str] = mapped_column(String(32))  # "patients" or "individual_appointments"
+    local_id: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)  # names only
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    uncertain: Mapped[bool] = mapped_column(default=False)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))  # words for the front desk, no PHI
+    field_errors: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # Cliniko's 422, by field
+    # What Cliniko's copy said when the write was held back as a conflict (its updated_at).
+    remote_updated_at: Mapped[datetime | None]
+    cliniko_id: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None]
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 crypto.encrypted_column(ClinikoConnection, "api_key_enc", API_KEY_FIELD)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -22,6 +23,11 @@ from email.utils import parsedate_to_datetime
 MAX_RATE_LIMIT_WAIT = 120.0
 # Spread clients that share a key (and were refused together) so they do not all return at once.
 RATE_LIMIT_JITTER = 1.0
+# How often a read waiting behind a write looks again.
+YIELD_SECONDS = 0.05
+
+_shared: dict[tuple[str, int], SlidingWindowLimiter] = {}
+_shared_lock = threading.Lock()
 
 
 class SlidingWindowLimiter:
@@ -50,22 +56,36 @@ class SlidingWindowLimiter:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
+        self._writers_waiting = 0
 
-    def acquire(self) -> float:
-        """Wait until one more send fits in the window, record it, and return the seconds waited."""
+    def acquire(self, *, write: bool = False) -> float:
+        """Wait until one more send fits in the window, record it, and return the seconds waited.
+
+        A ``write`` (a change a person is waiting for) goes first: while one waits, reads yield
+        the free places to it (they check again every ``YIELD_SECONDS``).
+        """
         waited = 0.0
-        while True:
+        if write:
             with self._lock:
-                now = self._clock()
-                self._forget_before(now - self.window_seconds)
-                if len(self._sent) < self.max_requests:
-                    self._sent.append(now)
-                    return waited
-                pause = self._sent[0] + self.window_seconds - now
-            # Sleep outside the lock so another thread sharing the limiter can still check it.
-            if pause > 0:
-                self._sleep(pause)
-                waited += pause
+                self._writers_waiting += 1
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    self._forget_before(now - self.window_seconds)
+                    full = len(self._sent) >= self.max_requests
+                    if not full and (write or self._writers_waiting == 0):
+                        self._sent.append(now)
+                        return waited
+                    pause = self._sent[0] + self.window_seconds - now if full else YIELD_SECONDS
+                # Sleep outside the lock so another thread sharing the limiter can still check it.
+                if pause > 0:
+                    self._sleep(pause)
+                    waited += pause
+        finally:
+            if write:
+                with self._lock:
+                    self._writers_waiting -= 1
 
     def _forget_before(self, horizon: float) -> None:
         while self._sent and self._sent[0] <= horizon:
@@ -128,3 +148,14 @@ def _retry_after_seconds(value: str | None, now_unix: float) -> float | None:
         moment = moment.replace(tzinfo=UTC)
     remaining = moment.timestamp() - now_unix
     return remaining if remaining >= 0 else None
+
+
+def shared_limiter(key_fingerprint: str, max_requests: int, window_seconds: float) -> SlidingWindowLimiter:
+    """The one limiter of an API key in this process, so the read-sync and the outbox's writes
+    share Cliniko's per-user budget (writes first). ``key_fingerprint`` is a hash, never the key."""
+    with _shared_lock:
+        limiter = _shared.get((key_fingerprint, max_requests))
+        if limiter is None:
+            limiter = SlidingWindowLimiter(max_requests, window_seconds, clock=time.monotonic, sleep=time.sleep)
+            _shared[(key_fingerprint, max_requests)] = limiter
+        return limiter

@@ -89,7 +89,7 @@ def _reason_code(value: Any) -> int | None:
 PATIENT_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     **{name: (name, _text) for name in ("title", "first_name", "last_name", "preferred_first_name", "email", "sex",
                                         "occupation", "notes", "address_1", "address_2", "city", "state",
-                                        "post_code")},
+                                        "post_code", "old_reference_id")},
     "date_of_birth": ("date_of_birth", _date_text), "patient_phone_numbers": ("phones", _phones),
     "archived_at": ("archived_at", data.to_ms), "deleted_at": ("deleted_at", data.to_ms),
 }  # fmt: skip

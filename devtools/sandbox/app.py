@@ -20,6 +20,7 @@ from flask import Flask, Response, g, request
 from devtools.sandbox import RESOURCES, SHARDS, SandboxClinic, UnknownRecord
 from devtools.sandbox.data import to_ms
 from devtools.sandbox.faults import Faults, drop_connection
+from devtools.sandbox.writes import register_writes
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
@@ -130,6 +131,8 @@ def parse_condition(resource: str, text: str) -> Condition:
                 except ValueError:
                     raise BadQuery(f"filter {text!r}: {value_text!r} is not an ISO-8601 date-time") from None
         raise BadQuery(f"filter {text!r}: date-time fields take >, >=, <, <=, ? or !? (there is no =)")
+    if field == "old_reference_id" and resource == "patients" and rest.startswith("=") and rest[1:]:
+        return Condition(field, "=", rest[1:])  # type: ignore[arg-type]  # the one text field filtered by =
     if field in ID_FIELDS and (field == "id" or resource == "individual_appointments"):
         if rest.startswith("=") and rest[1:].isdigit():
             return Condition(field, "=", int(rest[1:]))
@@ -266,6 +269,7 @@ def create_sandbox_app(clinic: SandboxClinic) -> Flask:
                 return message("Not found.", 404)
             return json_response(record.render(api_base(shard)))
 
+    register_writes(app, clinic, api_base)
     _register_controls(app, clinic)
     return app
 

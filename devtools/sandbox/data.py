@@ -172,8 +172,8 @@ class AppointmentType:
 
 class Patient:
     __slots__ = ("address_1", "address_2", "archived_at", "city", "created_at", "date_of_birth", "deleted_at",
-                 "email", "first_name", "id", "last_name", "notes", "occupation", "phones", "post_code",
-                 "preferred_first_name", "sex", "state", "title", "updated_at")  # fmt: skip
+                 "email", "first_name", "id", "last_name", "notes", "occupation", "old_reference_id", "phones",
+                 "post_code", "preferred_first_name", "sex", "state", "title", "updated_at")  # fmt: skip
 
     def render(self, base: str) -> dict[str, Any]:
         return {
@@ -184,7 +184,8 @@ class Patient:
             "patient_phone_numbers": [{"phone_type": kind, "number": number} for kind, number in self.phones],
             "address_1": self.address_1, "address_2": self.address_2, "address_3": None, "city": self.city,
             "state": self.state, "post_code": self.post_code, "country": "Australia", "time_zone": None,
-            "accepted_privacy_policy": True, "archived_at": iso(self.archived_at),
+            "accepted_privacy_policy": True, "old_reference_id": self.old_reference_id,
+            "archived_at": iso(self.archived_at),
             "deleted_at": iso(self.deleted_at), "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at), "links": {"self": f"{base}/patients/{self.id}"},
         }  # fmt: skip
@@ -353,7 +354,7 @@ def make_patient(rng: random.Random, record_id: int, created_at: int, updated_at
     patient.phones = _phones(rng, state)
     patient.occupation = rng.choice(OCCUPATIONS)
     patient.notes = rng.choice(PATIENT_NOTES)
-    patient.archived_at = patient.deleted_at = None
+    patient.archived_at = patient.deleted_at = patient.old_reference_id = None
     return patient
 
 

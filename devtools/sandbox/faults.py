@@ -30,6 +30,11 @@ class Faults:
     ``drop_rate``: share of requests whose connection is closed without any response.
     ``mutate_between_pages``: after each list page, bump ``updated_at`` of this many records of the
     listed resource, as if the clinic kept working while a sync was paging.
+    ``write_error_rate``: share of write requests (POST, PATCH) refused before they change anything,
+    half with 429 and half with 502.
+    ``lost_write_answers``: the next this many writes are applied, then their answer is lost: the
+    connection is shut before it is sent or, with ``lost_write_seconds``, the answer comes that many
+    seconds late (after the client's timeout): either way the change happened and nobody heard.
     """
 
     rate_limit_per_minute: int | None = None
@@ -39,9 +44,12 @@ class Faults:
     slow_rate: float = 1.0
     drop_rate: float = 0.0
     mutate_between_pages: int = 0
+    write_error_rate: float = 0.0
+    lost_write_answers: int = 0
+    lost_write_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "slow_rate", "drop_rate"):
+        for name in ("error_rate", "slow_rate", "drop_rate", "write_error_rate"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number from 0 to 1")
@@ -51,12 +59,15 @@ class Faults:
             or self.rate_limit_per_minute < 1
         ):
             raise ValueError("rate_limit_per_minute must be a positive whole number or null")
-        for name in ("rate_limit_window_seconds", "slow_seconds"):
+        for name in ("rate_limit_window_seconds", "slow_seconds", "lost_write_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{name} must be a number of seconds, zero or more")
         if self.rate_limit_window_seconds <= 0:
             raise ValueError("rate_limit_window_seconds must be more than zero")
+        lost = self.lost_write_answers
+        if isinstance(lost, bool) or not isinstance(lost, int) or lost < 0:
+            raise ValueError("lost_write_answers must be a whole number of writes, zero or more")
         value = self.mutate_between_pages
         if isinstance(value, bool):
             object.__setattr__(self, "mutate_between_pages", 3 if value else 0)
@@ -101,6 +112,7 @@ class FaultInjector:
         self._faults = faults
         self._window_start: float | None = None
         self._window_count = 0
+        self._lost_left = faults.lost_write_answers
 
     @property
     def faults(self) -> Faults:
@@ -111,6 +123,7 @@ class FaultInjector:
         with self._lock:
             self._faults = faults
             self._window_start, self._window_count = None, 0
+            self._lost_left = faults.lost_write_answers
 
     def admit(self) -> RateDecision | None:
         """Count one request against the fixed window; None when no rate limit is set.
@@ -149,6 +162,21 @@ class FaultInjector:
             return None
         with self._lock:
             return self._rng.choice(ERROR_STATUSES)
+
+    def write_failure(self) -> int | None:
+        """429 or 502 for a write refused before it changes anything, or None."""
+        if not self._roll(self._faults.write_error_rate):
+            return None
+        with self._lock:
+            return self._rng.choice((429, 502))
+
+    def lose_this_answer(self) -> bool:
+        """Whether this (applied) write's answer is lost; counts down ``lost_write_answers``."""
+        with self._lock:
+            if self._lost_left <= 0:
+                return False
+            self._lost_left -= 1
+            return True
 
     def should_drop(self) -> bool:
         return self._roll(self._faults.drop_rate)

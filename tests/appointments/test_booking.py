@@ -264,7 +264,7 @@ def test_another_organizations_appointment_is_not_found(clinic, tenants):
             call()
 
 
-def test_with_cliniko_connected_synced_appointments_are_read_only_and_nothing_new_is_booked(clinic):
+def test_with_cliniko_connected_bookings_need_clinikos_practitioner_and_arrivals_stay_clinikos(clinic):
     mine = book(clinic, "2025-03-04 00:00")
     synced = Appointment(
         organization_id=clinic.organization_id,
@@ -277,15 +277,13 @@ def test_with_cliniko_connected_synced_appointments_are_read_only_and_nothing_ne
     db.session.add(synced)
     db.session.commit()
     connect_cliniko(clinic.organization_id)
-    with pytest.raises(Conflict, match="Cliniko"):
+    # Bookings go to Cliniko (issue 18): the clinic's own practitioner is not one of Cliniko's.
+    with pytest.raises(Invalid) as refused:
         book(clinic, "2025-03-05 00:00")
-    for call in (
-        lambda: booking.cancel(clinic.organization_id, synced.id, reason="x", actor=ACTOR),
-        lambda: booking.reschedule(clinic.organization_id, synced.id, starts_at=at("2025-03-07 00:00"), actor=ACTOR),
-        lambda: booking.mark_arrived(clinic.organization_id, synced.id, actor=ACTOR),
-    ):
-        with pytest.raises(Conflict, match="comes from Cliniko"):
-            call()
+    assert refused.value.errors[0].field == "practitioner_id"
+    # Arrivals of Cliniko's appointments are Cliniko's to record (moves and cancels go to Cliniko).
+    with pytest.raises(Conflict, match="comes from Cliniko"):
+        booking.mark_arrived(clinic.organization_id, synced.id, actor=ACTOR)
     assert booking.view_appointment(clinic.organization_id, synced.id, actor=ACTOR).read_only
     # One booked here before connecting stays the clinic's to change.
     assert not booking.view_appointment(clinic.organization_id, mine.id, actor=ACTOR).read_only

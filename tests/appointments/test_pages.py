@@ -117,11 +117,11 @@ def test_another_organizations_practitioner_or_appointment_is_not_found(app, cli
         assert response.status_code == 404 and "Jane" not in html(response)
 
 
-def test_with_cliniko_connected_the_calendar_is_read_only(app, clinic, login_as):
+def test_with_cliniko_connected_a_practitioner_cliniko_does_not_know_offers_no_slots(app, clinic, login_as):
     within(app, lambda: book(clinic, "2025-03-04 00:00"))
     within(app, lambda: connect_cliniko(clinic.organization_id))
     page = html(login_as("receptionist").get(f"/appointments?practitioner={clinic.practitioner}"))
-    assert "data-cliniko-read-only" in page and "data-slot=" not in page and "data-book>" not in page
+    assert "data-cliniko-calendar" in page and "data-slot=" not in page and "data-book>" not in page
 
 
 # --- booking -------------------------------------------------------------------------------------

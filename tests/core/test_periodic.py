@@ -50,11 +50,13 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
             "keys.reencrypt",
             "reports.generate",
             "sync.cliniko",
+            "sync.cliniko_outbox",
         ]
         assert "test.declared_only" not in jobs.registered_kinds()  # declaring registers nothing
     names = [task.name for task in app.extensions[periodic.EXTENSION].tasks]
     assert names == [
         "sync.scheduled_syncs",
+        "sync.cliniko_outbox",
         "figures.refresh_stale",
         "audit.nightly_verification",
         "staff_invitations.purge",

@@ -109,7 +109,17 @@ def test_the_navigation_links_to_the_dashboard(login_as, frozen):
     assert 'href="/dashboard" data-nav="dashboard"' in text
 
 
-def test_links_are_shown_only_where_the_role_may_go(login_as, clinic):
+def test_links_are_shown_only_where_the_role_may_go(app, login_as, tenants, clinic):
+    # Not connected to Cliniko: no Cliniko tile at all (issue 18).
+    assert 'data-card="sync_status"' not in login_as("admin").get("/dashboard").get_data(as_text=True)
+    from clinic_app.core import audit
+    from clinic_app.sync.connection import connect
+
+    with app.app_context():  # connected (no test of the key: nothing is called)
+        connect(tenants.a.id, "sandbox-0123456789abcdef0123456789abcdef-au1", actor=audit.Actor(), test=False)
+        from clinic_app.extensions import db
+
+        db.session.commit()
     receptionist = login_as("receptionist").get("/dashboard").get_data(as_text=True)
     assert 'data-card-link="sync_status"' not in receptionist  # receptionists cannot open Sync
     assert 'data-card-value="sync_status"' in receptionist

@@ -55,7 +55,15 @@ def test_a_booking_recomputes_the_patient_and_tells_the_dashboard_once(clinic, t
     finally:
         appointments_changed.disconnect(listen)
     assert told == [clinic.organization_id] * 2
-    assert heard == [{"organization_id": clinic.organization_id, "patient_ids": [clinic.patient]}] * 2
+    assert heard == [
+        {
+            "organization_id": clinic.organization_id,
+            "patient_ids": [clinic.patient],
+            "appointment_id": appointment.id,
+            "change": change,
+        }
+        for change in ("booked", "cancelled")
+    ]
     stats = figures.patient_stats(clinic.organization_id, clinic.patient)
     assert (stats.upcoming, stats.cancelled) == (0, 1)
 
