@@ -67,6 +67,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     install_zone_lookup(lambda organization_id: get_organization(organization_id).time_zone)
 
+    from clinic_app.core import cors
+    from clinic_app.webhooks.log import origin_allowed
+
+    # CORS for /api/v1 and /fhir: each organization's allowed origins (webhooks keeps them; core asks).
+    cors.install(app)
+    cors.install_origin_lookup(origin_allowed)
+
     from clinic_app.appointments.calendar_source import install_cliniko_check
     from clinic_app.sync import service as sync
 
@@ -102,7 +109,8 @@ def _init_extensions(app: Flask) -> None:
     import clinic_app.core.crypto
     import clinic_app.mfa.models
     import clinic_app.profiles.models
-    import clinic_app.sync.models  # noqa: F401  (every table known to any process, a worker's included)
+    import clinic_app.sync.models
+    import clinic_app.webhooks.models  # noqa: F401  (every table known to any process, a worker's included)
     from clinic_app.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -160,11 +168,21 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.sync import scheduler
     from clinic_app.sync.job import run_sync
     from clinic_app.sync.outbox_job import outbox_tick, send_outbox
+    from clinic_app.webhooks.delivery import deliver_job, deliver_tick
     from clinic_app.worker import CLOCK_TICK, RUN_JOB
 
     jobs.register_jobs(
         app,
-        [run_sync, generate_report, verify_organization_chain, reencrypt, import_file, analyze_job, send_outbox],
+        [
+            run_sync,
+            generate_report,
+            verify_organization_chain,
+            reencrypt,
+            import_file,
+            analyze_job,
+            deliver_job,
+            send_outbox,
+        ],
         rq_entry=RUN_JOB,
     )
     # In this order at every tick: the syncs first (stale runs failed, due syncs started), as before.
@@ -178,6 +196,7 @@ def _register_jobs(app: Flask) -> None:
             purge_expired,
             reconcile_imports,
             purge_mfa_challenges,
+            deliver_tick,
         ],
         rq_entry=CLOCK_TICK,
     )
@@ -234,6 +253,15 @@ def _register_blueprints(app: Flask) -> None:
             "billing.export_views",
             "billing.api",
             "billing.api_accounts",
+        ),
+        "webhooks": ("webhooks.subscribers", "webhooks.api", "webhooks.views"),
+        "fhir": (
+            "fhir.common",
+            "fhir.metadata",
+            "fhir.patients",
+            "fhir.scheduling",
+            "fhir.clinical",
+            "fhir.observations",
         ),
     }
     for feature, modules in blueprints.items():

@@ -71,6 +71,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Largest health-data file (an Apple Health export, an actigraphy file) accepted, in bytes.",
     ),
     Variable(
+        "WEBHOOK_ALLOWED_HOSTS",
+        None,
+        "Comma-separated hosts webhooks may reach although they resolve to a non-public address "
+        "(e.g. `127.0.0.1` for a local receiver in development and tests). Ignored in production.",
+    ),
+    Variable(
         "WEBAUTHN_RP_ID",
         None,
         "The domain passkeys are bound to (WebAuthn relying-party id): the host of `PUBLIC_URL` or a parent "
@@ -323,6 +329,13 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         ),
         "HEALTH_UPLOAD_MAX_BYTES": _as_int(
             _env("HEALTH_UPLOAD_MAX_BYTES", environ) or str(1024 * 1024 * 1024), "HEALTH_UPLOAD_MAX_BYTES"
+        ),
+        "WEBHOOK_ALLOWED_HOSTS": ()
+        if production
+        else tuple(
+            h.strip().lower().strip("[]")
+            for h in (_env("WEBHOOK_ALLOWED_HOSTS", environ) or "").split(",")
+            if h.strip()
         ),
         "WEBAUTHN_RP_ID": _webauthn_rp_id(_env("WEBAUTHN_RP_ID", environ), public_url),
         "SIGNUP_ENABLED": _as_bool(

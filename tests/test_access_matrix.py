@@ -124,6 +124,7 @@ def _records(app: Any, tenants: Any) -> dict[str, str]:
         db.session.commit()
     values.update(_health_records(app, tenants, values["patient_id"]))
     values.update(_billing_records(app, tenants, values["patient_id"]))
+    values.update(_webhook_records(app, tenants))
     values["_token"] = token
     return values
 
@@ -156,6 +157,22 @@ def _health_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
         ids["insight_id"] = insights.generate(tenants.a.id, analysis.id, actor=clinician).id
         db.session.commit()
     return ids
+
+
+def _webhook_records(app: Any, tenants: Any) -> dict[str, str]:
+    """A webhook endpoint of A (its URL a documentation address the SSRF guard refuses at once, so
+    nothing reaches out) and a delivery of a test event to it (``log_id``)."""
+    from clinic_app.core.audit import Actor
+    from clinic_app.webhooks import endpoints
+    from clinic_app.webhooks.models import WebhookDelivery
+
+    with app.app_context():
+        target = endpoints.EndpointInput("https://203.0.113.10/hook", "Matrix", ())
+        endpoint, _secret = endpoints.create_endpoint(tenants.a.id, target, actor=Actor())
+        event = endpoints.outbox.emit(tenants.a.id, "webhook.test", {}, only_endpoint=endpoint)
+        db.session.commit()
+        log_id = db.session.query(WebhookDelivery.id).filter_by(event_id=event.id).scalar()
+        return {"endpoint_id": endpoint.id, "log_id": log_id}
 
 
 def _billing_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
@@ -215,7 +232,7 @@ def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == path)
     values = _records(app, tenants)
     url = _url(rule, values)
-    api = path.startswith("/api/")
+    api = path.startswith(("/api/", "/fhir/"))  # FHIR takes bearer tokens only, as the JSON API does
     names_of_a = (tenants.a.id, tenants.a.name, "target@harbour.example")
 
     for actor in ACTORS:

@@ -49,10 +49,12 @@ LAYERS: dict[str, int] = {
     "engagement": 4,
     "health_data": 4,
     "billing": 4,
+    "webhooks": 4,
     # 5. read models and pages that combine features
     "dashboard": 5,
     "caseload": 5,
     "chart": 5,
+    "fhir": 5,
 }
 LAYER_NAMES = {1: "core", 2: "foundation", 3: "records", 4: "work on records", 5: "read models and pages"}
 # The composition root builds the app from every feature: it may import anything, lazily too.

@@ -156,10 +156,10 @@ class Problem:
 
 
 def wants_json() -> bool:
-    """API paths always answer JSON. Elsewhere people get pages: browsers and htmx name text/html
+    """API and FHIR paths always answer JSON. Elsewhere people get pages: browsers and htmx name text/html
     (or are htmx); a client that names JSON, or accepts anything without naming HTML (curl's
     ``*/*``), gets problem+json."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/fhir/")):
         return True
     if is_htmx():
         return False

@@ -38,6 +38,7 @@ from clinic_app.health_data.models import (
     json_safe,
 )
 from clinic_app.health_data.series import Series
+from clinic_app.health_data.signals import analysis_completed
 
 ANALYZE_KIND = "health_data.analyze"
 RESULT_FIELD = "health_analyses.result_enc"
@@ -208,6 +209,13 @@ def run_analysis(organization_id: str, analysis_id: str) -> HealthAnalysis:
     analysis.result_enc = vault.encrypt(RESULT_FIELD, json.dumps(result, separators=(",", ":"), allow_nan=False))
     analysis.status, analysis.completed_at, analysis.error = COMPLETED, utcnow(), None
     db.session.flush()
+    analysis_completed.send(
+        analysis,
+        organization_id=organization_id,
+        analysis_id=analysis.id,
+        patient_id=analysis.patient_id,
+        upload_id=analysis.upload_id,
+    )
     return analysis
 
 

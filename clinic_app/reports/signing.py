@@ -22,6 +22,7 @@ from clinic_app.profiles import service as profiles
 from clinic_app.reports.content import canonical_content, content_hash, read_sections, write_sections
 from clinic_app.reports.drafting import extra_inputs
 from clinic_app.reports.models import DRAFT, ENCRYPTED_FIELDS, SIGNED, Report
+from clinic_app.reports.signals import report_signed
 from clinic_app.reports.store import get_report, record, require_draft, stale
 
 SIGN_ATTEMPTS, SIGN_WINDOW_MINUTES = 5, 15
@@ -109,6 +110,7 @@ def sign_report(
         raise stale(report)
     db.session.refresh(report)
     record("report.signed", report, actor, {"content_sha256": digest, "version": report.version})
+    report_signed.send(report, organization_id=organization_id, report_id=report.id, patient_id=report.patient_id)
     return report
 
 

@@ -51,6 +51,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
             "reports.generate",
             "sync.cliniko",
             "sync.cliniko_outbox",
+            "webhooks.deliver",
         ]
         assert "test.declared_only" not in jobs.registered_kinds()  # declaring registers nothing
     names = [task.name for task in app.extensions[periodic.EXTENSION].tasks]
@@ -62,6 +63,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         "staff_invitations.purge",
         "health_data.reconcile_imports",
         "mfa.purge_challenges",
+        "webhooks.deliver",
     ]
     assert names == [name for name in names if not name.startswith("test.")]
 

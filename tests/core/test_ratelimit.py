@@ -139,10 +139,10 @@ def test_each_tier_has_its_own_limit_and_budget(client, limit):
     limit("api", "4/15minutes")
     limit("sync", "2/15minutes")
     limit("admin", "1/15minutes")
-    # No sync or admin routes exist yet: the paths 404, and are still counted (the limit runs
-    # before routing answers, so probing for routes spends the budget too).
+    # Paths that name no route 404, and are still counted (the limit runs before routing
+    # answers, so probing for routes spends the budget too).
     sync = client.get("/api/v1/sync/status")
-    admin = client.get("/api/v1/admin/monitoring/system-health")
+    admin = client.get("/api/v1/admin/no-such-route")
     assert (sync.status_code, sync.headers["X-RateLimit-Limit"]) == (404, "2")
     assert (admin.status_code, admin.headers["X-RateLimit-Limit"]) == (404, "1")
     assert client.get("/api/v1/health/db").headers["X-RateLimit-Limit"] == "4"

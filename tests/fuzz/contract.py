@@ -85,6 +85,8 @@ ID_NAMES = frozenset(
         "job_id",
         "sync_id",
         "doctor_id",
+        "endpoint_id",
+        "log_id",
     }
 )
 # Names that filter by a label rather than name a record: B's label finds nothing in A (a 200

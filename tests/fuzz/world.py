@@ -16,6 +16,8 @@ from clinic_app.core import audit, jobs
 from clinic_app.core.permissions import PERMISSIONS
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
+from clinic_app.webhooks import endpoints
+from clinic_app.webhooks.models import WebhookDelivery
 from tests.appointments.builders import make_patient, make_practitioner, make_type
 from tests.factories import access_token_for, api_token_for, make_user
 from tests.reports.conftest import consultation, generate, register_with_intake
@@ -98,6 +100,7 @@ def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clini
         db.session.commit()
     ids.update(_health_data(app, organization, clinician, ids["patient_id"]))
     ids.update(_billing(app, organization, ids["patient_id"], tag=tag))
+    ids.update(_webhooks(app, organization, tag=tag))
     markers |= {value for value in ids.values()} | {f"{tag}jane", f"{tag}citizen", f"{tag}priya", f"{tag}kapoor"}
     markers.add(clinician.email)
     return Clinic(ids=ids, markers=markers)
@@ -129,6 +132,18 @@ def _health_data(app: Flask, organization: Any, clinician: Any, patient_id: str)
         ids["insight_id"] = insights.generate(organization.id, analysis.id, actor=actor).id
         db.session.commit()
     return ids
+
+
+def _webhooks(app: Flask, organization: Any, *, tag: str) -> dict[str, str]:
+    """A webhook endpoint (its URL a documentation address the SSRF guard refuses at once, so
+    nothing reaches out) and the delivery of a test event to it (``log_id``)."""
+    with app.app_context():
+        target = endpoints.EndpointInput(f"https://203.0.113.10/{tag}hooks", f"{tag} receiver", ())
+        endpoint, _secret = endpoints.create_endpoint(organization.id, target, actor=audit.Actor())
+        event = endpoints.outbox.emit(organization.id, "webhook.test", {}, only_endpoint=endpoint)
+        db.session.commit()
+        log_id = db.session.query(WebhookDelivery.id).filter_by(event_id=event.id).scalar()
+        return {"endpoint_id": endpoint.id, "log_id": log_id}
 
 
 def _billing(app: Flask, organization: Any, patient_id: str, *, tag: str) -> dict[str, str]:
