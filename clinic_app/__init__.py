@@ -94,6 +94,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # A profile's default report template is one of the organization's (reports knows; profiles asks).
     install_template_choices(template_choices)
 
+    from clinic_app.core import metrics
+    from clinic_app.operators.activity import jobs_collector
+
+    # /metrics: every request counted by its URL rule; jobs waiting or running read at scrape time.
+    metrics.install(app)
+    metrics.register_collector(jobs_collector)
+
     from clinic_app.auth.context import template_context
 
     @app.context_processor
@@ -105,9 +112,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     import clinic_app.appointments.models
+    import clinic_app.auth.operator_tokens
     import clinic_app.billing.models
     import clinic_app.core.crypto
     import clinic_app.mfa.models
+    import clinic_app.operators.models
     import clinic_app.profiles.models
     import clinic_app.sync.models
     import clinic_app.webhooks.models  # noqa: F401  (every table known to any process, a worker's included)
@@ -163,6 +172,7 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.health_data.analyses import analyze_job
     from clinic_app.health_data.imports import import_file, reconcile_imports
     from clinic_app.mfa.challenges import purge_expired as purge_mfa_challenges
+    from clinic_app.operators.retention import nightly_cleanup
     from clinic_app.orgs.invitations import purge_expired
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
@@ -196,6 +206,7 @@ def _register_jobs(app: Flask) -> None:
             purge_expired,
             reconcile_imports,
             purge_mfa_challenges,
+            nightly_cleanup,
             deliver_tick,
         ],
         rq_entry=CLOCK_TICK,
@@ -227,7 +238,7 @@ def _register_blueprints(app: Flask) -> None:
         "accounts": ("accounts.views",),
         "profiles": ("profiles.views", "profiles.api"),
         "staff": ("staff.views", "staff.joining"),
-        "audit": ("audit.views", "audit.api"),
+        "audit": ("audit.views", "audit.api", "audit.export_api"),
         "jobs": ("jobs.views", "jobs.api"),
         "patients": ("patients.views", "patients.api", "chart.views", "chart.api"),
         "symptoms": ("symptoms.views", "symptoms.api"),
@@ -255,6 +266,7 @@ def _register_blueprints(app: Flask) -> None:
             "billing.api_accounts",
         ),
         "webhooks": ("webhooks.subscribers", "webhooks.api", "webhooks.views"),
+        "operators": ("operators.api", "operators.views"),
         "fhir": (
             "fhir.common",
             "fhir.metadata",

@@ -19,6 +19,9 @@ def register_cli(app: Flask) -> None:
     from clinic_app.sync.cli import register as register_sync_commands  # flask cliniko-connect, flask sync ...
 
     register_sync_commands(app)
+    from clinic_app.operators.cli import register as register_operator_commands  # flask create-operator ...
+
+    register_operator_commands(app)
 
     @app.cli.command("create-org")
     @click.argument("name")

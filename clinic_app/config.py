@@ -71,12 +71,6 @@ VARIABLES: tuple[Variable, ...] = (
         "Largest health-data file (an Apple Health export, an actigraphy file) accepted, in bytes.",
     ),
     Variable(
-        "WEBHOOK_ALLOWED_HOSTS",
-        None,
-        "Comma-separated hosts webhooks may reach although they resolve to a non-public address "
-        "(e.g. `127.0.0.1` for a local receiver in development and tests). Ignored in production.",
-    ),
-    Variable(
         "WEBAUTHN_RP_ID",
         None,
         "The domain passkeys are bound to (WebAuthn relying-party id): the host of `PUBLIC_URL` or a parent "
@@ -126,6 +120,18 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds between two ticks of the app's clock (the sync scheduler runs at each).",
     ),
     Variable("CLINIKO_REQUESTS_PER_MINUTE", "200", "Requests a sync sends Cliniko per minute (its limit per user)."),
+    Variable("RETENTION_NIGHTLY_HOUR", "2", "Hour (UTC, 0-23) from which the nightly retention run starts."),
+    Variable(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        "With several gunicorn workers: an empty directory where each process writes its metrics for /metrics.",
+    ),
+    Variable(
+        "WEBHOOK_ALLOWED_HOSTS",
+        None,
+        "Comma-separated hosts webhooks may reach although they resolve to a non-public address "
+        "(e.g. `127.0.0.1` for a local receiver in development and tests). Ignored in production.",
+    ),
     Variable(
         "CLINIKO_SANDBOX_URL",
         None,
@@ -330,13 +336,6 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "HEALTH_UPLOAD_MAX_BYTES": _as_int(
             _env("HEALTH_UPLOAD_MAX_BYTES", environ) or str(1024 * 1024 * 1024), "HEALTH_UPLOAD_MAX_BYTES"
         ),
-        "WEBHOOK_ALLOWED_HOSTS": ()
-        if production
-        else tuple(
-            h.strip().lower().strip("[]")
-            for h in (_env("WEBHOOK_ALLOWED_HOSTS", environ) or "").split(",")
-            if h.strip()
-        ),
         "WEBAUTHN_RP_ID": _webauthn_rp_id(_env("WEBAUTHN_RP_ID", environ), public_url),
         "SIGNUP_ENABLED": _as_bool(
             _env("SIGNUP_ENABLED", environ) or ("false" if production else "true"), "SIGNUP_ENABLED"
@@ -357,7 +356,18 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "MAIL_FROM": mail_from,
         "SYNC_SCHEDULER_ENABLED": _as_bool(_env("SYNC_SCHEDULER_ENABLED", environ) or "true", "SYNC_SCHEDULER_ENABLED"),
         "SYNC_SCHEDULER_INTERVAL": _as_int(_env("SYNC_SCHEDULER_INTERVAL", environ) or "60", "SYNC_SCHEDULER_INTERVAL"),
+        "RETENTION_NIGHTLY_HOUR": _as_int(
+            _env("RETENTION_NIGHTLY_HOUR", environ) or "2", "RETENTION_NIGHTLY_HOUR", minimum=0
+        ),
+        "PROMETHEUS_MULTIPROC_DIR": _env("PROMETHEUS_MULTIPROC_DIR", environ),
         "CLINIKO_SANDBOX_URL": None if production else _env("CLINIKO_SANDBOX_URL", environ),
+        "WEBHOOK_ALLOWED_HOSTS": ()
+        if production
+        else tuple(
+            h.strip().lower().strip("[]")
+            for h in (_env("WEBHOOK_ALLOWED_HOSTS", environ) or "").split(",")
+            if h.strip()
+        ),
         "CLINIKO_REQUESTS_PER_MINUTE": _as_int(
             _env("CLINIKO_REQUESTS_PER_MINUTE", environ) or "200", "CLINIKO_REQUESTS_PER_MINUTE"
         ),

@@ -4,8 +4,10 @@ The routes are read from the app's URL map at collection time, so a new route is
 anyone remembering to add it here; a route with no policy fails ``test_every_route_declares...``
 in tests/core/test_access.py and is refused at request time.
 
-Callers: anonymous; the owner of another organization (B); each role of organization A. Browser
-routes are called with a signed-in session, API routes with a bearer access token. Path parameters
+Callers: anonymous; the owner of another organization (B); a platform operator (outside every
+organization: a browser session with two-factor sign-in, an ``opt_…`` token on the API); each role
+of organization A. Browser routes are called with a signed-in session, API routes with a bearer
+access token. Path parameters
 are filled with real ids of organization A's records, so the outsider is asking for A's things.
 """
 
@@ -18,13 +20,15 @@ import pytest
 from werkzeug.routing import Rule
 
 from clinic_app import create_app
+from clinic_app.auth.identity import ENROLMENT_ENDPOINTS
 from clinic_app.core import jobs
 from clinic_app.core.access import Policy, policy_for
 from clinic_app.core.permissions import ROLES, role_grants
 from clinic_app.extensions import db
 from tests.factories import access_token_for, api_token_for, make_user, sign_in
+from tests.operators.conftest import make_operator, operator_token, sign_in_operator
 
-ACTORS = ("anonymous", "outsider", *ROLES)
+ACTORS = ("anonymous", "outsider", "operator", *ROLES)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -159,22 +163,6 @@ def _health_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
     return ids
 
 
-def _webhook_records(app: Any, tenants: Any) -> dict[str, str]:
-    """A webhook endpoint of A (its URL a documentation address the SSRF guard refuses at once, so
-    nothing reaches out) and a delivery of a test event to it (``log_id``)."""
-    from clinic_app.core.audit import Actor
-    from clinic_app.webhooks import endpoints
-    from clinic_app.webhooks.models import WebhookDelivery
-
-    with app.app_context():
-        target = endpoints.EndpointInput("https://203.0.113.10/hook", "Matrix", ())
-        endpoint, _secret = endpoints.create_endpoint(tenants.a.id, target, actor=Actor())
-        event = endpoints.outbox.emit(tenants.a.id, "webhook.test", {}, only_endpoint=endpoint)
-        db.session.commit()
-        log_id = db.session.query(WebhookDelivery.id).filter_by(event_id=event.id).scalar()
-        return {"endpoint_id": endpoint.id, "log_id": log_id}
-
-
 def _billing_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
     """Billing of A's patient: an item, a draft with a line (``invoice_id``, ``line_id``) and a
     credit note of another, issued invoice."""
@@ -193,6 +181,22 @@ def _billing_records(app: Any, tenants: Any, patient_id: str) -> dict[str, str]:
             db.text("SELECT id FROM invoice_lines WHERE invoice_id = :id"), {"id": draft.id}
         ).scalar()
         return {"item_id": item.id, "invoice_id": draft.id, "line_id": line_id, "credit_note_id": note.id}
+
+
+def _webhook_records(app: Any, tenants: Any) -> dict[str, str]:
+    """A webhook endpoint of A (its URL a documentation address the SSRF guard refuses at once, so
+    nothing reaches out) and a delivery of a test event to it (``log_id``)."""
+    from clinic_app.core.audit import Actor
+    from clinic_app.webhooks import endpoints
+    from clinic_app.webhooks.models import WebhookDelivery
+
+    with app.app_context():
+        target = endpoints.EndpointInput("https://203.0.113.10/hook", "Matrix", ())
+        endpoint, _secret = endpoints.create_endpoint(tenants.a.id, target, actor=Actor())
+        event = endpoints.outbox.emit(tenants.a.id, "webhook.test", {}, only_endpoint=endpoint)
+        db.session.commit()
+        log_id = db.session.query(WebhookDelivery.id).filter_by(event_id=event.id).scalar()
+        return {"endpoint_id": endpoint.id, "log_id": log_id}
 
 
 def _url(rule: Rule, values: dict[str, str]) -> str:
@@ -225,8 +229,11 @@ def _is_sent_to_sign_in(response: Any, api: bool) -> bool:
 
 
 @pytest.mark.parametrize(("path", "method", "endpoint"), CASES, ids=[f"{m} {p}" for p, m, _ in CASES])
-def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint):
+def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint, monkeypatch):
     app = make_app(WTF_CSRF_ENABLED=False)
+    clock = type("Clock", (), {"now": 1_800_000_000.0})()
+    monkeypatch.setattr("clinic_app.mfa.totp.clock", lambda: clock.now)
+    _operator, operator_secret = make_operator(app, with_totp=True, clock=clock)
     policy: Policy | None = policy_for(app, endpoint)
     assert policy is not None, f"{endpoint} has no access policy"
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == path)
@@ -238,6 +245,11 @@ def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint
     for actor in ACTORS:
         if actor == "anonymous":
             client, headers = app.test_client(), {}
+        elif actor == "operator" and api:
+            client, headers = app.test_client(), {"Authorization": f"Bearer {operator_token(app)}"}
+        elif actor == "operator":
+            client, headers = app.test_client(), {}
+            assert sign_in_operator(client, operator_secret, clock).status_code == 303
         elif api:
             user = tenants.outsider if actor == "outsider" else tenants.user(actor)
             client, headers = app.test_client(), {"Authorization": f"Bearer {access_token_for(app, user)}"}
@@ -256,6 +268,28 @@ def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint
             continue
         if actor == "anonymous":
             assert _is_sent_to_sign_in(response, api), where
+            continue
+        if policy.operator:  # operators only; nobody else learns the route is there
+            if actor == "operator":
+                assert status not in (401, 403), where
+                assert status != 404 or "zz_" in url, where
+            else:
+                assert status == 404, where
+            continue
+        if actor == "operator":
+            # No organization's record, and (apart from setting up a second factor and signing out
+            # in the browser) nothing of an account's: every such route is not there for them.
+            own_account = (
+                policy.permission is None
+                and not api
+                and (endpoint.startswith("mfa.") or endpoint in ENROLMENT_ENDPOINTS)
+            )
+            if own_account:
+                assert status not in (401, 403), where
+            else:
+                assert status == 404, where
+            body = response.get_data(as_text=True).replace(url, "")
+            assert not any(name in body for name in names_of_a), f"organization A leaked: {where}"
             continue
         if policy.permission is None:  # any signed-in caller
             assert status not in (401, 403), where

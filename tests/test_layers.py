@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "caseload": 5,
     "chart": 5,
     "fhir": 5,
+    "operators": 5,
 }
 LAYER_NAMES = {1: "core", 2: "foundation", 3: "records", 4: "work on records", 5: "read models and pages"}
 # The composition root builds the app from every feature: it may import anything, lazily too.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core.db import Model, PublicIdMixin, TimestampMixin
@@ -26,6 +26,9 @@ class User(PublicIdMixin, TimestampMixin, Model):
     # When the person proved they read mail at ``email`` (a sign-up's confirmation code or link, or
     # a set-password or reset link). None: a practice sign-up not yet confirmed, which cannot sign in.
     email_verified_at: Mapped[datetime | None]
+    # A platform operator looks after the installation (health, jobs, retention) and belongs to no
+    # organization: every organization's pages and records answer 404 to them (docs/operators.md).
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Flask-Login's user protocol.
     @property

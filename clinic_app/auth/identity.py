@@ -17,7 +17,7 @@ from flask import abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from clinic_app.accounts.models import User
-from clinic_app.auth import api_tokens, jwt_tokens, sessions
+from clinic_app.auth import api_tokens, jwt_tokens, operator_tokens, sessions
 from clinic_app.auth.models import ApiToken, UserSession
 from clinic_app.core import audit
 from clinic_app.core import identity as core_identity
@@ -35,7 +35,7 @@ SESSION_KEY = "sid"
 
 @dataclass
 class Identity:
-    kind: str  # "session", "access_token" or "api_token"
+    kind: str  # "session", "access_token", "api_token" or "operator_token"
     user: User | None = None
     api_token: ApiToken | None = None
     session_row: UserSession | None = None
@@ -45,12 +45,17 @@ class Identity:
     bound_organization_id: str | None = None
     role: str | None = None
     memberships: list[orgs.MembershipView] = field(default_factory=list)
+    operator_token: operator_tokens.OperatorToken | None = None
 
     @property
     def actor(self) -> audit.Actor:
-        return audit.Actor(
-            user_id=self.user.id if self.user else None, token_id=self.api_token.id if self.api_token else None
-        )
+        token = self.api_token or self.operator_token
+        return audit.Actor(user_id=self.user.id if self.user else None, token_id=token.id if token else None)
+
+    @property
+    def is_operator(self) -> bool:
+        """A platform operator (signed in) or an operator monitoring token."""
+        return self.operator_token is not None or operator_tokens.is_operator(self.user)
 
     def can(self, permission: str) -> bool:
         if self.api_token is not None:
@@ -91,6 +96,13 @@ def load_identity() -> None:
                 g.auth_error = "Invalid, expired or revoked API token."
                 return
             g.identity = Identity(kind="api_token", api_token=token, organization_id=token.organization_id)
+        elif credential.startswith(operator_tokens.OPERATOR_TOKEN_PREFIX):
+            found = operator_tokens.find_operator_token(credential)
+            if found is None:
+                g.auth_error = "Invalid, expired or revoked operator token."
+                return
+            g.identity = Identity(kind="operator_token", operator_token=found)
+            return
         else:
             try:
                 claims = jwt_tokens.verify_access_token(credential)
@@ -112,7 +124,7 @@ def load_identity() -> None:
             return
         row = g.get("session_row")
         memberships = orgs.memberships_of(user.id)
-        if not memberships:
+        if not memberships and not operator_tokens.is_operator(user):
             # Their last organization removed them: nothing is left to sign in to.
             if row is not None:
                 sessions.end_session_apart(row)
@@ -234,6 +246,16 @@ def _send_to_enrolment() -> None:
     abort(response)
 
 
+def _operator_must_enrol(identity: Identity) -> bool:
+    """An operator signs in with a second factor: without one they may only set it up."""
+    return identity.user is not None and identity.is_operator and not mfa.has_second_factor(identity.user.id)
+
+
+def _authorize_operator_route(identity: Identity) -> None:
+    if not identity.is_operator:
+        raise NotFound("The requested resource was not found.")
+
+
 def authorize(policy: Policy) -> None:
     """Enforce ``policy`` for the current request, or raise (401 / 404 / 403)."""
     identity = current_identity()
@@ -243,9 +265,16 @@ def authorize(policy: Policy) -> None:
     if (
         identity.user is not None
         and not _enrolment_allowed()
-        and mfa.must_enrol(identity.user.id, identity.memberships)
+        and (mfa.must_enrol(identity.user.id, identity.memberships) or _operator_must_enrol(identity))
     ):
         _send_to_enrolment()
+    if policy.operator:
+        _authorize_operator_route(identity)
+        return
+    if identity.is_operator and not (policy.permission is None and identity.user is not None and _enrolment_allowed()):
+        # Operators see no organization's records, and their tokens reach only operator routes:
+        # beyond setting up a second factor and signing out, everything else is not there for them.
+        raise NotFound("The requested resource was not found.")
     if not policy.organization_scoped:
         return
     organization_id = _requested_organization(identity)

@@ -150,7 +150,7 @@ def authenticate(email: str, password: str, *, ip_address: str | None, require_m
     if user is None:
         _record_failure(accounts.find_by_email(email or ""), reason="bad_credentials")
         raise Unauthorized(GENERIC_LOGIN_ERROR)
-    if require_membership and not orgs.memberships_of(user.id):
+    if require_membership and not user.is_operator and not orgs.memberships_of(user.id):
         _record_failure(user, reason="no_active_membership")
         raise Unauthorized(GENERIC_LOGIN_ERROR)
     _forget_attempt(attempt_id)  # the password was right: not a failed guess

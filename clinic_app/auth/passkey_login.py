@@ -71,7 +71,7 @@ def passkey_sign_in() -> Response:
     answer = parse_body(PasskeyAssertion)
     assert isinstance(answer, PasskeyAssertion)
     user = passkeys.finish_authentication(session.pop(CHALLENGE_KEY, ""), answer.credential, user_id=None)
-    if not orgs.memberships_of(user.id):
+    if not user.is_operator and not orgs.memberships_of(user.id):  # a platform operator belongs to none
         audit.record(
             "auth.login_failed",
             organization_id=None,

@@ -49,7 +49,7 @@ def start_session(
     memberships = orgs.memberships_of(user.id)
     default_org = next(
         (m.organization_id for m in memberships if m.organization_id == organization_id),
-        memberships[0].organization_id,
+        memberships[0].organization_id if memberships else None,  # a platform operator belongs to none
     )
     row = UserSession(
         user_id=user.id,

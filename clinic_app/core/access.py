@@ -5,6 +5,8 @@ A view is decorated with exactly one of
 * ``@public`` — anyone, signed in or not (health checks, the log-in page, static files);
 * ``@authenticated`` — any signed-in person or API client, with no organization needed (their own
   account, the organization switcher);
+* ``@operator_only`` — a platform operator (signed in with a second factor) or an operator
+  monitoring token (``opt_…``); everyone else gets 404. Operators reach nothing organization-scoped;
 * ``@requires("permission:name")`` — a signed-in user or API client of the current organization
   whose role (or token scopes) grants the permission. ``hide=True`` answers 404 instead of 403 to
   a member whose role lacks it, for things whose mere existence is private (clinical content).
@@ -39,6 +41,7 @@ class Policy:
     public: bool = False
     permission: str | None = None
     hide: bool = False
+    operator: bool = False
 
     @property
     def organization_scoped(self) -> bool:
@@ -47,6 +50,8 @@ class Policy:
     def describe(self) -> str:
         if self.public:
             return "public"
+        if self.operator:
+            return "operators only (404 to others)"
         if self.permission is None:
             return "authenticated"
         return f"requires {self.permission}" + (" (404 when denied)" if self.hide else "")
@@ -70,6 +75,12 @@ def public(view: F) -> F:
 def authenticated(view: F) -> F:
     """Any signed-in person or API client; no organization is needed."""
     view.access_policy = Policy()  # type: ignore[attr-defined]
+    return view
+
+
+def operator_only(view: F) -> F:
+    """Platform operators and operator tokens only; 404 to anyone else."""
+    view.access_policy = Policy(operator=True)  # type: ignore[attr-defined]
     return view
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import JSON, ColumnElement, Index, Integer, String, UniqueConstr
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
+from clinic_app.core import metrics
 from clinic_app.core.db import Model, PublicIdMixin
 from clinic_app.core.http import after_this_transaction
 from clinic_app.core.time import isoformat, utcnow
@@ -219,6 +220,7 @@ def record(
     else:
         _defer(db.session(), event)
     log.info("audit", extra={"event": "audit", "action": action, "outcome": outcome, "audit_id": event.id})
+    metrics.audit_appended(action, outcome)
     return event
 
 

@@ -26,9 +26,10 @@ class Caller(Protocol):
     """The request's caller: a signed-in person (browser session or API log-in) or an
     organization API token. Auth's ``Identity`` is the one implementation."""
 
-    kind: str  # "session", "access_token" or "api_token"
+    kind: str  # "session", "access_token", "api_token" or "operator_token"
     user: Any  # the person's account (accounts.models.User), None for an API token
     api_token: Any  # the organization API token (auth.models.ApiToken), if that is the caller
+    operator_token: Any  # a platform operator's monitoring token (auth.operator_tokens), if that is the caller
     session_row: Any  # the browser session's row (auth.models.UserSession), if any
     token_family_id: str | None
     organization_id: str | None
@@ -38,6 +39,9 @@ class Caller(Protocol):
 
     @property
     def actor(self) -> Actor: ...
+
+    @property
+    def is_operator(self) -> bool: ...  # a platform operator (docs/operators.md), outside every organization
 
     def can(self, permission: str) -> bool: ...
 

@@ -63,6 +63,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         "staff_invitations.purge",
         "health_data.reconcile_imports",
         "mfa.purge_challenges",
+        "retention.nightly",
         "webhooks.deliver",
     ]
     assert names == [name for name in names if not name.startswith("test.")]

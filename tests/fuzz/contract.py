@@ -87,6 +87,7 @@ ID_NAMES = frozenset(
         "doctor_id",
         "endpoint_id",
         "log_id",
+        "user_id",
     }
 )
 # Names that filter by a label rather than name a record: B's label finds nothing in A (a 200

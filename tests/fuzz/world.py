@@ -96,6 +96,7 @@ def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clini
             practitioner_id=practitioner,
             appointment_type_id=kind,
             doctor_id=clinician.id,
+            user_id=clinician.id,
         )
         db.session.commit()
     ids.update(_health_data(app, organization, clinician, ids["patient_id"]))

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from clinic_app.core import metrics
 from clinic_app.core.jobs.model import (
     CANCELLED,
     FAILED,
@@ -100,6 +101,7 @@ def finish(
         job.progress = 100
         job.result = result
     db.session.commit()
+    metrics.job_finished(job.kind, status, job.duration_seconds)
 
 
 def is_stale(heartbeat_at: datetime | None, now: datetime) -> bool:
