@@ -18,7 +18,9 @@ from tests.factories import access_token_for
 from tests.operators.conftest import operator_token
 from tests.patients.conftest import register
 
-ID_LIKE = re.compile(r"\b[a-z]{2,5}_[A-Za-z0-9_-]{10,}\b")
+# The app's ids: a short prefix and 22 random letters and digits (core.db.new_id), e.g.
+# org_2xwHiNrj68eaRUlX10anlX; a label such as the retention kind "mfa_challenges" is not one.
+ID_LIKE = re.compile(r"\b[a-z]{2,5}_[A-Za-z0-9]{22}\b")
 
 
 def _scrape(app: Flask, token: str) -> dict[str, Any]:
