@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.core import audit
+from clinic_app.core.time import local_date, local_midnight, organization_zone
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
+
+
+def days_ago(organization_id: str, days: int, now: datetime) -> datetime:
+    """Noon, in the organization's time zone, ``days`` calendar days before ``now``'s local date
+    (negative: after), in UTC. "Days since" counts calendar days in that zone, so ``now - days``
+    in hours is a day off whenever a daylight-saving change lies between the two moments and the
+    suite runs near the zone's midnight."""
+    zone = organization_zone(organization_id)
+    day = local_date(now, zone) - timedelta(days=days)
+    return (local_midnight(day, zone) + timedelta(hours=12)).astimezone(UTC)
 
 
 def make_patient(organization_id: str, first: str = "Ada", last: str = "Lovelace", *, registered: datetime):

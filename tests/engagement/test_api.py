@@ -9,7 +9,7 @@ import pytest
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.figures import service as figures
-from tests.engagement.conftest import make_appointment, make_patient
+from tests.engagement.conftest import days_ago, make_appointment, make_patient
 from tests.factories import access_token_for, api_token_for
 
 DAY = timedelta(days=1)
@@ -29,12 +29,12 @@ def people(app, tenants):
         made = {}
         for first, days, no_shows in (("Ada", 120, 0), ("Bo", 45, 2), ("Cy", 5, 0)):
             patient = make_patient(org, first, "Testperson", registered=now - 400 * DAY)
-            make_appointment(org, patient, now - days * DAY)
+            make_appointment(org, patient, days_ago(org, days, now))
             for index in range(no_shows):
-                make_appointment(org, patient, now - (index + 2) * DAY, did_not_arrive=True)
+                make_appointment(org, patient, days_ago(org, index + 2, now), did_not_arrive=True)
             made[first] = patient.id
         cy = db.session.get(type(patient), made["Cy"])
-        make_appointment(org, cy, now + 3 * DAY)
+        make_appointment(org, cy, days_ago(org, -3, now))
         figures.recompute(org, now=now)
         db.session.commit()
         return made
@@ -147,9 +147,9 @@ def crowd(app, tenants):
         org, now = tenants.a.id, utcnow()
         for index, days in enumerate((91, 95, 95, 130, 200, 65, 70, 5)):
             patient = make_patient(org, f"P{index}", "Crowd", registered=now - 400 * DAY)
-            make_appointment(org, patient, now - days * DAY)
+            make_appointment(org, patient, days_ago(org, days, now))
             if days == 5:
-                make_appointment(org, patient, now + 3 * DAY)
+                make_appointment(org, patient, days_ago(org, -3, now))
         figures.recompute(org, now=now)
         db.session.commit()
 

@@ -14,7 +14,7 @@ from clinic_app.core.audit import AuditEvent
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.figures import service as figures
-from tests.engagement.conftest import make_appointment, make_patient
+from tests.engagement.conftest import days_ago, make_appointment, make_patient
 from tests.factories import page_csrf
 
 HTMX = {"HX-Request": "true"}
@@ -29,9 +29,9 @@ def people(app, tenants):
         made = {}
         for first, days in (("Ada", 120), ("Bo", 45), ("Cy", 5)):
             patient = make_patient(org, first, "Testperson", registered=now - 400 * DAY)
-            make_appointment(org, patient, now - days * DAY)
+            make_appointment(org, patient, days_ago(org, days, now))
             made[first] = patient.id
-        make_appointment(org, db.session.get(type(patient), made["Cy"]), now + 3 * DAY)
+        make_appointment(org, db.session.get(type(patient), made["Cy"]), days_ago(org, -3, now))
         figures.recompute(org, now=now)
         db.session.commit()
         return made
@@ -141,7 +141,7 @@ def crowd(app, tenants):
         for index in range(68):
             days = 91 + index if index < 56 else 5 + index
             patient = make_patient(org, f"P{index:02d}", "Crowd", registered=now - 400 * DAY)
-            make_appointment(org, patient, now - days * DAY)
+            make_appointment(org, patient, days_ago(org, days, now))
         figures.recompute(org, now=now)
         db.session.commit()
 
