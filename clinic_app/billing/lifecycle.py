@@ -33,6 +33,7 @@ from clinic_app.billing.models import (
     PatientCredit,
 )
 from clinic_app.billing.money import line_amounts
+from clinic_app.billing.signals import invoice_changed
 from clinic_app.core import audit, crypto
 from clinic_app.core import text as plain
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
@@ -47,12 +48,25 @@ def settle_status(invoice: Invoice) -> None:
     """``issued``, ``partially_paid`` or ``paid`` from what has been paid and credited."""
     if invoice.status in (DRAFT, VOID):
         return
+    was = invoice.status
     if invoice.balance_due <= 0:
         invoice.status = PAID
     elif invoice.amount_paid + invoice.amount_credited > 0:
         invoice.status = PARTIALLY_PAID
     else:
         invoice.status = ISSUED
+    if invoice.status == PAID and was != PAID:
+        _announce(invoice, "paid")
+
+
+def _announce(invoice: Invoice, change: str) -> None:
+    invoice_changed.send(
+        invoice,
+        organization_id=invoice.organization_id,
+        invoice_id=invoice.id,
+        patient_id=invoice.patient_id,
+        change=change,
+    )
 
 
 def issue_invoice(organization_id: str, invoice_id: str, *, actor: audit.Actor) -> Invoice:
@@ -93,6 +107,7 @@ def issue_invoice(organization_id: str, invoice_id: str, *, actor: audit.Actor) 
         number=number,
         total=invoice.total,
     )
+    _announce(invoice, "issued")
     return invoice
 
 

@@ -29,9 +29,9 @@ from clinic_app.core import periodic
 from clinic_app.core.errors import NotFound
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
-from clinic_app.figures import bulk, compute
+from clinic_app.figures import bulk, compute, rules
 from clinic_app.figures.models import PatientAppointmentStats
-from clinic_app.figures.signals import figures_changed
+from clinic_app.figures.signals import figures_changed, patients_flagged
 from clinic_app.patients.models import Patient
 from clinic_app.patients.signals import patient_changed
 
@@ -67,6 +67,7 @@ def recompute(organization_id: str, patient_ids: Iterable[str] | None = None, *,
         bulk.widen_memory_for_this_transaction()
     refresh_statuses(organization_id, now=now, patient_ids=wanted)
     rows = compute.rows(organization_id, wanted, now)
+    before = _at_risk_levels(organization_id, wanted)
     if wanted is None:
         db.session.execute(delete(Stats).where(Stats.organization_id == organization_id))
     else:
@@ -77,7 +78,30 @@ def recompute(organization_id: str, patient_ids: Iterable[str] | None = None, *,
     bulk.write_rows(rows)  # the table's INSERT (COPY for many rows on PostgreSQL): no per-row ORM work
     db.session.flush()
     figures_changed.send(__name__, organization_id=organization_id, patient_ids=wanted)
+    flagged = [row["patient_id"] for row in rows if _rose(before.get(row["patient_id"]), row["risk_level"])]
+    if flagged:
+        patients_flagged.send(__name__, organization_id=organization_id, patient_ids=flagged)
     return len(rows)
+
+
+_AT_RISK = {rules.MEDIUM: 1, rules.HIGH: 2}
+
+
+def _at_risk_levels(organization_id: str, patient_ids: list[str] | None) -> dict[str, str]:
+    """The stored risk level of the patients (all when None) who are on the worklist's levels now."""
+    query = select(Stats.patient_id, Stats.risk_level).where(
+        Stats.organization_id == organization_id, Stats.risk_level.in_(tuple(_AT_RISK))
+    )
+    if patient_ids is None:
+        return dict(db.session.execute(query).tuples().all())
+    levels: dict[str, str] = {}
+    for chunk in chunks(patient_ids):
+        levels.update(db.session.execute(query.where(Stats.patient_id.in_(chunk))).tuples().all())
+    return levels
+
+
+def _rose(before: str | None, after: str) -> bool:
+    return _AT_RISK.get(after, 0) > _AT_RISK.get(before or "", 0)
 
 
 def stale_patient_ids(organization_id: str, *, now: datetime | None = None) -> list[str]:

@@ -12,3 +12,8 @@ _signals = Namespace()
 # that wrote them, with ``organization_id`` and ``patient_ids`` (the patients recomputed; None for
 # the whole organization); a receiver's writes join that transaction.
 figures_changed = _signals.signal("figures-changed")
+
+# Patients whose re-engagement risk rose into the worklist's levels (low, or no figures yet, to
+# medium or high; or medium to high) in a recompute. Sent inside that transaction, after
+# ``figures_changed``, with ``organization_id`` and ``patient_ids`` (never empty).
+patients_flagged = _signals.signal("patients-flagged")

@@ -64,6 +64,20 @@ def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return endpoint.enabled and (not endpoint.event_types or event_type in endpoint.event_types)
 
 
+def _enabled_endpoints(organization_id: str, event_type: str) -> list[WebhookEndpoint]:
+    rows = db.session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled.is_(True)
+        )
+    )
+    return [endpoint for endpoint in rows if wants(endpoint, event_type)]
+
+
+def anyone_wants(organization_id: str, event_type: str) -> bool:
+    """Whether an enabled endpoint of the organization subscribes to ``event_type``."""
+    return bool(_enabled_endpoints(organization_id, event_type))
+
+
 def emit(
     organization_id: str,
     event_type: str,
@@ -76,15 +90,7 @@ def emit(
     that subscribes to it, in the caller's transaction. None when no endpoint wants it."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    if only_endpoint is not None:
-        endpoints = [only_endpoint]
-    else:
-        rows = db.session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled.is_(True)
-            )
-        )
-        endpoints = [endpoint for endpoint in rows if wants(endpoint, event_type)]
+    endpoints = [only_endpoint] if only_endpoint is not None else _enabled_endpoints(organization_id, event_type)
     if not endpoints:
         return None
     moment = now or utcnow()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from clinic_app.appointments.signals import appointments_changed
+from clinic_app.billing.signals import invoice_changed
+from clinic_app.figures.signals import patients_flagged
 from clinic_app.health_data.signals import analysis_completed
 from clinic_app.patients.signals import patient_changed, patient_edited
 from clinic_app.reports.signals import report_signed
@@ -67,9 +69,25 @@ def _analysis_completed(
     outbox.emit(organization_id, "health_data.analysed", data)
 
 
+def _invoice_changed(
+    _sender: Any, *, organization_id: str, invoice_id: str, patient_id: str | None, change: str, **_: Any
+) -> None:
+    outbox.emit(organization_id, f"invoice.{change}", {"invoice_id": invoice_id, "patient_id": patient_id})
+
+
+def _patients_flagged(_sender: Any, *, organization_id: str, patient_ids: list[str], **_: Any) -> None:
+    # One event per patient; a whole-organization recompute may flag many, so ask once first.
+    if not outbox.anyone_wants(organization_id, "reengagement.flagged"):
+        return
+    for patient_id in patient_ids:
+        outbox.emit(organization_id, "reengagement.flagged", {"patient_id": patient_id})
+
+
 patient_changed.connect(_patient_changed)
 patient_edited.connect(_patient_edited)
 appointments_changed.connect(_appointments_changed)
 report_signed.connect(_report_signed)
 sync_finished.connect(_sync_finished)
 analysis_completed.connect(_analysis_completed)
+invoice_changed.connect(_invoice_changed)
+patients_flagged.connect(_patients_flagged)
