@@ -23,10 +23,41 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from werkzeug.routing.rules import Rule
 
 from clinic_app.core.mail import wait_for_outbox
 from clinic_app.extensions import db
 from devtools import create_app  # the product app with the seed-demo, seed-scale and sandbox commands
+
+
+def _share_url_builders_between_apps() -> None:
+    """Every test builds a fresh app, and werkzeug compiles two small Python functions per URL
+    rule (``url_for``'s builders) each time: with ~370 rules that was four fifths of
+    ``create_app``. A builder is made from the rule's text, parsed parts, defaults and converters
+    only (it reads the rule it is bound to when called), so apps built from the same code can
+    share them: the tests compile each rule's builders once per process."""
+    compile_builder = Rule._compile_builder
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def shared(self: Rule, append_unknown: bool = True) -> Any:
+        key = (
+            self.rule,
+            self.host,
+            self.subdomain,
+            tuple(self._trace),
+            append_unknown,
+            repr(sorted((self.defaults or {}).items())),
+            tuple(sorted((name, type(converter)) for name, converter in self._converters.items())),
+        )
+        builder = built.get(key)
+        if builder is None:
+            builder = built[key] = compile_builder(self, append_unknown)
+        return builder
+
+    Rule._compile_builder = shared  # type: ignore[method-assign]
+
+
+_share_url_builders_between_apps()
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Under pytest-xdist (``make test`` runs two workers) each worker has its own PostgreSQL database
