@@ -134,6 +134,36 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Current master key: {current_master_key_id()}")
         click.echo(f"Values waiting for re-encryption: {pending_count()}")
 
+    @app.cli.command("backup-check")
+    @click.option(
+        "--sample",
+        type=click.IntRange(1, 1_000_000),
+        default=100,
+        show_default=True,
+        help="Values decrypted per encrypted column (the newest half, then random ones).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
+    def backup_check(sample: int, as_json: bool) -> None:
+        """Check a restored database against the configured keys (docs/operations.md): the schema is
+        at the code's head, every organization's keys unwrap with FIELD_ENCRYPTION_KEYS, and a
+        sample of every encrypted column decrypts. Writes nothing; prints no value and no key.
+        Exit 1 when anything fails."""
+        import json
+
+        from clinic_app.operators.backup_check import check_backup
+        from clinic_app.operators.backup_report import describe
+
+        report = check_backup(sample=sample)
+        if as_json:
+            click.echo(json.dumps(report.as_dict(), indent=2))
+        else:
+            for line in describe(report):
+                click.echo(line)
+        if not report.ok:
+            if as_json:
+                click.echo(f"Backup check FAILED: {report.all_problems[0]}", err=True)
+            sys.exit(1)
+
     @app.cli.command("permissions-table")
     def permissions_table() -> None:
         """Print the role/permission table as Markdown (docs/permissions.md is generated from it)."""
