@@ -1,7 +1,8 @@
 """Re-encrypting stored PHI under each organization's current data key, in batches, as a job.
 
-``flask keys rotate`` first re-wraps every organization key under the current master key and
-starts a new data key per organization (quick, in one transaction), then queues this job. The job
+``flask keys rotate`` first re-wraps every organization key under the current master key, reseals
+the secrets sealed under a master key (``core.sealed``: authenticator-app keys) and starts a new
+data key per organization (quick, in one transaction), then queues this job. The job
 only touches values not yet under their organization's current key, so it is safe to run again
 and resumes where a killed run stopped. Values that cannot be decrypted are left as they are and
 counted (each raises an alarm event); they never stop the run.
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from clinic_app.core import crypto
+from clinic_app.core import crypto, sealed
 from clinic_app.core.jobs import JobContext, job_function
 from clinic_app.extensions import db
 
@@ -82,10 +83,33 @@ def reencrypt(ctx: JobContext) -> dict[str, int]:
     return {"reencrypted": done, "unreadable": unreadable}
 
 
+def reseal_all() -> int:
+    """Move every registered sealed value (``sealed.SEALED_COLUMNS``) to the current master key.
+    Returns how many were resealed; a value that does not open is left as it is (its owner sets up
+    that factor again) and is not counted."""
+    resealed = 0
+    for column in sealed.SEALED_COLUMNS:
+        attribute = getattr(column.model, column.attribute)
+        for row in db.session.scalars(select(column.model).where(attribute.is_not(None))):
+            try:
+                fresh = sealed.reseal(
+                    column.purpose, getattr(row, column.owner_attribute), getattr(row, column.attribute)
+                )
+            except sealed.SealBroken:
+                continue
+            if fresh is not None:
+                setattr(row, column.attribute, fresh)
+                resealed += 1
+    db.session.flush()
+    return resealed
+
+
 def start_rotation() -> tuple[int, int]:
-    """Re-wrap keys under the current master key and start new data keys. Returns
-    (keys re-wrapped, organizations with a new data key). The caller then queues ``reencrypt``."""
+    """Re-wrap keys under the current master key, reseal sealed secrets under it, and start new
+    data keys. Returns (keys re-wrapped, organizations with a new data key). The caller then
+    queues ``reencrypt``."""
     rewrapped = crypto.rewrap_all()
+    reseal_all()
     organization_ids = db.session.scalars(select(crypto.OrganizationKey.organization_id).distinct()).all()
     for organization_id in organization_ids:
         crypto.new_data_key(organization_id)

@@ -6,12 +6,17 @@ guards the sign-in, before any organization is chosen, so it is sealed under the
 itself. A value is ``m1:<master key id>:<base64url(nonce | ciphertext+tag)>`` and its additional
 authenticated data names its purpose and owner, so a sealed value copied to another person's row
 does not open. ``reseal`` moves a value to the current master key (key rotation).
+
+A package that keeps sealed values registers the column with ``sealed_column`` (as encrypted
+columns are registered with ``crypto.encrypted_column``): key rotation reseals every registered
+column, and ``flask backup-check`` opens a sample of each.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,6 +25,31 @@ from flask import current_app
 from clinic_app.core.errors import Unavailable
 
 VERSION = "m1"
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column of sealed values: ``model.attribute``, opened with ``purpose`` and the row's
+    ``model.owner_attribute`` as owner."""
+
+    model: type
+    attribute: str
+    owner_attribute: str
+    purpose: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model.__tablename__}.{self.attribute}"  # type: ignore[attr-defined]
+
+
+SEALED_COLUMNS: list[SealedColumn] = []
+
+
+def sealed_column(model: type, attribute: str, *, owner_attribute: str, purpose: str) -> None:
+    """Register ``model.attribute`` as holding values sealed for ``purpose`` (idempotent)."""
+    column = SealedColumn(model, attribute, owner_attribute, purpose)
+    if column not in SEALED_COLUMNS:
+        SEALED_COLUMNS.append(column)
 
 
 class SealBroken(Exception):

@@ -21,12 +21,13 @@ from sqlalchemy import delete, or_, select, update
 
 from clinic_app.accounts.models import User
 from clinic_app.core.errors import Conflict
-from clinic_app.core.sealed import seal, unseal
+from clinic_app.core.sealed import seal, sealed_column, unseal
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.mfa.models import TotpFactor
 
 SEAL_PURPOSE = "totp"
+sealed_column(TotpFactor, "secret_sealed", owner_attribute="user_id", purpose=SEAL_PURPOSE)
 STEP_SECONDS = 30
 DRIFT_STEPS = 1
 CODE_PATTERN = re.compile(r"^\d{6}$")

@@ -22,7 +22,6 @@ import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from alembic.script import ScriptDirectory
@@ -37,27 +36,8 @@ from clinic_app.config import PROJECT_ROOT
 from clinic_app.core import crypto, sealed
 from clinic_app.extensions import db
 from clinic_app.health import service as health
-from clinic_app.mfa.models import TotpFactor
-from clinic_app.mfa.totp import SEAL_PURPOSE as TOTP_PURPOSE
 from clinic_app.operators.backup_report import DEFAULT_SAMPLE, BackupReport, ColumnResult
 from clinic_app.orgs.models import Organization
-
-
-@dataclass(frozen=True)
-class SealedColumn:
-    """A column of values sealed under a master key (``core.sealed``), opened with its owner's id."""
-
-    model: type
-    attribute: str
-    owner_attribute: str
-    purpose: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.model.__tablename__}.{self.attribute}"  # type: ignore[attr-defined]
-
-
-SEALED_COLUMNS = (SealedColumn(TotpFactor, "secret_sealed", "user_id", TOTP_PURPOSE),)
 
 
 def check_backup(sample: int = DEFAULT_SAMPLE) -> BackupReport:
@@ -73,7 +53,7 @@ def check_backup(sample: int = DEFAULT_SAMPLE) -> BackupReport:
             data_keys = _unwrap_keys(report)
             for column in crypto.ENCRYPTED_COLUMNS:
                 report.columns.append(_check_column(column, data_keys, sample))
-            for sealed_column in SEALED_COLUMNS:
+            for sealed_column in sealed.SEALED_COLUMNS:
                 report.columns.append(_check_sealed(sealed_column, sample))
             report.problems.extend(_unregistered_columns())
     finally:
@@ -247,7 +227,7 @@ def _open_field(
     return None
 
 
-def _check_sealed(column: SealedColumn, sample: int) -> ColumnResult:
+def _check_sealed(column: sealed.SealedColumn, sample: int) -> ColumnResult:
     result = ColumnResult(column.name)
     configured = current_app.config["FIELD_ENCRYPTION_KEYS"]
     model = column.model
@@ -276,7 +256,7 @@ def _check_sealed(column: SealedColumn, sample: int) -> ColumnResult:
 
 def _unregistered_columns() -> list[str]:
     """Columns named like ciphertext that no registration covers: they would go unchecked."""
-    registered = [*crypto.ENCRYPTED_COLUMNS, *SEALED_COLUMNS]
+    registered = [*crypto.ENCRYPTED_COLUMNS, *sealed.SEALED_COLUMNS]
     covered = {(c.model.__tablename__, getattr(c.model, c.attribute).expression.name) for c in registered}  # type: ignore[attr-defined]
     return [
         f"column {table.name}.{column.name} looks encrypted but is not registered (crypto.encrypted_column): "

@@ -9,6 +9,8 @@ from sqlalchemy import func, select, text
 from clinic_app.core import crypto
 from clinic_app.core.key_rotation import pending_count
 from clinic_app.extensions import db
+from clinic_app.mfa import totp
+from clinic_app.mfa.models import TotpFactor
 from clinic_app.patients.models import ENCRYPTED_FIELDS, Patient
 from clinic_app.patients.storage import view_of
 from devtools.scale.patients import seed_scale
@@ -71,3 +73,30 @@ def test_rotation_over_ten_thousand_patients(app):
         assert db.session.scalar(select(func.count()).select_from(Patient)) == PATIENTS
         assert pending_count() == 1
     crypto.forget_unwrapped_keys()
+
+
+def test_rotation_reseals_authenticator_keys_so_the_old_master_key_can_go(app, tenants):
+    """An authenticator app set up under the old master key still signs in after the rotation
+    with only the new key configured; a sealed value that does not open is left, not fatal."""
+    person, other = tenants.user("clinician"), tenants.user("receptionist")
+    with app.app_context():
+        secret = totp.start_enrolment(db.session.get(type(person), person.id)).secret
+        totp.start_enrolment(db.session.get(type(other), other.id))
+        db.session.execute(
+            text("UPDATE totp_factors SET secret_sealed = 'm1:gone:AAAA' WHERE user_id = :id"), {"id": other.id}
+        )
+        db.session.commit()
+        old_sealed = db.session.scalar(select(TotpFactor.secret_sealed).where(TotpFactor.user_id == person.id))
+
+    old_master = app.config["FIELD_ENCRYPTION_KEYS"]
+    app.config["FIELD_ENCRYPTION_KEYS"] = {"k2": os.urandom(32), **old_master}
+    result = app.test_cli_runner().invoke(args=["keys", "rotate", "--wait"])
+    assert result.exit_code == 0, result.output
+    app.config["FIELD_ENCRYPTION_KEYS"] = {"k2": app.config["FIELD_ENCRYPTION_KEYS"]["k2"]}
+    crypto.forget_unwrapped_keys()
+    with app.app_context():
+        row = db.session.scalar(select(TotpFactor).where(TotpFactor.user_id == person.id))
+        assert row.secret_sealed != old_sealed and row.secret_sealed.startswith("m1:k2:")
+        assert totp.unseal(totp.SEAL_PURPOSE, person.id, row.secret_sealed).decode() == secret
+        broken = db.session.scalar(select(TotpFactor.secret_sealed).where(TotpFactor.user_id == other.id))
+        assert broken == "m1:gone:AAAA"

@@ -31,6 +31,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from clinic_app.core import audit, crypto
+from clinic_app.core.sealed import SEALED_COLUMNS
 from clinic_app.extensions import db
 from clinic_app.figures import contacts
 from clinic_app.health_data import analyses
@@ -38,7 +39,6 @@ from clinic_app.health_data import service as health_data
 from clinic_app.health_data.insights import service as insights
 from clinic_app.health_data.series import Series
 from clinic_app.mfa import totp
-from clinic_app.operators.backup_check import SEALED_COLUMNS
 from clinic_app.webhooks import endpoints
 from devtools import create_app
 from devtools.demo.appointments import seed_demo_appointments
