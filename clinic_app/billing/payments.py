@@ -94,19 +94,25 @@ def _payable(organization_id: str, invoice_id: str) -> Invoice:
     return invoice
 
 
-def record_payment(organization_id: str, invoice_id: str, data: PaymentInput, *, actor: audit.Actor) -> Payment:
-    """Record money received for an issued invoice. Up to the balance due settles the invoice;
-    the rest becomes the patient's credit. Raises Conflict for a draft, void or paid invoice."""
-    invoice = _payable(organization_id, invoice_id)
-    amount, method, received_on, reference = _checked(organization_id, data)
-    if invoice.status == PAID:
-        raise Conflict("This invoice is paid: record the payment on the next invoice (or as credit there).")
-    applied = min(amount, invoice.balance_due)
+def _add_payment(
+    organization_id: str,
+    patient_id: str,
+    invoice_id: str | None,
+    *,
+    kind: str,
+    method: str,
+    amount: int,
+    applied: int,
+    received_on: date,
+    reference: str | None = None,
+    actor: audit.Actor,
+) -> Payment:
+    """A payment or refund row, added and flushed (so its id can be referred to)."""
     payment = Payment(
         organization_id=organization_id,
-        patient_id=invoice.patient_id,
-        invoice_id=invoice.id,
-        kind=PAYMENT,
+        patient_id=patient_id,
+        invoice_id=invoice_id,
+        kind=kind,
         method=method,
         amount=amount,
         applied=applied,
@@ -117,20 +123,50 @@ def record_payment(organization_id: str, invoice_id: str, data: PaymentInput, *,
     )
     db.session.add(payment)
     db.session.flush()
+    return payment
+
+
+def _add_credit(
+    organization_id: str, patient_id: str, amount: int, source: str, payment: Payment, invoice_id: str | None = None
+) -> None:
+    """A movement of the patient's credit (negative: credit used or paid back), tied to ``payment``."""
+    db.session.add(
+        PatientCredit(
+            organization_id=organization_id,
+            patient_id=patient_id,
+            amount=amount,
+            source=source,
+            invoice_id=invoice_id,
+            payment_id=payment.id,
+            created_at=utcnow(),
+        )
+    )
+
+
+def record_payment(organization_id: str, invoice_id: str, data: PaymentInput, *, actor: audit.Actor) -> Payment:
+    """Record money received for an issued invoice. Up to the balance due settles the invoice;
+    the rest becomes the patient's credit. Raises Conflict for a draft, void or paid invoice."""
+    invoice = _payable(organization_id, invoice_id)
+    amount, method, received_on, reference = _checked(organization_id, data)
+    if invoice.status == PAID:
+        raise Conflict("This invoice is paid: record the payment on the next invoice (or as credit there).")
+    applied = min(amount, invoice.balance_due)
+    payment = _add_payment(
+        organization_id,
+        invoice.patient_id,
+        invoice.id,
+        kind=PAYMENT,
+        method=method,
+        amount=amount,
+        applied=applied,
+        received_on=received_on,
+        reference=reference,
+        actor=actor,
+    )
     invoice.amount_paid += applied
     if amount > applied:
         _hold_credit(invoice.patient_id)
-        db.session.add(
-            PatientCredit(
-                organization_id=organization_id,
-                patient_id=invoice.patient_id,
-                amount=amount - applied,
-                source=OVERPAYMENT,
-                invoice_id=invoice.id,
-                payment_id=payment.id,
-                created_at=utcnow(),
-            )
-        )
+        _add_credit(organization_id, invoice.patient_id, amount - applied, OVERPAYMENT, payment, invoice.id)
     settle_status(invoice)
     db.session.flush()
     record(
@@ -155,20 +191,18 @@ def refund_payment(organization_id: str, invoice_id: str, data: PaymentInput, *,
     amount, method, received_on, reference = _checked(organization_id, data)
     if amount > invoice.amount_paid:
         raise Invalid(errors=[FieldError("amount", "More than has been paid on this invoice.")])
-    refund = Payment(
-        organization_id=organization_id,
-        patient_id=invoice.patient_id,
-        invoice_id=invoice.id,
+    refund = _add_payment(
+        organization_id,
+        invoice.patient_id,
+        invoice.id,
         kind=REFUND,
         method=method,
         amount=amount,
         applied=amount,
         received_on=received_on,
         reference=reference,
-        created_at=utcnow(),
-        created_by_id=actor.user_id,
+        actor=actor,
     )
-    db.session.add(refund)
     invoice.amount_paid -= amount
     settle_status(invoice)
     db.session.flush()
@@ -193,31 +227,19 @@ def refund_credit(organization_id: str, patient_id: str, data: PaymentInput, *, 
     _hold_credit(patient.id)
     if amount > credit_balance(organization_id, patient.id):
         raise Invalid(errors=[FieldError("amount", "More than the patient's credit.")])
-    refund = Payment(
-        organization_id=organization_id,
-        patient_id=patient.id,
-        invoice_id=None,
+    refund = _add_payment(
+        organization_id,
+        patient.id,
+        None,
         kind=REFUND,
         method=method,
         amount=amount,
         applied=0,
         received_on=received_on,
         reference=reference,
-        created_at=utcnow(),
-        created_by_id=actor.user_id,
+        actor=actor,
     )
-    db.session.add(refund)
-    db.session.flush()
-    db.session.add(
-        PatientCredit(
-            organization_id=organization_id,
-            patient_id=patient.id,
-            amount=-amount,
-            source=CREDIT_REFUNDED,
-            payment_id=refund.id,
-            created_at=utcnow(),
-        )
-    )
+    _add_credit(organization_id, patient.id, -amount, CREDIT_REFUNDED, refund)
     db.session.flush()
     record(
         "credit_refunded",
@@ -245,31 +267,18 @@ def apply_credit(organization_id: str, invoice_id: str, *, amount: int | None, a
     used = amount if amount is not None else min(available, invoice.balance_due)
     if used <= 0:
         raise Conflict("The patient has no credit, or nothing is due on this invoice.")
-    payment = Payment(
-        organization_id=organization_id,
-        patient_id=invoice.patient_id,
-        invoice_id=invoice.id,
+    payment = _add_payment(
+        organization_id,
+        invoice.patient_id,
+        invoice.id,
         kind=PAYMENT,
         method=PATIENT_CREDIT,
         amount=used,
         applied=used,
         received_on=local_today(organization_zone(organization_id)),
-        created_at=utcnow(),
-        created_by_id=actor.user_id,
+        actor=actor,
     )
-    db.session.add(payment)
-    db.session.flush()
-    db.session.add(
-        PatientCredit(
-            organization_id=organization_id,
-            patient_id=invoice.patient_id,
-            amount=-used,
-            source=APPLIED,
-            invoice_id=invoice.id,
-            payment_id=payment.id,
-            created_at=utcnow(),
-        )
-    )
+    _add_credit(organization_id, invoice.patient_id, -used, APPLIED, payment, invoice.id)
     invoice.amount_paid += used
     settle_status(invoice)
     db.session.flush()
