@@ -167,6 +167,7 @@ def _register_jobs(app: Flask) -> None:
     starts with the first request; ``flask worker`` starts its RQ chain."""
     from clinic_app.audit.verification import start_nightly_verifications, verify_organization_chain
     from clinic_app.core import jobs, periodic
+    from clinic_app.core.job_recovery import recover_jobs
     from clinic_app.core.key_rotation import reencrypt
     from clinic_app.figures.service import refresh_stale_figures
     from clinic_app.health_data.analyses import analyze_job
@@ -208,6 +209,7 @@ def _register_jobs(app: Flask) -> None:
             purge_mfa_challenges,
             nightly_cleanup,
             deliver_tick,
+            recover_jobs,
         ],
         rq_entry=CLOCK_TICK,
     )

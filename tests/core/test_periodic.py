@@ -65,6 +65,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         "mfa.purge_challenges",
         "retention.nightly",
         "webhooks.deliver",
+        "jobs.recover",
     ]
     assert names == [name for name in names if not name.startswith("test.")]
 
