@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     install_authorizer(authorize)
     _init_extensions(app)
     _register_blueprints(app)
+    _subscribe_erasure()
     _register_jobs(app)
     register_error_handlers(app)
 
@@ -175,6 +176,7 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.mfa.challenges import purge_expired as purge_mfa_challenges
     from clinic_app.operators.retention import nightly_cleanup
     from clinic_app.orgs.invitations import purge_expired
+    from clinic_app.patients.erasure import carry_out_due_erasures
     from clinic_app.reports.generation.job import generate_report
     from clinic_app.sync import scheduler
     from clinic_app.sync.job import run_sync
@@ -208,12 +210,27 @@ def _register_jobs(app: Flask) -> None:
             reconcile_imports,
             purge_mfa_challenges,
             nightly_cleanup,
+            carry_out_due_erasures,
             deliver_tick,
             recover_jobs,
         ],
         rq_entry=CLOCK_TICK,
     )
     periodic.install(app)
+
+
+def _subscribe_erasure() -> None:
+    """Each feature's part of erasing a patient (``patients.signals``: ``patient_erasing`` and
+    ``erasure_inventory``) connects when its module is imported (docs/retention.md, "Erasure")."""
+    import clinic_app.appointments.erasure
+    import clinic_app.billing.erasure
+    import clinic_app.consultations.erasure
+    import clinic_app.figures.erasure
+    import clinic_app.health_data.erasure
+    import clinic_app.intake.erasure
+    import clinic_app.reports.erasure
+    import clinic_app.sync.erasure
+    import clinic_app.webhooks.erasure  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -242,7 +259,16 @@ def _register_blueprints(app: Flask) -> None:
         "staff": ("staff.views", "staff.joining"),
         "audit": ("audit.views", "audit.api", "audit.export_api"),
         "jobs": ("jobs.views", "jobs.api"),
-        "patients": ("patients.views", "patients.api", "chart.views", "chart.api"),
+        "patients": (
+            "patients.views",
+            "patients.api",
+            "patients.consent_views",
+            "patients.consent_api",
+            "patients.erasure_views",
+            "patients.erasure_api",
+            "chart.views",
+            "chart.api",
+        ),
         "symptoms": ("symptoms.views", "symptoms.api"),
         "intake": ("intake.views", "intake.api"),
         "sync": ("sync.views", "sync.api", "sync.admin_api", "sync.outbox_views"),

@@ -193,12 +193,15 @@ def housekeeping_app(base_config: dict[str, Any], migrated_database: None) -> It
 
 
 @pytest.fixture
-def make_app(base_config: dict[str, Any], housekeeping_app: Flask) -> Iterator[Any]:
-    """Build an app with extra settings; every app built is cleaned up after the test."""
+def make_app(base_config: dict[str, Any], housekeeping_app: Flask, tmp_path: Path) -> Iterator[Any]:
+    """Build an app with extra settings; every app built is cleaned up after the test. The apps of
+    one test share a folder for uploaded files of their own (a file one test leaves behind is
+    never another test's)."""
     built: list[Flask] = []
+    uploads = str(tmp_path / "health_uploads")
 
     def build(**overrides: Any) -> Flask:
-        app = create_app({**base_config, **overrides})
+        app = create_app({**base_config, "HEALTH_UPLOAD_DIR": uploads, **overrides})
         built.append(app)
         return app
 

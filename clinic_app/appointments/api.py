@@ -40,6 +40,7 @@ from clinic_app.appointments.schemas import (
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.crypto import Unreadable
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import utcnow
 from clinic_app.orgs import service as orgs
@@ -124,29 +125,45 @@ def _upcoming_item(entry: schedule.Entry, now: datetime) -> UpcomingAppointment:
 # --- upcoming ------------------------------------------------------------------------------------------
 
 
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        moment, appointment_id = decode_cursor(cursor).split("|", 1)
+        return datetime.fromisoformat(moment), appointment_id
+    except ValueError:
+        raise bad_cursor() from None
+
+
 def _upcoming(organization_id: str, query: UpcomingQuery) -> UpcomingOut:
     now = utcnow()
-    entries, total = schedule.upcoming(organization_id, now=now, days_ahead=query.days_ahead, limit=query.limit)
+    after = _after(query.cursor) if query.cursor else None
+    found, total = schedule.upcoming(
+        organization_id, now=now, days_ahead=query.days_ahead, limit=query.limit + 1, after=after
+    )
+    entries = found[: query.limit]
+    more = len(found) > query.limit
     return UpcomingOut(
         organization_id=organization_id,
         days_ahead=query.days_ahead,
         appointments=[_upcoming_item(entry, now) for entry in entries],
         total_count=total,
-        has_more=total > len(entries),
+        has_more=more,
         timestamp=now,
+        next_cursor=encode_cursor(f"{entries[-1].starts_at.isoformat()}|{entries[-1].id}") if more else None,
     )
 
 
 UPCOMING_DESCRIPTION = (
     "Appointments that are booked (not cancelled, not started) and start within `days_ahead` days, soonest "
     "first, each with its priority (high within 24 h, medium within 72 h, else low) and the hours and days until "
-    "it starts. `total_count` counts the whole window; the list stops at `limit`."
+    "it starts. `total_count` counts the whole window; the list gives `limit` at a time: follow `next_cursor` "
+    "until it is null."
 )
 
 
 @api_route(
     bp,
     "/api/v1/appointments/<organization_id>/upcoming",
+    paginated="cursor",
     query=UpcomingQuery,
     response=UpcomingOut,
     summary="Upcoming appointments of an organization",
@@ -161,6 +178,7 @@ def api_upcoming(organization_id: str, query: UpcomingQuery) -> UpcomingOut:
 @api_route(
     bp,
     "/api/v1/appointments/upcoming",
+    paginated="cursor",
     query=UpcomingQuery,
     response=UpcomingOut,
     summary="Upcoming appointments (the token's organization)",
@@ -175,6 +193,7 @@ def api_upcoming_current(query: UpcomingQuery) -> UpcomingOut:
 @api_route(
     bp,
     "/api/v1/appointments/<organization_id>/upcoming/summary",
+    unpaged="counts over the window: one row per day (at most 91), appointment type and practitioner",
     query=SummaryQuery,
     response=UpcomingSummaryOut,
     summary="Counts of upcoming appointments per day, type and practitioner",
@@ -347,6 +366,7 @@ def _type_out(kind: AppointmentType) -> AppointmentTypeOut:
 @api_route(
     bp,
     "/api/v1/practitioners",
+    unpaged="the clinic's practitioners: its own staff list, returned whole for pickers",
     query=ListQuery,
     response=PractitionerListOut,
     summary="The organization's practitioners",
@@ -368,6 +388,7 @@ def api_practitioners(query: ListQuery) -> PractitionerListOut:
 @api_route(
     bp,
     "/api/v1/appointment-types",
+    unpaged="the clinic's appointment types: a short catalogue, returned whole for pickers",
     query=ListQuery,
     response=AppointmentTypeListOut,
     summary="The organization's appointment types",

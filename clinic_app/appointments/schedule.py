@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, case, cast, false, func, select
+from sqlalchemy import Date, Select, and_, case, cast, false, func, or_, select
 
 from clinic_app.appointments import service
 from clinic_app.appointments.clashes import LONGEST_MINUTES
@@ -170,12 +170,29 @@ def _upcoming_conditions(organization_id: str, now: datetime, days_ahead: int) -
     ]
 
 
-def upcoming(organization_id: str, *, now: datetime, days_ahead: int, limit: int) -> tuple[list[Entry], int]:
+def upcoming(
+    organization_id: str,
+    *,
+    now: datetime,
+    days_ahead: int,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[Entry], int]:
     """The next ``limit`` upcoming (booked, not cancelled) appointments starting within
-    ``days_ahead`` days of ``now``, soonest first, and how many there are in all."""
+    ``days_ahead`` days of ``now``, soonest first (after the ``(starts_at, id)`` position
+    ``after`` when given: the API's next page), and how many there are in the whole window."""
     conditions = _upcoming_conditions(organization_id, now, days_ahead)
     total = db.session.scalar(select(func.count()).select_from(Appointment).where(*conditions)) or 0
-    query = _select().where(*conditions).order_by(Appointment.starts_at, Appointment.id).limit(limit)
+    query = _select().where(*conditions)
+    if after is not None:
+        starts_at, appointment_id = after
+        query = query.where(
+            or_(
+                Appointment.starts_at > starts_at,
+                and_(Appointment.starts_at == starts_at, Appointment.id > appointment_id),
+            )
+        )
+    query = query.order_by(Appointment.starts_at, Appointment.id).limit(limit)
     return _entries(query, now), int(total)
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from clinic_app.core.api import BoundedDateTime, Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.core.time import RANGE_TEXT
 
 Status = Literal["booked", "attended", "cancelled", "did_not_arrive"]
@@ -26,7 +27,8 @@ Priority = Literal["high", "medium", "low"]
 
 class UpcomingQuery(Schema):
     days_ahead: int = Field(default=7, ge=1, le=90, description="How many days ahead to look, 1 to 90")
-    limit: int = Field(default=50, ge=1, le=500, description="How many appointments to list, 1 to 500")
+    limit: int = limit_field(50, 500)
+    cursor: str | None = cursor_field()
 
 
 class SummaryQuery(Schema):
@@ -134,6 +136,7 @@ class UpcomingOut(Schema):
     total_count: int = Field(description="Upcoming appointments in the window (the list may stop at `limit`)")
     has_more: bool
     timestamp: Timestamp
+    next_cursor: str | None = next_cursor_field()
 
 
 class DayCount(Schema):

@@ -26,6 +26,7 @@ class ExportQuery(BaseModel):
 @api_route(
     bp,
     "/api/v1/audit/export",
+    unpaged="an owner's export of a date range (at most 366 days) as one document, with the chain's verification",
     query=ExportQuery,
     summary="Export the audit trail for a date range (owners)",
     description="JSON (`events`, `verification`) or CSV (one row per event; the verification in the "

@@ -212,6 +212,7 @@ def api_organization_access(organization_id: str) -> OrganizationAccessOut:
 @api_route(
     bp,
     "/api/v1/auth/me",
+    unpaged="the caller's own memberships",
     response=UserContext,
     summary="The signed-in person, their role and permissions, and their organizations",
     description="The role and permissions are those of X-Organization-ID when sent, else the default organization.",
@@ -309,9 +310,10 @@ def api_reset_password(body: ResetPasswordRequest) -> MessageOut:
 
 def _reset_shape_errors(body: ResetPasswordRequest) -> list[FieldError]:
     if body.token is not None:
-        return [FieldError("token", "Send either the link's token, or the e-mail address and the code; not both.")]
+        message = "Send either the link's token, or the e-mail address and the code; not both."
+        return [FieldError("token", message, "CONFLICTING_PARAMETERS")]
     message = "Send the e-mail address and the 6-digit code from the e-mail (or the link's token instead)."
-    return [FieldError(name, message) for name in ("email", "code") if getattr(body, name) is None]
+    return [FieldError(name, message, "MISSING") for name in ("email", "code") if getattr(body, name) is None]
 
 
 @api_route(

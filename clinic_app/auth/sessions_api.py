@@ -47,6 +47,7 @@ def _out(item: sign_ins.SignIn) -> SignInOut:
 @api_route(
     bp,
     "/api/v1/auth/sessions",
+    unpaged="one person's live sign-ins, which expire on their own",
     response=SignInList,
     summary="Where the caller is signed in: their live browser sessions and API log-ins",
     tags=TAGS,

@@ -97,6 +97,7 @@ def _line_input(body: LineIn) -> billing.LineInput:
 @api_route(
     bp,
     "/api/v1/billing/invoices",
+    paginated="cursor",
     query=InvoiceListQuery,
     response=InvoiceListOut,
     summary="List invoices",
@@ -158,6 +159,7 @@ def api_create_invoice(body: InvoiceCreate) -> InvoiceOut:
 @api_route(
     bp,
     "/api/v1/billing/invoices/<invoice_id>",
+    unpaged="the lines, payments and credit notes of one invoice",
     response=InvoiceOut,
     summary="An invoice with its lines, payments and credit notes",
     tags=TAGS,
@@ -391,6 +393,7 @@ def api_credit_note(invoice_id: str, body: CreditNoteIn) -> CreditNoteOut:
 @api_route(
     bp,
     "/api/v1/billing/credit-notes/<credit_note_id>",
+    unpaged="the lines of one credit note",
     response=CreditNoteOut,
     summary="A credit note",
     tags=TAGS,

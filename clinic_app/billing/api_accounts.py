@@ -18,6 +18,7 @@ from clinic_app.billing.schemas import (
     PaymentIn,
     PaymentOut,
     ReceivablesOut,
+    ReceivablesQuery,
     SettingsIn,
     SettingsOut,
     TaxRateIn,
@@ -26,6 +27,7 @@ from clinic_app.billing.schemas import (
 )
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
+from clinic_app.core.pagination import offset_cursor, offset_from_cursor
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import local_today, organization_zone
 from clinic_app.patients import service as patients
@@ -49,7 +51,14 @@ def _item_input(body: ItemIn) -> billing.ItemInput:
     return billing.ItemInput(**body.model_dump())
 
 
-@api_route(bp, "/api/v1/billing/items", response=ItemListOut, summary="Billable items", tags=TAGS)
+@api_route(
+    bp,
+    "/api/v1/billing/items",
+    response=ItemListOut,
+    summary="Billable items",
+    tags=TAGS,
+    unpaged="the clinic's price list: a catalogue it keeps by hand, returned whole",
+)
 @requires("billing:read_own")
 def api_items() -> ItemListOut:
     return ItemListOut(items=[_item_out(item) for item in billing.items(current_organization_id())])
@@ -107,7 +116,14 @@ def api_archive_item(item_id: str) -> ItemOut:
     return _item_out(billing.archive_item(current_organization_id(), item_id, actor=current_actor()))
 
 
-@api_route(bp, "/api/v1/billing/tax-rates", response=TaxRateListOut, summary="Tax rates", tags=TAGS)
+@api_route(
+    bp,
+    "/api/v1/billing/tax-rates",
+    response=TaxRateListOut,
+    summary="Tax rates",
+    tags=TAGS,
+    unpaged="the clinic's few tax rates, returned whole",
+)
 @requires("billing:read_own")
 def api_tax_rates() -> TaxRateListOut:
     rates = billing.tax_rates(current_organization_id())
@@ -161,6 +177,8 @@ def api_update_settings(body: SettingsIn) -> SettingsOut:
 @api_route(
     bp,
     "/api/v1/billing/patients/<patient_id>/balance",
+    unpaged="one patient's account with their newest invoices (at most 100); /api/v1/billing/invoices?patient_id= "
+    "pages through all of them",
     response=BalanceOut,
     summary="A patient's balance",
     description="What is due on their issued invoices, their credit, and the balance (due less credit), with their "
@@ -205,22 +223,29 @@ def api_refund_credit(patient_id: str, body: PaymentIn) -> PaymentOut:
 @api_route(
     bp,
     "/api/v1/billing/receivables",
+    query=ReceivablesQuery,
     response=ReceivablesOut,
+    paginated="cursor",
     summary="Aged receivables",
     description="What is owed on issued invoices per patient by days past the due date: current, 1-30, 31-60, "
-    "61-90 and over 90.",
+    "61-90 and over 90. Largest amount owed first, `limit` at a time: follow `next_cursor` until it is null "
+    "(the totals are always over everyone).",
     tags=TAGS,
 )
 @requires("billing:read")
-def api_receivables() -> ReceivablesOut:
+def api_receivables(query: ReceivablesQuery) -> ReceivablesOut:
     organization_id = current_organization_id()
     rows, totals = queries.aged_receivables(organization_id)
+    start = offset_from_cursor(query.cursor, maximum=len(rows)) if query.cursor else 0
+    shown = rows[start : start + query.limit]
+    after = start + len(shown)
     return ReceivablesOut(
         currency=billing.billing_settings(organization_id).currency,
         as_of=local_today(organization_zone(organization_id)),
         patients=[
             AgedRowOut(patient_id=row.patient_id, patient_name=row.patient_name, total=row.total, **row.buckets)
-            for row in rows
+            for row in shown
         ],
         totals=BucketsOut(total=sum(totals.values()), **totals),
+        next_cursor=offset_cursor(after) if after < len(rows) else None,
     )

@@ -36,7 +36,7 @@ def _period() -> tuple[date, date]:
         try:
             values[name] = date.fromisoformat(raw) if raw else None
         except ValueError:
-            raise Invalid(errors=[FieldError(name, "Use a date as YYYY-MM-DD.")]) from None
+            raise Invalid(errors=[FieldError(name, "Use a date as YYYY-MM-DD.", "DATE_PARSING")]) from None
     return exports.check_period(values["date_from"], values["date_to"])
 
 
@@ -77,6 +77,7 @@ def credit_notes_csv() -> Response:
 @api_route(
     bp,
     "/api/v1/billing/exports",
+    unpaged="an accountant's export of one period (at most a year) as one document, like the CSV files",
     query=ExportQuery,
     response=ExportOut,
     summary="A period's invoices, payments and credit notes",

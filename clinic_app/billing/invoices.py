@@ -160,6 +160,8 @@ def create_draft(organization_id: str, data: DraftInput, *, actor: audit.Actor) 
         patient = patients.get_patient(organization_id, patient_id)
     except NotFound:
         raise Invalid(errors=[FieldError("patient_id", "No such patient.")]) from None
+    if patient.erased_at is not None:
+        raise Invalid(errors=[FieldError("patient_id", "This patient's record was erased.", "PATIENT_ERASED")])
     _practitioner(organization_id, practitioner_id)
     _check_notes(data.notes)
     _check_due(data.due_date)

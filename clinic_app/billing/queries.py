@@ -33,7 +33,7 @@ from clinic_app.billing.models import (
 )
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid, NotFound
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.core.time import local_today, organization_zone
 from clinic_app.extensions import db
 from clinic_app.patients.models import Patient
@@ -138,7 +138,7 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         stamp, invoice_id = decode_cursor(cursor).split("|", 1)
         return datetime.fromisoformat(stamp), invoice_id
     except ValueError:
-        raise Invalid(errors=[FieldError("cursor", "This cursor is not one the list gave out.")]) from None
+        raise bad_cursor(message="This cursor is not one the list gave out.") from None
 
 
 def list_invoices(
@@ -153,7 +153,9 @@ def list_invoices(
     """The organization's invoices, newest first, ``limit`` at a time, with the totals of every
     invoice the filters match (not just this page). Raises Invalid for a bad cursor or status."""
     if filters.status and filters.status not in FILTER_STATUSES:
-        raise Invalid(errors=[FieldError("status", "Choose one of " + ", ".join(FILTER_STATUSES) + ".")])
+        raise Invalid(
+            errors=[FieldError("status", "Choose one of " + ", ".join(FILTER_STATUSES) + ".", "LITERAL_ERROR")]
+        )
     today = local_today(organization_zone(organization_id))
     conditions = _conditions(organization_id, filters, own, today)
     query = (

@@ -13,9 +13,13 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.core.time import day_in_range, out_of_range
 
 MINOR = "in minor units (cents)"
+# Aged receivables answered every patient who owed before the list paged; a page this long keeps
+# that for all but the largest practices, which now follow next_cursor.
+RECEIVABLES_PAGE, RECEIVABLES_PAGE_MAX = 200, 500
 
 
 def _iso_day(value: object) -> object:
@@ -200,8 +204,8 @@ class InvoiceOut(InvoiceSummary):
 
 
 class InvoiceListQuery(Schema):
-    limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous page")
+    limit: int = limit_field(50, 100)
+    cursor: str | None = cursor_field()
     status: Literal["draft", "issued", "partially_paid", "paid", "void", "overdue"] | None = None
     patient_id: Id | None = None
     practitioner_id: Id | None = None
@@ -222,7 +226,7 @@ class InvoiceListOut(Schema):
     invoices: list[InvoiceSummary]
     totals: TotalsOut
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
 
 
@@ -310,11 +314,17 @@ class AgedRowOut(BucketsOut):
     patient_name: str
 
 
+class ReceivablesQuery(Schema):
+    limit: int = limit_field(RECEIVABLES_PAGE, RECEIVABLES_PAGE_MAX)
+    cursor: str | None = cursor_field()
+
+
 class ReceivablesOut(Schema):
     currency: str
     as_of: date
-    patients: list[AgedRowOut]
-    totals: BucketsOut
+    patients: list[AgedRowOut] = Field(description="Largest amount owed first, `limit` at a time")
+    totals: BucketsOut = Field(description="Over every patient who owes, not only this page's")
+    next_cursor: str | None = next_cursor_field()
 
 
 # --- exports -----------------------------------------------------------------------------------

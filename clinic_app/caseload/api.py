@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from clinic_app.caseload import active_details, bp
 from clinic_app.caseload.schemas import (
+    MAX_OFFSET,
     ActivePatientsByTypeOut,
     ActivePatientsSummaryOut,
     ActivePatientsTypeGroup,
@@ -22,31 +23,51 @@ from clinic_app.caseload.schemas import (
 )
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
+from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import offset_cursor, offset_from_cursor
 from clinic_app.core.tenancy import current_actor
 from clinic_app.core.time import utcnow
 
 TAGS = ("patients",)
 ORDER_NOTE = (
-    " Soonest next appointment first (patients with nothing booked last, by name); page with `limit` (at most "
-    "200) and `offset`. Phone and e-mail are decrypted for the page shown, and the read is recorded in the audit "
-    "trail with the patients' ids."
+    " Soonest next appointment first (patients with nothing booked last, by name); `limit` at a time (at most "
+    "200): follow `next_cursor` until it is null (`offset` still works for earlier clients). Phone and e-mail are "
+    "decrypted for the page shown, and the read is recorded in the audit trail with the patients' ids."
 )
+OFFSET_REASON = "seed 001's active-patient lists, which earlier clients of this API page with `offset`"
 
 
-def _page(query: PatientsQuery, page: active_details.PatientPage, organization_id: str) -> dict[str, object]:
+def _start(query: PatientsQuery) -> int:
+    """Where the page starts: the cursor's position, or ``offset`` (never both)."""
+    if query.cursor is None:
+        return query.offset
+    if query.offset:
+        raise Invalid(
+            errors=[FieldError("offset", "Leave offset out when paging with cursor.", "CONFLICTING_PARAMETERS")]
+        )
+    return offset_from_cursor(query.cursor, maximum=MAX_OFFSET)
+
+
+def _page(
+    start: int, query: PatientsQuery, page: active_details.PatientPage, organization_id: str
+) -> dict[str, object]:
+    after = start + len(page.patients)
     return {
         "organization_id": organization_id,
         "total_count": page.total,
         "limit": query.limit,
-        "offset": query.offset,
-        "has_more": query.offset + len(page.patients) < page.total,
+        "offset": start,
+        "has_more": after < page.total,
         "timestamp": utcnow(),
+        "next_cursor": offset_cursor(after) if page.patients and after < page.total else None,
     }
 
 
 @api_route(
     bp,
     "/api/v1/patients/<organization_id>/patients",
+    paginated="offset-seed",
+    offset_reason=OFFSET_REASON,
     query=PatientsQuery,
     response=PatientActivityPageOut,
     summary="List active patients",
@@ -56,16 +77,18 @@ def _page(query: PatientsQuery, page: active_details.PatientPage, organization_i
 )
 @requires("patients:read")
 def api_active_patients(organization_id: str, query: PatientsQuery) -> PatientActivityPageOut:
+    start = _start(query)
     page = active_details.active_patient_page(
         organization_id,
         limit=query.limit,
-        offset=query.offset,
+        offset=start,
         actor=current_actor(),
         now=utcnow(),
         listing="api_active_patients",
     )
     return PatientActivityPageOut(
-        patients=[PatientActivityOut.model_validate(p) for p in page.patients], **_page(query, page, organization_id)
+        patients=[PatientActivityOut.model_validate(p) for p in page.patients],
+        **_page(start, query, page, organization_id),
     )
 
 
@@ -88,6 +111,8 @@ def api_active_summary(organization_id: str) -> ActivePatientsSummaryOut:
 @api_route(
     bp,
     "/api/v1/patients/<organization_id>/patients/with-appointments",
+    paginated="offset-seed",
+    offset_reason=OFFSET_REASON,
     query=PatientsQuery,
     response=PatientActivityWithPriorityPageOut,
     summary="List active patients with the priority of their next appointment",
@@ -97,23 +122,26 @@ def api_active_summary(organization_id: str) -> ActivePatientsSummaryOut:
 )
 @requires("patients:read")
 def api_patients_with_appointments(organization_id: str, query: PatientsQuery) -> PatientActivityWithPriorityPageOut:
+    start = _start(query)
     page = active_details.active_patient_page(
         organization_id,
         limit=query.limit,
-        offset=query.offset,
+        offset=start,
         actor=current_actor(),
         now=utcnow(),
         listing="api_patients_with_appointments",
     )
     return PatientActivityWithPriorityPageOut(
         patients=[PatientActivityWithPriorityOut.model_validate(p) for p in page.patients],
-        **_page(query, page, organization_id),
+        **_page(start, query, page, organization_id),
     )
 
 
 @api_route(
     bp,
     "/api/v1/patients/<organization_id>/patients/by-appointment-type/<appointment_type>",
+    paginated="offset-seed",
+    offset_reason=OFFSET_REASON,
     query=PatientsQuery,
     response=PatientActivityByTypePageOut,
     summary="List active patients by appointment type",
@@ -125,12 +153,13 @@ def api_patients_with_appointments(organization_id: str, query: PatientsQuery) -
 def api_patients_by_appointment_type(
     organization_id: str, appointment_type: str, query: PatientsQuery
 ) -> PatientActivityByTypePageOut:
+    start = _start(query)
     type_ids = active_details.type_ids_named(organization_id, appointment_type)
     if type_ids:
         page = active_details.active_patient_page(
             organization_id,
             limit=query.limit,
-            offset=query.offset,
+            offset=start,
             actor=current_actor(),
             now=utcnow(),
             listing="api_patients_by_appointment_type",
@@ -141,13 +170,14 @@ def api_patients_by_appointment_type(
     return PatientActivityByTypePageOut(
         appointment_type=appointment_type,
         patients=[PatientActivityOut.model_validate(p) for p in page.patients],
-        **_page(query, page, organization_id),
+        **_page(start, query, page, organization_id),
     )
 
 
 @api_route(
     bp,
     "/api/v1/patients/<organization_id>/patients/appointment-types/summary",
+    unpaged="one row per appointment type the active patients have",
     response=ActivePatientsByTypeOut,
     summary="Active patients by appointment type",
     description="The active patients grouped by their next and primary appointment types, largest group first, "

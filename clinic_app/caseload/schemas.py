@@ -7,13 +7,23 @@ from __future__ import annotations
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 ID_NOTE = "our public id, a string"
 
 
+MAX_OFFSET = 1_000_000
+
+
 class PatientsQuery(Schema):
-    limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200")
-    offset: int = Field(default=0, ge=0, le=1_000_000, description="How many patients to skip")
+    limit: int = limit_field(50, 200)
+    cursor: str | None = cursor_field()
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_OFFSET,
+        description="How many patients to skip (kept for earlier clients; leave it out when paging with `cursor`)",
+    )
 
 
 class CaseloadAppointmentBrief(Schema):
@@ -71,6 +81,7 @@ class _ActivityPage(Schema):
     offset: int
     has_more: bool
     timestamp: Timestamp
+    next_cursor: str | None = next_cursor_field()
 
 
 class PatientActivityPageOut(_ActivityPage):

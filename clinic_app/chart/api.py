@@ -12,7 +12,7 @@ from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.patients import bp
-from clinic_app.patients.schemas import PatientHistoryOut
+from clinic_app.patients.schemas import PatientHistoryOut, PatientHistoryQuery
 
 TAGS = ("patients",)
 
@@ -20,6 +20,7 @@ TAGS = ("patients",)
 @api_route(
     bp,
     "/api/v1/patients/<patient_id>/export",
+    unpaged="one patient's record as one document (the copy a patient asks for)",
     response=record_export.PatientExport,
     summary="Export a patient's record",
     description="The whole record as one document, for a patient's request for a copy of their information or "
@@ -44,24 +45,30 @@ def api_export(patient_id: str) -> record_export.PatientExport:
 @api_route(
     bp,
     "/api/v1/patients/<patient_id>/history",
+    query=PatientHistoryQuery,
     response=PatientHistoryOut,
+    paginated="cursor",
     summary="A patient's consultation history",
-    description="The patient's most recent consultations, newest first (up to 100; "
-    "`/api/v1/consultation/history/{patient_id}` pages through all of them). `chief_complaint` and "
+    description="The patient's consultations, newest first, `limit` at a time (100 unless asked for fewer): "
+    "follow `next_cursor` until it is null (the same pages as `/api/v1/consultation/history/{patient_id}`). "
+    "`chief_complaint` and "
     "`has_transcription` are null for callers without clinical access. The patient must exist in your "
     "organization (404 otherwise).",
     tags=TAGS,
 )
 @requires("patients:read")
-def api_history(patient_id: str) -> PatientHistoryOut:
+def api_history(patient_id: str, query: PatientHistoryQuery) -> PatientHistoryOut:
     identity = current_identity()
     page = queries.history(
         current_organization_id(),
         patient_id,
         clinical=identity is not None and identity.can("clinical:read"),
         actor=current_actor(),
-        limit=queries.HISTORY_LIMIT_MAX,
+        limit=query.limit,
+        cursor=query.cursor,
         channel="api",
     )
     consultations = [ConsultationHistoryItem.of(row).model_dump(mode="json") for row in page.rows]
-    return PatientHistoryOut(patient_id=patient_id, consultations=consultations, total=page.total)
+    return PatientHistoryOut(
+        patient_id=patient_id, consultations=consultations, total=page.total, next_cursor=page.next_cursor
+    )

@@ -51,7 +51,7 @@ def _clinical() -> bool:
 
 
 def _renamed(error: Invalid, names: dict[str, str]) -> Invalid:
-    return Invalid(errors=[FieldError(names.get(e.field, e.field), e.message) for e in error.errors])
+    return Invalid(errors=[FieldError(names.get(e.field, e.field), e.message, e.code) for e in error.errors])
 
 
 @api_route(
@@ -156,6 +156,7 @@ def api_cancel(session_id: str) -> ConsultationStopOut:
 @api_route(
     bp,
     "/api/v1/consultation/history/<patient_id>",
+    paginated="cursor",
     query=ConsultationHistoryQuery,
     response=ConsultationHistoryOut,
     summary="A patient's consultations",
@@ -265,7 +266,7 @@ def api_add_transcript(session_id: str) -> ConsultationTranscriptAddedOut:
     elif request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            raise Invalid(errors=[FieldError("file", "Attach the transcript as the form field `file`.")])
+            raise Invalid(errors=[FieldError("file", "Attach the transcript as the form field `file`.", "MISSING")])
         file = service.UploadedFile(upload.filename, upload.read(), upload.mimetype)
         added = service.add_transcript(organization_id, session, file=file, actor=current_actor())
     else:
@@ -313,7 +314,7 @@ def api_medication_plan(session_id: str, body: ConsultationMedicationPlanIn) -> 
     organization_id = current_organization_id()
     session = service.get_session(organization_id, session_id)
     if body.medication_plan is None:
-        raise Invalid(errors=[FieldError("medication_plan", "Field required")])
+        raise Invalid(errors=[FieldError("medication_plan", "Field required", "MISSING")])
     rows = [row.model_dump() for row in body.medication_plan]
     saved = service.set_medication_plan(organization_id, session, rows, actor=current_actor())
     return ConsultationMedicationPlanOut(

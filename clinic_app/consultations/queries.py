@@ -27,9 +27,9 @@ from clinic_app.consultations.transcripts import Segment
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.memo import per_request
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import INVALID_CURSOR, decode_cursor, encode_cursor
 from clinic_app.core.permissions import role_grants
-from clinic_app.core.time import isoformat, utcnow
+from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients import service as patients
@@ -70,7 +70,9 @@ class HistoryPage:
 
 
 def _cursor_of(row: ConsultationSession) -> str:
-    return encode_cursor(f"{isoformat(row.started_at)}|{row.id}")
+    # Full precision (cursors written to the millisecond still read): consultations started in the
+    # same millisecond must not fall between two pages.
+    return encode_cursor(f"{row.started_at.isoformat()}|{row.id}")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -79,7 +81,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(moment.replace("Z", "+00:00")), session_id
     except ValueError:
         raise Invalid(
-            errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")]
+            errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.", INVALID_CURSOR)]
         ) from None
 
 

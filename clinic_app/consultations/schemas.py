@@ -15,6 +15,7 @@ from clinic_app.consultations.models import SESSION_TYPES
 from clinic_app.consultations.queries import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, SessionRow, TranscriptView
 from clinic_app.consultations.service import CHIEF_COMPLAINT_MAX, CHIEF_COMPLAINT_MIN, NOTES_MAX
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 SUCCESS = "success"
 
@@ -76,8 +77,8 @@ class ConsultationStopOut(Schema):
 
 
 class ConsultationHistoryQuery(Schema):
-    limit: int = Field(default=HISTORY_LIMIT_DEFAULT, ge=1, le=HISTORY_LIMIT_MAX)
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    limit: int = limit_field(HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX)
+    cursor: str | None = cursor_field()
 
 
 class ConsultationHistoryItem(Schema):
@@ -122,7 +123,7 @@ class ConsultationHistoryOut(Schema):
     consultations: list[ConsultationHistoryItem]
     limit: int
     has_more: bool
-    next_cursor: str | None
+    next_cursor: str | None = next_cursor_field()
 
 
 class ConsultationMedication(Schema):

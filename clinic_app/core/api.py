@@ -1,24 +1,32 @@
 """JSON endpoints: one decorator validates input with pydantic, serialises the answer, and records
 the operation so ``/api/v1/openapi.json`` is generated from the same schemas (nothing to keep in
-sync by hand: a route added with ``api_route`` is in the document)."""
+sync by hand: a route added with ``api_route`` is in the document ``core.openapi`` builds).
+
+The API's two conventions, which ``tests/test_api_conventions.py`` checks on every registered route:
+
+* Lists page one way: ``limit`` + ``cursor`` in, the items + ``next_cursor`` out, declared with
+  ``api_route(..., paginated="cursor")`` (the whole rule, and the seed exceptions, are in the
+  docstring of ``core.pagination``). A collection returned whole declares ``unpaged="why"``.
+* Every 422 is problem+json whose ``errors[]`` items each have ``field``, ``message`` and a stable
+  UPPER_SNAKE ``code`` (``ErrorItem``; raise ``Invalid(errors=[FieldError(field, message, CODE)])``).
+  Pydantic's checks give their own codes (``MISSING``, ``STRING_TOO_LONG``, ``LESS_THAN_EQUAL`` ...);
+  a hand-written check names its own or gets ``INVALID_VALUE``.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Annotated, Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer, ValidationError
-from pydantic.json_schema import models_json_schema
+from flask import Blueprint, Response, jsonify, request
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from clinic_app.core import text
-from clinic_app.core.access import policy_for
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.core.time import isoformat, moment_in_range, out_of_range
 
@@ -49,6 +57,18 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
 
+class ErrorItem(Schema):
+    """One field's problem in a 422."""
+
+    field: str = Field(description="The field: a dotted path into the body (`phones.0.number`) or a query parameter")
+    message: str = Field(description="What is wrong, for a person")
+    code: str = Field(
+        pattern="^[A-Z][A-Z0-9_]*$",
+        description="What is wrong, for a program: a stable UPPER_SNAKE name (`MISSING`, `INVALID_CURSOR`, "
+        "`LESS_THAN_EQUAL` ...; `INVALID_VALUE` when the check has no name of its own)",
+    )
+
+
 class Problem(Schema):
     """RFC 9457 problem details, with the contract's ``error``/``detail``/``timestamp``/``path``."""
 
@@ -61,7 +81,10 @@ class Problem(Schema):
     timestamp: str
     path: str
     request_id: str | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[ErrorItem] | None = Field(default=None, description="Validation errors (422): one item per field")
+
+
+PAGINATION_STYLES = ("cursor", "offset-seed")
 
 
 @dataclass
@@ -75,6 +98,10 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str | None = None
     extra_statuses: dict[int, str] = field(default_factory=dict)
+    paginated: str | None = None
+    items: str | None = None
+    unpaged: str | None = None
+    offset_reason: str | None = None
 
 
 def field_path(parts: tuple[Any, ...] | list[Any], *, brackets: bool = False) -> str:
@@ -97,7 +124,7 @@ def _field_errors(error: ValidationError, prefix: str = "", *, brackets: bool = 
     return errors
 
 
-def _all_optional(model: type[BaseModel]) -> bool:
+def all_optional(model: type[BaseModel]) -> bool:
     return not any(field.is_required() for field in model.model_fields.values())
 
 
@@ -117,7 +144,7 @@ def parse_body(model: type[BaseModel], *, brackets: bool = False) -> BaseModel:
     """The JSON body validated against ``model``: 415 if not JSON, 400 if malformed or nested
     more than ``MAX_JSON_DEPTH`` deep, 422 per field. A request with no body at all stands for
     ``{}`` when the model requires nothing (``POST .../stop`` with nothing to add)."""
-    if not request.content_length and not request.get_data(cache=True) and _all_optional(model):
+    if not request.content_length and not request.get_data(cache=True) and all_optional(model):
         try:
             return model.model_validate({})
         except ValidationError as error:  # a field with a default may still refuse to be left out
@@ -164,10 +191,25 @@ def api_route(
     description: str | None = None,
     extra_statuses: dict[int, str] | None = None,
     bracket_indices: bool = False,
+    paginated: str | None = None,
+    items: str | None = None,
+    unpaged: str | None = None,
+    offset_reason: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JSON view. The view receives ``body=`` / ``query=`` when declared and returns a
     pydantic model (serialised with ``status``) or a ready Response. ``bracket_indices`` names list
-    items in 422 errors as ``metrics[3].field`` instead of ``metrics.3.field``."""
+    items in 422 errors as ``metrics[3].field`` instead of ``metrics.3.field``.
+
+    A list says how it pages (``core.pagination``): ``paginated="cursor"``, or ``"offset-seed"``
+    for a list that keeps ``offset`` beside the cursor, with ``offset_reason`` saying why; ``items``
+    names the member holding the page (a dotted path inside a seed's envelope) when the response
+    has more than one list. A collection returned whole gives ``unpaged``: why it needs no paging."""
+    if paginated is not None and paginated not in PAGINATION_STYLES:
+        raise ValueError(f"paginated must be one of {PAGINATION_STYLES}, not {paginated!r}")
+    if paginated is not None and unpaged is not None:
+        raise ValueError("A route is either paginated or unpaged.")
+    if (paginated == "offset-seed") != (offset_reason is not None):
+        raise ValueError("A list that keeps offset says why (offset_reason), and only such a list does.")
 
     operation = Operation(
         summary=summary,
@@ -179,6 +221,10 @@ def api_route(
         tags=tags or (blueprint.name,),
         description=description,
         extra_statuses=extra_statuses or {},
+        paginated=paginated,
+        items=items,
+        unpaged=unpaged,
+        offset_reason=offset_reason,
     )
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -206,119 +252,3 @@ def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     answer = jsonify(payload)
     answer.status_code = status
     return answer
-
-
-# --- OpenAPI ----------------------------------------------------------------------------------
-
-_CONVERTER = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
-
-
-def openapi_path(rule: str) -> str:
-    return _CONVERTER.sub(r"{\1}", rule)
-
-
-def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for every ``api_route`` in the app's URL map."""
-    operations: list[tuple[str, str, str, Operation]] = []
-    for rule in app.url_map.iter_rules():
-        view = app.view_functions.get(rule.endpoint)
-        operation: Operation | None = getattr(view, "api_operation", None)
-        if operation is None:
-            continue
-        for method in operation.methods:
-            operations.append((openapi_path(rule.rule), method.lower(), rule.endpoint, operation))
-
-    # Request models in their validation form, response models in their serialization form: a
-    # model used only one way keeps its plain name (no "-Input"/"-Output" suffix).
-    inputs = {(op.body, "validation") for *_, op in operations if op.body is not None}
-    inputs |= {(op.query, "validation") for *_, op in operations if op.query is not None}
-    inputs |= {(op.response, "serialization") for *_, op in operations if op.response is not None}
-    inputs.add((Problem, "serialization"))
-    keyed, definitions = models_json_schema(
-        sorted(inputs, key=lambda item: (item[0].__name__, item[1])), ref_template="#/components/schemas/{model}"
-    )
-    components = definitions.get("$defs", {})
-
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return keyed[(model, mode)]
-
-    paths: dict[str, dict[str, Any]] = {}
-    for path, method, endpoint, operation in sorted(operations):
-        policy = policy_for(app, endpoint)
-        entry: dict[str, Any] = {
-            "operationId": endpoint.replace(".", "_"),
-            "summary": operation.summary,
-            "tags": list(operation.tags),
-            "parameters": [],
-            "responses": {},
-        }
-        if operation.description:
-            entry["description"] = operation.description
-        for name in _CONVERTER.findall(next(r.rule for r in app.url_map.iter_rules(endpoint))):
-            entry["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-        if operation.query is not None:
-            query_schema = operation.query.model_json_schema()
-            required = set(query_schema.get("required", []))
-            for name, prop in query_schema.get("properties", {}).items():
-                entry["parameters"].append(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": name in required,
-                        "schema": prop,
-                        **({"description": prop["description"]} if "description" in prop else {}),
-                    }
-                )
-        if operation.body is not None:
-            entry["requestBody"] = {
-                "required": not _all_optional(operation.body),
-                "content": {"application/json": {"schema": ref(operation.body, "validation")}},
-            }
-        success: dict[str, Any] = {"description": "Success"}
-        if operation.response is not None:
-            success["content"] = {"application/json": {"schema": ref(operation.response, "serialization")}}
-        entry["responses"][str(operation.status)] = success
-        problem = {"application/problem+json": {"schema": keyed[(Problem, "serialization")]}}
-        errors = {"429": "Rate limit exceeded"}
-        if policy is not None and not policy.public:
-            entry["security"] = [{"bearerAuth": []}]
-            entry["x-permission"] = policy.permission
-            errors.update({"401": "Not authenticated", "404": "Not found, or not in your organization"})
-        else:
-            entry["security"] = []
-        # Any query parameter holding a control character is refused with 422 (core.http), so
-        # every operation may answer it.
-        errors["422"] = "Validation error (each field listed)"
-        if operation.body is not None:
-            errors.update(
-                {
-                    "400": f"Malformed JSON, or nested more than {MAX_JSON_DEPTH} levels deep",
-                    "413": "Body larger than the server accepts",
-                    "415": "Body is not application/json",
-                }
-            )
-        errors.update({str(k): v for k, v in operation.extra_statuses.items()})
-        for code, description in sorted(errors.items()):
-            entry["responses"].setdefault(code, {"description": description, "content": problem})
-        paths.setdefault(path, {})[method] = entry
-
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": title,
-            "version": version,
-            "description": "JSON API of the clinic app. Errors are application/problem+json (RFC 9457).",
-        },
-        "servers": [{"url": "/"}],
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "An organization API token or an access token from POST /api/v1/auth/login.",
-                }
-            },
-        },
-    }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 from clinic_app.core.time import utcnow
@@ -33,6 +34,18 @@ def new_id(prefix: str, length: int = 22) -> str:
     while len(chars) < length:
         chars += [_ALPHABET[byte % 62] for byte in secrets.token_bytes(length + 4) if byte < 248]
     return f"{prefix}_" + "".join(chars[:length])
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_secure_delete(connection: Any, _record: Any) -> None:
+    """On SQLite, deleted and overwritten content is zeroed in the file rather than left in free
+    space, so an erased patient's values are not in a raw copy of the database file either
+    (docs/retention.md, "Erasure"). Every SQLite connection of every engine; PostgreSQL dumps
+    never include dead rows."""
+    if isinstance(connection, sqlite3.Connection):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.close()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -27,20 +27,29 @@ log = logging.getLogger("clinic_app.errors")
 PROBLEM_JSON = "application/problem+json"
 
 
+# The code a field error carries when the check that raised it names none: "this value is not
+# accepted here; the message says why". Stable, so a client may match on it; checks with a more
+# precise meaning (MISSING, INVALID_CURSOR, LESS_THAN_EQUAL ...) give their own.
+INVALID_VALUE = "INVALID_VALUE"
+
+
 @dataclass
 class FieldError:
-    """One field's problem. ``code`` is a stable machine-readable name (``LESS_THAN_EQUAL``,
-    ``MISSING``, ``UNKNOWN_METRIC_TYPE``) when the check that failed has one."""
+    """One field's problem, as every 422's ``errors[]`` item: ``field`` (a dotted path into the
+    body or a query parameter's name), ``message`` (for people) and ``code`` (for programs: a
+    stable UPPER_SNAKE name such as ``LESS_THAN_EQUAL``, ``MISSING``, ``INVALID_CURSOR`` or
+    ``UNKNOWN_METRIC_TYPE``; ``INVALID_VALUE`` when the check has no name of its own)."""
 
     field: str
     message: str
-    code: str | None = None
+    code: str = INVALID_VALUE
+
+    def __post_init__(self) -> None:
+        if not self.code:  # an explicit None or "" from an older call site: still one of the codes
+            self.code = INVALID_VALUE
 
     def as_dict(self) -> dict[str, str]:
-        answer = {"field": self.field, "message": self.message}
-        if self.code:
-            answer["code"] = self.code
-        return answer
+        return {"field": self.field, "message": self.message, "code": self.code}
 
 
 class DomainError(Exception):

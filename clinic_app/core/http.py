@@ -141,7 +141,9 @@ def refuse_unusable_text() -> None:
         if name == "next":
             continue  # where to go after signing in: an unusable one just leads home (safe_next)
         if text.unusable(name) or text.unusable(value):
-            raise Invalid(errors=[FieldError(name if not text.unusable(name) else "query", text.MESSAGE)])
+            raise Invalid(
+                errors=[FieldError(name if not text.unusable(name) else "query", text.MESSAGE, "UNUSABLE_TEXT")]
+            )
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, str] = {
     "patients:read": "See patient records, lists and search",
     "patients:write": "Create, edit and archive patients",
     "patients:export": "Export a patient's record (a copy for the patient or a transfer)",
+    "patients:consent": "Record a patient's consents and their withdrawal",
+    "patients:erase": "Erase a patient on request, after a waiting period, and set the organization's privacy "
+    "settings (owners only)",
     "intake:write": "Run the intake flow",
     "symptoms:write": "Create custom symptoms for the organization",
     "appointments:read": "See appointments and the day view",
@@ -64,6 +67,7 @@ _FRONT_DESK = {
     "organization:member",
     "patients:read",
     "patients:write",
+    "patients:consent",
     "intake:write",
     "appointments:read",
     "appointments:write",

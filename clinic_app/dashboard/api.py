@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
+from clinic_app.core.pagination import offset_cursor, offset_from_cursor
 from clinic_app.core.tenancy import current_organization_id
 from clinic_app.core.time import utcnow
-from clinic_app.dashboard import bp, service
+from clinic_app.dashboard import activity, bp, service
 from clinic_app.dashboard.schemas import (
     ActivityQuery,
     DashboardActivityOut,
@@ -27,6 +28,7 @@ TAGS = ("dashboard",)
 @api_route(
     bp,
     "/api/v1/dashboard/<organization_id>",
+    unpaged="the dashboard with its latest 10 activity items (the /activity list pages through more)",
     response=DashboardOut,
     summary="Dashboard summary and recent activity",
     description="The organization's figures (the seed's `summary`) and its latest 10 activity items.",
@@ -68,15 +70,21 @@ def dashboard_summary(organization_id: str) -> DashboardSummaryOut:
     "/api/v1/dashboard/<organization_id>/activity",
     query=ActivityQuery,
     response=DashboardActivityOut,
+    paginated="cursor",
     summary="Recent activity only",
-    description="Sync runs and the clinic's events (patients registered, appointments booked...), newest first. "
-    "`limit` 1 to 100 (default 20); anything else is a 422.",
+    description="Sync runs and the clinic's events (patients registered, appointments booked...), newest first: "
+    f"the latest {activity.KEPT} of them, `limit` at a time (1 to 100, default 20; anything else is a 422). "
+    "Follow `next_cursor` until it is null; the feed moves on as things happen, so a later page may repeat an "
+    "item the one before showed.",
     tags=TAGS,
 )
 @requires("dashboard:read")
 def dashboard_activity(organization_id: str, query: ActivityQuery) -> DashboardActivityOut:
     now = utcnow()
-    items = service.activity_items(service.figures_for(organization_id, now=now), query.limit, now)
+    start = offset_from_cursor(query.cursor, maximum=activity.KEPT) if query.cursor else 0
+    feed = service.activity_items(service.figures_for(organization_id, now=now), activity.KEPT, now)
+    items = feed[start : start + query.limit]
+    after = start + len(items)
     return DashboardActivityOut.model_validate(
         {
             "success": True,
@@ -85,6 +93,7 @@ def dashboard_activity(organization_id: str, query: ActivityQuery) -> DashboardA
             "limit": query.limit,
             "count": len(items),
             "timestamp": now,
+            "next_cursor": offset_cursor(after) if after < len(feed) else None,
         }
     )
 
@@ -92,6 +101,7 @@ def dashboard_activity(organization_id: str, query: ActivityQuery) -> DashboardA
 @api_route(
     bp,
     "/api/v1/patients/dashboard-stats",
+    unpaged="figures over fixed windows: 12 weeks, and one row per appointment type",
     response=DashboardStatsOut,
     summary="Dashboard figures of your organization",
     description="The organization comes from the token (or `X-Organization-ID`). The summary plus upcoming "

@@ -14,10 +14,12 @@ from typing import Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 
 class ActivityQuery(Schema):
-    limit: int = Field(default=20, ge=1, le=100, description="How many activity items, 1 to 100")
+    limit: int = limit_field(20, 100)
+    cursor: str | None = cursor_field()
 
 
 class DashboardSummary(Schema):
@@ -90,6 +92,7 @@ class DashboardActivityOut(Schema):
     limit: int
     count: int
     timestamp: Timestamp
+    next_cursor: str | None = next_cursor_field()
 
 
 # --- seed 002: GET /api/v1/patients/dashboard-stats ---------------------------------------------

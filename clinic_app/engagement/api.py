@@ -13,6 +13,7 @@ from sqlalchemy import select
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.errors import FieldError, Invalid, NotFound
+from clinic_app.core.pagination import INVALID_CURSOR
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import organization_zone, utcnow
 from clinic_app.engagement import bp, metrics, worklist
@@ -95,17 +96,22 @@ def _keyset_errors(query: PrioritizedQuery) -> list[FieldError]:
     for field in ("cursor", "before"):
         value = getattr(query, field)
         if value is not None and worklist.decode_cursor(value) is None:
-            errors.append(FieldError(field, "Not a cursor of this list: pass next_cursor or prev_cursor of an answer."))
+            message = "Not a cursor of this list: pass next_cursor or prev_cursor of an answer."
+            errors.append(FieldError(field, message, INVALID_CURSOR))
     if query.cursor is not None and query.before is not None:
-        errors.append(FieldError("before", "Pass cursor or before, not both."))
+        errors.append(FieldError("before", "Pass cursor or before, not both.", "CONFLICTING_PARAMETERS"))
     if (query.cursor is not None or query.before is not None) and query.offset:
-        errors.append(FieldError("offset", "Leave offset out when paging with cursor or before."))
+        errors.append(
+            FieldError("offset", "Leave offset out when paging with cursor or before.", "CONFLICTING_PARAMETERS")
+        )
     return errors
 
 
 @api_route(
     bp,
     f"{BASE}/prioritized",
+    paginated="offset-seed",
+    offset_reason="earlier clients of this API page the worklist with `offset`",
     query=PrioritizedQuery,
     response=PrioritizedOut,
     summary="Patients to re-engage, ranked",
@@ -199,6 +205,7 @@ def _details(organization_id: str, patient_id: str) -> PatientDetailsOut:
 @api_route(
     bp,
     f"{BASE}/patient/<patient_id>/details",
+    unpaged="one patient's figures with their latest 20 contacts",
     response=PatientDetailsOut,
     summary="One patient's re-engagement risk, reasons, figures and contact history",
     description="Contact notes are patient information: reading them is written to the audit trail. "

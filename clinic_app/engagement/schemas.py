@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 RiskLevel = Literal["high", "medium", "low"]
 RiskFilter = Literal["at_risk", "high", "medium", "low", "all"]
@@ -28,13 +29,9 @@ class PrioritizedQuery(Schema):
         default="at_risk",
         description="at_risk (high and medium, the default), high, medium, low (action priority 3 and 4) or all",
     )
-    limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200")
+    limit: int = limit_field(50, 200)
     offset: int = Field(default=0, ge=0, le=1_000_000, description="How many ranked patients to skip, 0 to 1,000,000")
-    cursor: str | None = Field(
-        default=None,
-        max_length=100,
-        description="`next_cursor` of an answer: the page after it (keyset; leave `offset` out)",
-    )
+    cursor: str | None = cursor_field(max_length=100)
     before: str | None = Field(
         default=None,
         max_length=100,
@@ -115,7 +112,7 @@ class PrioritizedOut(Schema):
     limit: int
     offset: int
     has_more: bool
-    next_cursor: str | None = Field(description="Pass as `cursor` for the page after this one; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     prev_cursor: str | None = Field(description="Pass as `before` for the page before this one; null on the first page")
     timestamp: Timestamp
 

@@ -66,7 +66,15 @@ def outcome(status: int, code: str, diagnostics: str) -> Response:
     return answer(resource, status)
 
 
-_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 422: "invalid"}
+_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    410: "deleted",
+    422: "invalid",
+}
 
 
 @bp.errorhandler(DomainError)

@@ -73,9 +73,10 @@ def _load(organization_id: str, resource_id: str) -> Patient:
     if internal is None or not internal.startswith("pat_"):
         raise NotFound(f"Patient/{resource_id[:64]} not found.")
     try:
-        return patients.get_patient(organization_id, internal)
+        patient = patients.get_patient(organization_id, internal)
     except NotFound:
         raise NotFound(f"Patient/{resource_id[:64]} not found.") from None
+    return patients.ensure_not_erased(patient)  # 410 Gone, as FHIR answers a deleted resource
 
 
 @bp.get("/Patient/<resource_id>")
@@ -116,7 +117,7 @@ def search_patients() -> Response:
     organization_id = current_organization_id()
     given = common.params(("name", "birthdate", "identifier", "_id", "active"))
     limit = common.count()
-    filters: list[Any] = [Patient.organization_id == organization_id]
+    filters: list[Any] = [Patient.organization_id == organization_id, Patient.erased_at.is_(None)]
     if "name" in given:
         filters.append(_name_filter(given["name"]))
     if "birthdate" in given:

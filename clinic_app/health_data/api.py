@@ -210,6 +210,7 @@ def _list_uploads(query: UploadListQuery) -> UploadListOut:
             next=_link(limit=size, cursor=page.next_cursor) if page.next_cursor else None,
             first=_link(limit=size, cursor=None),
         ),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -218,13 +219,16 @@ LIST_DESCRIPTION = (
     "next_cursor, total_count}`, `links{self, next, first}`. Filters: `patient_id`, `metric_type`, "
     "`start_date`/`end_date` (uploads whose data overlaps them). Items are metadata only unless "
     "`include_values=true` (then `limit` ≤ 100, at most 10,000 values per upload, and each upload's read is "
-    "recorded in the audit trail). A cursor this API did not give out answers 422."
+    "recorded in the audit trail). A cursor this API did not give out answers 422. `next_cursor` is also at the "
+    "top level, as on every list of this API."
 )
 
 
 @api_route(
     bp,
     "/api/v1/health-data/",
+    paginated="cursor",
+    items="data",
     query=UploadListQuery,
     response=UploadListOut,
     summary="List health-data uploads, a page at a time",
@@ -239,6 +243,8 @@ def api_list_uploads(query: UploadListQuery) -> UploadListOut:
 @api_route(
     bp,
     "/api/v1/health-data",
+    paginated="cursor",
+    items="data",
     query=UploadListQuery,
     response=UploadListOut,
     summary="List health-data uploads (the same without the trailing slash)",

@@ -150,18 +150,28 @@ def api_insights_status() -> InsightsStatus:
     "/api/v1/insights/history/<patient_id>",
     query=InsightHistoryQuery,
     response=InsightHistoryResponse,
+    paginated="cursor",
+    items="data.insights",
     summary="A patient's insights, newest first",
-    description="Each read is recorded in the audit trail.",
+    description="Seed 004's envelope: the page is `data.insights`; `limit` at a time, follow `next_cursor` "
+    "until it is null. Each read is recorded in the audit trail.",
     tags=TAGS,
 )
 @requires("health_data:read", hide=True)
 def api_insight_history(patient_id: str, query: InsightHistoryQuery) -> InsightHistoryResponse:
-    found = insights.history(  # another organization's patient: 404
-        current_organization_id(), patient_id, actor=current_actor(), channel="api", limit=query.limit
+    found, next_cursor = insights.history_page(  # another organization's patient: 404
+        current_organization_id(),
+        patient_id,
+        actor=current_actor(),
+        channel="api",
+        limit=query.limit,
+        cursor=query.cursor,
     )
     items = [insight_data(insight, content) for insight, content in found]
     return InsightHistoryResponse(
-        data=InsightHistory(insights=items, count=len(items), limit=query.limit), metadata=_metadata()
+        data=InsightHistory(insights=items, count=len(items), limit=query.limit),
+        metadata=_metadata(),
+        next_cursor=next_cursor,
     )
 
 

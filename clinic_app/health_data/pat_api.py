@@ -263,6 +263,7 @@ def api_pat_health() -> PatHealth:
 @api_route(
     bp,
     "/api/v1/pat/models/info",
+    unpaged="the fixed list of analysis algorithms this installation runs",
     response=ModelsInfo,
     summary="What the actigraphy analysis runs, with references",
     description="Honest replacement for the seed's PAT model information: there is no transformer model.",

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.health_data.models import ALGORITHMS, STATUSES
 from clinic_app.health_data.schemas import IsoTime
 
@@ -201,10 +202,12 @@ class InsightHistory(Schema):
 class InsightHistoryResponse(Schema):
     data: InsightHistory
     metadata: ResponseMetadata
+    next_cursor: str | None = next_cursor_field()
 
 
 class InsightHistoryQuery(Schema):
-    limit: int = Field(default=50, ge=1, le=200, description="How many, newest first (1 to 200)")
+    limit: int = limit_field(50, 200)
+    cursor: str | None = cursor_field()
 
 
 class LanguageModelStatus(Schema):

@@ -7,7 +7,6 @@ arrived when (type, time range, counts), and is not.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,14 @@ from sqlalchemy import String, and_, cast, func, or_, select
 
 from clinic_app.core import audit, crypto
 from clinic_app.core.errors import FieldError, Invalid
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.health_data import blocks
 from clinic_app.health_data.models import METRIC_TYPES, HealthAnalysis, HealthUpload
 from clinic_app.health_data.service import SUMMARY_FIELD, get_upload
 
 DEFAULT_PAGE, MAX_PAGE = 50, 1000
+CURSOR_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,21 @@ class UploadPage:
 
 
 def _cursor(upload: HealthUpload) -> str:
-    raw = json.dumps([upload.created_at.isoformat(), upload.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(json.dumps([upload.created_at.isoformat(), upload.id]))
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor of ``_cursor`` names (the same text cursors have always held)."""
+    problem = bad_cursor(message="This cursor is not one this API gave out.")
     try:
-        created, upload_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(upload_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise Invalid(
-            errors=[FieldError("cursor", "This cursor is not one this API gave out.", "INVALID_CURSOR")]
-        ) from None
+        created, upload_id = json.loads(decode_cursor(cursor, max_length=CURSOR_MAX))
+        moment = datetime.fromisoformat(created)
+    except (ValueError, TypeError):  # json's decode error is a ValueError
+        raise problem from None
+    # An id is printable text (a NUL inside the JSON's escapes would reach the database otherwise).
+    if not isinstance(upload_id, str) or not upload_id.isprintable() or len(upload_id) > 64:
+        raise problem
+    return moment, upload_id
 
 
 def list_uploads(

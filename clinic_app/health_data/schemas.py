@@ -17,8 +17,10 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.health_data.metrics import MAX_METRICS, DeviceTime, HealthMetric
 from clinic_app.health_data.models import STATUSES
+from clinic_app.health_data.queries import CURSOR_MAX, DEFAULT_PAGE, MAX_PAGE
 
 UploadStatus = Literal[STATUSES]  # type: ignore[valid-type]
 FileFormat = Literal["apple_health", "awd", "actigraph_csv", "plain_csv"]
@@ -122,8 +124,8 @@ class UploadListQuery(Schema):
     metric_type: str | None = Field(default=None, max_length=40, description="Only uploads holding this type")
     start_date: IsoTime | None = Field(default=None, description="Only uploads with data at or after (device clock)")
     end_date: IsoTime | None = Field(default=None, description="Only uploads with data at or before (device clock)")
-    limit: int = Field(default=50, ge=1, le=1000, description="Page size, 1 to 1000 (100 with include_values)")
-    cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page")
+    limit: int = limit_field(DEFAULT_PAGE, MAX_PAGE, note=" (at most 100 with include_values)")
+    cursor: str | None = cursor_field(max_length=CURSOR_MAX)
     include_values: bool = Field(default=False, description="Include each upload's values (recorded as a read)")
 
 
@@ -147,6 +149,7 @@ class UploadListOut(Schema):
     data: list[UploadListItem]
     pagination: Pagination
     links: PageLinks
+    next_cursor: str | None = next_cursor_field()
 
 
 class ServiceHealth(Schema):

@@ -104,7 +104,7 @@ def record_metrics(
     concurrent requests with the same token store one upload: the unique constraint decides).
     Raises NotFound for another organization's patient.
     """
-    patient = patients.get_patient(organization_id, patient_id)
+    patient = patients.ensure_not_erased(patients.get_patient(organization_id, patient_id))
     if sync_token:
         existing = _by_sync_token(organization_id, patient.id, sync_token)
         if existing is not None:
@@ -170,7 +170,7 @@ def receive_file(
     """
     if file_format not in FILE_FORMATS:
         raise Invalid(errors=[FieldError("format", "Choose the kind of file.", "UNKNOWN_FORMAT")])
-    patient = patients.get_patient(organization_id, patient_id)
+    patient = patients.ensure_not_erased(patients.get_patient(organization_id, patient_id))
     upload = HealthUpload(
         organization_id=organization_id,
         patient_id=patient.id,
@@ -253,7 +253,7 @@ def add_diary_night(
     organization_id: str, patient_id: str, in_bed_start: datetime, in_bed_end: datetime, *, actor: audit.Actor
 ) -> HealthUpload:
     """Record one in-bed interval from a sleep diary (device-local clock times)."""
-    patient = patients.get_patient(organization_id, patient_id)
+    patient = patients.ensure_not_erased(patients.get_patient(organization_id, patient_id))
     minutes = (in_bed_end - in_bed_start).total_seconds() / 60
     if not 0 < minutes <= 24 * 60:
         raise Invalid(
@@ -340,7 +340,7 @@ def record_series(
     upload_source: str | None = None,
 ) -> HealthUpload:
     """Store a regular series posted for analysis (activity counts, or step counts) as an upload."""
-    patient = patients.get_patient(organization_id, patient_id)
+    patient = patients.ensure_not_erased(patients.get_patient(organization_id, patient_id))
     upload = HealthUpload(
         organization_id=organization_id,
         patient_id=patient.id,

@@ -39,7 +39,15 @@ def _idempotency_key() -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise Invalid(errors=[FieldError(IDEMPOTENCY_HEADER, f"Use 1 to {IDEMPOTENCY_KEY_MAX} printable characters.")])
+        raise Invalid(
+            errors=[
+                FieldError(
+                    IDEMPOTENCY_HEADER,
+                    f"Use 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
+                    "INVALID_IDEMPOTENCY_KEY",
+                )
+            ]
+        )
     return key
 
 
@@ -99,6 +107,7 @@ def api_create(body: IntakeCreate) -> Response:
 @api_route(
     bp,
     "/api/v1/intake/patients",
+    paginated="cursor",
     query=IntakePatientListQuery,
     response=IntakePatientListOut,
     summary="List patients registered through intake",
@@ -121,6 +130,7 @@ def api_list(query: IntakePatientListQuery) -> IntakePatientListOut:
 @api_route(
     bp,
     "/api/v1/intake/patients/<patient_id>",
+    unpaged="the symptoms of one intake record",
     response=IntakePatientOut,
     summary="A patient's intake record and symptoms",
     description="`intake` is null for a patient registered without intake. The read is recorded in the audit "

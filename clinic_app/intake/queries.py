@@ -14,8 +14,8 @@ from sqlalchemy import func, literal, select, tuple_
 
 from clinic_app.core import audit, crypto
 from clinic_app.core.crypto import UNREADABLE, Unreadable
-from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.errors import Invalid
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.intake.models import RECORD_FIELDS, SYMPTOM_FIELDS, IntakeRecord, PatientSymptom
 from clinic_app.intake.validation import Duration
@@ -209,7 +209,7 @@ class IntakePatientsPage:
 
 
 def _bad_cursor() -> Invalid:
-    return Invalid(errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")])
+    return bad_cursor()
 
 
 def _decode_cursor(cursor: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from clinic_app.core.api import Schema, Timestamp
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.errors import FieldError
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.intake.queries import DEFAULT_LIMIT, MAX_LIMIT, IntakePatientRow, RecordView, SymptomView
 from clinic_app.intake.service import ApiIntake
 from clinic_app.intake.validation import (
@@ -33,6 +34,7 @@ from clinic_app.intake.validation import (
     Duration,
 )
 from clinic_app.intake.writing import CUSTOM, MASTER, SymptomRequest
+from clinic_app.patients.privacy_schemas import ConsentIn
 from clinic_app.patients.schemas import AddressIn, EmergencyContactIn
 
 SourceIn = Literal["master", "user", "custom"]
@@ -113,7 +115,7 @@ def rename_symptom_errors(
         parts = error.field.split(".")
         if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit() and int(parts[1]) < len(items):
             parts[2] = items[int(parts[1])].error_names().get(parts[2], parts[2])
-        renamed.append(FieldError(".".join(parts), error.message))
+        renamed.append(FieldError(".".join(parts), error.message, error.code))
     return renamed
 
 
@@ -142,6 +144,12 @@ class IntakeCreate(Schema):
     precipitating_factor: PrecipitatingFactorIn | None = None
     symptoms: list[SymptomIn] = Field(default_factory=list)
     create_anyway: bool = Field(default=False, description="Register even when possible duplicates exist")
+    consents: list[ConsentIn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Consents the patient gave; those the organization requires at intake must be here (else a 422 "
+        "naming `consents`, code CONSENT_REQUIRED)",
+    )
 
     def _names(self) -> tuple[str | None, str | None]:
         if self.first_name is not None or self.last_name is not None or not self.name:
@@ -188,6 +196,7 @@ class IntakeCreate(Schema):
             presenting=presenting,
             symptoms=[item.to_request() for item in self.symptoms],
             create_anyway=self.create_anyway,
+            consents=[item.model_dump() for item in self.consents],
         )
 
     def rename_errors(self, errors: list[FieldError]) -> list[FieldError]:
@@ -204,7 +213,7 @@ class IntakeCreate(Schema):
             names |= {"first_name": "name", "last_name": "name"}
         if isinstance(self.address, str):
             names["address.line1"] = "address"
-        renamed = [FieldError(names.get(e.field, e.field), e.message) for e in errors]
+        renamed = [FieldError(names.get(e.field, e.field), e.message, e.code) for e in errors]
         return rename_symptom_errors(renamed, self.symptoms)
 
 
@@ -383,13 +392,13 @@ class IntakePatientListItem(Schema):
 class IntakePatientListOut(Schema):
     patients: list[IntakePatientListItem]
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
 
 
 class IntakePatientListQuery(Schema):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}")
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    limit: int = limit_field(DEFAULT_LIMIT, MAX_LIMIT)
+    cursor: str | None = cursor_field()
 
 
 class SymptomsAddedOut(Schema):

@@ -17,7 +17,7 @@ organization's draft or patient is NotFound. Writes only flush; the request comm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
@@ -67,6 +67,7 @@ from clinic_app.intake.writing import (
     resolve_symptoms,
     write_record,
 )
+from clinic_app.patients import consent
 from clinic_app.patients import service as patients
 
 __all__ = [
@@ -114,6 +115,7 @@ class CheckedIntake:
     patient: patients.PatientInput
     problem: PresentingProblem
     symptoms: list[ResolvedSymptom]
+    consents: tuple[consent.ConsentInput, ...] = ()
 
 
 def _check_draft(draft: IntakeDraft, answers: Answers) -> CheckedIntake:
@@ -176,10 +178,38 @@ def duplicates_for(draft: IntakeDraft) -> list[patients.DuplicateMatch]:
     return _duplicates(draft.organization_id, data)
 
 
+CONSENT_REQUIRED = "CONSENT_REQUIRED"
+
+
+def check_consents(organization_id: str, consents: Sequence[consent.ConsentInput]) -> None:
+    """Raises Invalid (field ``consents``, code CONSENT_REQUIRED) when the organization requires a
+    consent at intake (docs/patients.md, "Consent") that ``consents`` does not give."""
+    missing = consent.missing_at_intake(organization_id, [given.kind for given in consents])
+    if missing:
+        labels = "; ".join(consent.KINDS[kind].lower() for kind in missing)
+        raise Invalid(
+            errors=[
+                FieldError(
+                    "consents",
+                    f"This clinic needs the patient's consent before registering them: {labels}.",
+                    CONSENT_REQUIRED,
+                )
+            ]
+        )
+
+
 def _register(
-    organization_id: str, intake: CheckedIntake, *, actor: audit.Actor, draft: IntakeDraft, channel: str
+    organization_id: str,
+    intake: CheckedIntake,
+    *,
+    actor: audit.Actor,
+    draft: IntakeDraft,
+    channel: str,
+    consents: Sequence[consent.ConsentInput] = (),
 ) -> patients.Patient:
     patient = patients.create_patient(organization_id, intake.patient, actor=actor)
+    for given in consents:
+        consent.record_consent(organization_id, patient.id, given, actor=actor)
     record = write_record(organization_id, patient.id, intake.problem, actor=actor, draft_id=draft.id)
     record_symptoms(organization_id, patient.id, intake.symptoms, actor=actor)
     draft.status = SUBMITTED
@@ -213,7 +243,13 @@ def _submitted_patient(draft: IntakeDraft) -> patients.Patient:
     return patients.get_patient(draft.organization_id, draft.submitted_patient_id)
 
 
-def submit(draft: IntakeDraft, *, create_anyway: bool, actor: audit.Actor) -> patients.Patient:
+def submit(
+    draft: IntakeDraft,
+    *,
+    create_anyway: bool,
+    actor: audit.Actor,
+    consents: Sequence[consent.ConsentInput] = (),
+) -> patients.Patient:
     """Register the patient the draft describes, with their intake record and symptoms.
 
     Idempotent: a draft already submitted (a double click, a retry after a dropped connection)
@@ -221,12 +257,14 @@ def submit(draft: IntakeDraft, *, create_anyway: bool, actor: audit.Actor) -> pa
     draft is claimed with ``UPDATE ... WHERE status = 'draft'`` before anything is written.
     Raises Invalid (``<step>.<field>`` names) when a step is incomplete; Conflict carrying
     ``duplicates`` when possible duplicates exist and ``create_anyway`` is false (nothing written);
-    Conflict if the draft was discarded."""
+    Conflict if the draft was discarded. ``consents`` are recorded with the patient; Invalid
+    (``consents``) when one the organization requires at intake is missing."""
     if draft.status == SUBMITTED:
         return _submitted_patient(draft)
     if draft.status != DRAFT:
         raise Conflict("This intake was discarded.")
     intake = _check_draft(draft, draft_answers(draft))
+    check_consents(draft.organization_id, consents)
     claimed = db.session.scalar(
         update(IntakeDraft)
         .where(IntakeDraft.id == draft.id, IntakeDraft.status == DRAFT)
@@ -245,7 +283,7 @@ def submit(draft: IntakeDraft, *, create_anyway: bool, actor: audit.Actor) -> pa
         matches = _duplicates(draft.organization_id, intake.patient)
         if matches:
             raise _duplicate_conflict(matches)  # the request rolls back, releasing the claim
-    return _register(draft.organization_id, intake, actor=actor, draft=draft, channel=WEB)
+    return _register(draft.organization_id, intake, actor=actor, draft=draft, channel=WEB, consents=consents)
 
 
 # --- the JSON API ------------------------------------------------------------------------------
@@ -259,6 +297,7 @@ class ApiIntake:
     presenting: dict[str, Any]  # PRESENTING_FIELDS
     symptoms: list[SymptomRequest]
     create_anyway: bool = False
+    consents: list[dict[str, Any]] = field(default_factory=list)  # each {"kind", "text_version", "method"}
 
 
 @dataclass(frozen=True)
@@ -283,9 +322,20 @@ def _check_api_intake(organization_id: str, data: ApiIntake) -> CheckedIntake:
         chosen = resolve_symptoms(organization_id, [(f"symptoms.{n}.", r) for n, r in enumerate(data.symptoms)])
     except Invalid as error:
         errors += error.errors
+    given = []
+    for number, raw in enumerate(data.consents):
+        try:
+            given.append(consent.validate_consent(raw, prefix=f"consents.{number}."))
+        except Invalid as error:
+            errors += error.errors
+    if not errors:
+        try:
+            check_consents(organization_id, given)
+        except Invalid as error:
+            errors += error.errors
     if errors or patient is None or problem is None:
         raise Invalid(errors=errors)
-    return CheckedIntake(patient, problem, chosen)
+    return CheckedIntake(patient, problem, chosen, tuple(given))
 
 
 def _replay(draft: IntakeDraft, body_hash: str | None) -> ApiResult:
@@ -319,7 +369,7 @@ def register_from_api(
             return _replay(held, body_hash)
     intake = _check_api_intake(organization_id, data)
     resolved = add_new_names_to_catalogue(organization_id, intake.symptoms, actor=actor)
-    intake = CheckedIntake(intake.patient, intake.problem, resolved)
+    intake = CheckedIntake(intake.patient, intake.problem, resolved, intake.consents)
     if key_hash is not None:
         draft = claim_key(organization_id, key_hash, body_hash, actor)
         if draft is None:
@@ -335,5 +385,5 @@ def register_from_api(
         matches = _duplicates(organization_id, intake.patient)
         if matches:
             raise _duplicate_conflict(matches)
-    patient = _register(organization_id, intake, actor=actor, draft=draft, channel=API)
+    patient = _register(organization_id, intake, actor=actor, draft=draft, channel=API, consents=intake.consents)
     return ApiResult(patient.id, replayed=False)

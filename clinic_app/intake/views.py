@@ -31,6 +31,8 @@ from clinic_app.intake.validation import (
     SYMPTOM_DETAIL_FIELDS,
     UNITS,
 )
+from clinic_app.patients import consent
+from clinic_app.patients.consent import ConsentInput
 from clinic_app.patients.validation import SEX_CHOICES
 from clinic_app.symptoms import service as symptoms
 
@@ -50,7 +52,13 @@ def _intake_template_helpers() -> dict[str, Any]:
         "sex_choices": SEX_CHOICES,
         "local_time": _local_time,
         "symptom_fields": _symptom_fields,
+        "consent_labels": consent.KINDS,
+        "consents_required": _consents_required,
     }
+
+
+def _consents_required() -> tuple[str, ...]:
+    return consent.required_at_intake(current_organization_id())
 
 
 def _symptom_fields(entry: dict[str, Any], errors: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -245,12 +253,27 @@ def save(draft_id: str, step: str) -> ResponseReturnValue:
     return _moved_to(draft, service.STEPS[index + 1])
 
 
+def _posted_consents() -> list[ConsentInput]:
+    """The consents ticked on the review page, to the version of the text typed there."""
+    version = request.form.get("consent_text_version", "")[:100]
+    given = []
+    for kind in request.form.getlist("consent")[: len(consent.KINDS)]:
+        given.append(consent.validate_consent({"kind": kind, "text_version": version, "method": "written"}))
+    return given
+
+
 def _submit(draft: IntakeDraft) -> ResponseReturnValue:
     was_open = draft.status == DRAFT
     name = service.draft_answers(draft).name
     try:
-        patient = service.submit(draft, create_anyway=request.form.get("create_anyway") == "yes", actor=current_actor())
+        given = _posted_consents()
+        patient = service.submit(
+            draft, create_anyway=request.form.get("create_anyway") == "yes", actor=current_actor(), consents=given
+        )
     except Invalid as error:
+        consent_errors = [e for e in error.errors if e.field == "consents" or e.field in ("kind", "text_version")]
+        if consent_errors and len(consent_errors) == len(error.errors):
+            return _render_step(draft, service.REVIEW, 422, consent_errors=consent_errors)
         return _render_step(draft, service.REVIEW, 422, problems=error.errors)
     except Conflict as conflict:
         if "duplicates" not in conflict.extra:

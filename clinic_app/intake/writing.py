@@ -221,7 +221,7 @@ def add_symptoms(
     clinic's own by id, or a new custom symptom by name (added to the clinic's catalogue).
     Everything is checked first: Invalid (fields ``symptoms.<n>.<field>``) writes nothing.
     Raises NotFound for another organization's patient."""
-    patients.get_patient(organization_id, patient_id)
+    patients.ensure_not_erased(patients.get_patient(organization_id, patient_id))
     if not requests:
         raise Invalid(errors=[FieldError("symptoms", "Give at least one symptom.")])
     resolved = resolve_symptoms(organization_id, [(f"symptoms.{n}.", r) for n, r in enumerate(requests)])

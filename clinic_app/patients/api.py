@@ -49,6 +49,7 @@ def api_create(body: PatientCreate) -> PatientOut:
 @api_route(
     bp,
     "/api/v1/patients/list/",
+    paginated="cursor",
     query=PatientListQuery,
     response=PatientListOut,
     summary="List patients, a page at a time",
@@ -78,6 +79,7 @@ def _page(query: PatientListQuery, *, q: str | None) -> PatientListOut:
 @api_route(
     bp,
     "/api/v1/patients/search/",
+    paginated="cursor",
     query=PatientSearchQuery,
     response=PatientListOut,
     summary="Search patients by name, e-mail or phone",
@@ -94,6 +96,7 @@ def api_search(query: PatientSearchQuery) -> PatientListOut:
 @api_route(
     bp,
     "/api/v1/patients/<patient_id>",
+    unpaged="the phone numbers of one record",
     response=PatientOut,
     summary="A patient's record",
     description="The decrypted record; the read is recorded in the audit trail." + UNREADABLE_NOTE,

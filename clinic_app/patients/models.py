@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinic_app.core import crypto
@@ -89,6 +89,9 @@ class Patient(PublicIdMixin, TimestampMixin, Model):
 
     archived: Mapped[bool] = mapped_column(default=False)
     archived_at: Mapped[datetime | None]
+    # Set when the patient was erased (docs/retention.md, "Erasure"): the row stays as a tombstone
+    # with no personal value, so the records the law keeps (signed reports, invoices) point somewhere.
+    erased_at: Mapped[datetime | None]
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -107,6 +110,59 @@ class PatientIdentifier(PublicIdMixin, Model):
     bidx: Mapped[str] = mapped_column(String(64))
 
 
+class ConsentRecord(PublicIdMixin, Model):
+    """One consent a patient gave (``kind``, to the text of ``text_version``), recorded by a member
+    of staff; withdrawing it keeps the row and sets ``withdrawn_at``. Holds no free text."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_org_patient", "organization_id", "patient_id", "given_at", "id"),)
+    id_prefix = "cns"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    text_version: Mapped[str] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(16))  # written, verbal, online
+    given_at: Mapped[datetime]
+    recorded_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    recorded_by_token_id: Mapped[str | None] = mapped_column(String(40))
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class ErasureRequest(PublicIdMixin, Model):
+    """An owner's request to erase a patient: it waits ``waiting_days`` (until ``due_at``), may be
+    cancelled meanwhile, and is carried out once (by the clock or the owner). ``open_patient_id``
+    is the patient's id while the request waits and NULL afterwards: the unique constraint allows
+    one waiting request per patient (NULLs never clash, on SQLite and PostgreSQL alike)."""
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (
+        UniqueConstraint("open_patient_id"),
+        Index("ix_erasure_requests_org_patient", "organization_id", "patient_id"),
+        Index("ix_erasure_requests_due", "status", "due_at"),
+    )
+    id_prefix = "era"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    open_patient_id: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))  # waiting, cancelled, completed
+    reason: Mapped[str] = mapped_column(String(32))  # a code from patients.erasure.REASONS
+    note_enc: Mapped[str | None] = mapped_column(Text)  # cleared when carried out
+    waiting_days: Mapped[int]
+    requested_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What was erased and kept, by feature (counts, reasons, dates: never a value).
+    outcome: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+
+
 # The field name each column's ciphertext is bound to (and that key rotation re-encrypts under).
 ENCRYPTED_FIELDS: dict[str, str] = {
     "date_of_birth": "patients.date_of_birth",
@@ -122,3 +178,5 @@ ENCRYPTED_FIELDS: dict[str, str] = {
 
 for _name, _field in ENCRYPTED_FIELDS.items():
     crypto.encrypted_column(Patient, f"{_name}_enc", _field)
+
+crypto.encrypted_column(ErasureRequest, "note_enc", "erasure_requests.note")

@@ -14,9 +14,14 @@ from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
 from clinic_app.core.crypto import Unreadable
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.patients.search import DEFAULT_LIMIT, MAX_LIMIT, PatientPage
 from clinic_app.patients.storage import PatientRow, PatientView
 from clinic_app.patients.validation import EMAIL_MAX, GENDER_MAX, NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
+
+# The consultation history on the patient's path answered its 100 newest in one go before it paged;
+# a client that sends nothing still gets those.
+HISTORY_PAGE_MAX = 100
 
 PhoneType = Literal["mobile", "home", "work", "other"]  # validation.PHONE_TYPES
 
@@ -188,7 +193,7 @@ class PatientListOut(Schema):
     patients: list[PatientListItem]
     total_count: int | None = Field(description="Matching patients; null when there are more than 10,000")
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
 
     @classmethod
@@ -203,8 +208,8 @@ class PatientListOut(Schema):
 
 
 class PatientListQuery(Schema):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}")
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    limit: int = limit_field(DEFAULT_LIMIT, MAX_LIMIT)
+    cursor: str | None = cursor_field()
     status: Literal["active", "archived", "all"] = Field(default="active", description="Archived patients or not")
     sort: Literal["name", "recent"] = Field(default="name", description="Last name, or newest first")
 
@@ -217,7 +222,13 @@ class PatientSearchQuery(PatientListQuery):
     )
 
 
+class PatientHistoryQuery(Schema):
+    limit: int = limit_field(HISTORY_PAGE_MAX, HISTORY_PAGE_MAX)
+    cursor: str | None = cursor_field()
+
+
 class PatientHistoryOut(Schema):
     patient_id: str
     consultations: list[dict[str, Any]] = Field(description="Newest first, as in /api/v1/consultation/history")
     total: int
+    next_cursor: str | None = next_cursor_field()

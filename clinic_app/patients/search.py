@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or
 
 from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
 from clinic_app.patients.models import Patient, PatientIdentifier
@@ -67,7 +67,7 @@ def _encode_cursor(direction: str, patient_id: str) -> str:
 
 
 def _bad_cursor() -> Invalid:
-    return Invalid(errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")])
+    return bad_cursor()
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
@@ -272,9 +272,9 @@ def search_patients(
     ``patient.listed``. Raises Invalid for an unknown status, sort or cursor."""
     errors = []
     if status not in STATUSES:
-        errors.append(FieldError("status", f"Choose one of: {', '.join(STATUSES)}."))
+        errors.append(FieldError("status", f"Choose one of: {', '.join(STATUSES)}.", "LITERAL_ERROR"))
     if sort not in SORTS:
-        errors.append(FieldError("sort", f"Choose one of: {', '.join(SORTS)}."))
+        errors.append(FieldError("sort", f"Choose one of: {', '.join(SORTS)}.", "LITERAL_ERROR"))
     if errors:
         raise Invalid(errors=errors)
     limit = max(1, min(limit, MAX_LIMIT))

@@ -23,7 +23,7 @@ from clinic_app.auth.models import ApiToken
 from clinic_app.core import audit, crypto, text
 from clinic_app.core import time as clock
 from clinic_app.core.audit import AuditEvent
-from clinic_app.core.errors import NotFound
+from clinic_app.core.errors import DomainError, NotFound
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.orgs import service as orgs
@@ -53,6 +53,7 @@ from clinic_app.patients.validation import (
 
 __all__ = [
     "DuplicateMatch",
+    "PatientErased",
     "PatientInput",
     "PatientPage",
     "PatientRow",
@@ -61,6 +62,7 @@ __all__ = [
     "Viewer",
     "archive_patient",
     "create_patient",
+    "ensure_not_erased",
     "find_by_external_id",
     "get_patient",
     "local_today",
@@ -76,6 +78,21 @@ __all__ = [
 ]
 
 NOT_FOUND = "No such patient."
+
+
+class PatientErased(DomainError):
+    """The patient was erased: their record is gone for good (410), only what the law keeps
+    remains (signed reports, invoices; docs/retention.md, "Erasure")."""
+
+    status = 410
+    title = "Gone"
+
+
+def ensure_not_erased(patient: Patient) -> Patient:
+    """``patient``, unless they were erased (PatientErased): nothing new is written for a tombstone."""
+    if patient.erased_at is not None:
+        raise PatientErased(f"This patient's record was erased on {patient.erased_at:%d %b %Y}.")
+    return patient
 
 
 def organization_region(organization_id: str) -> str:
@@ -151,7 +168,7 @@ def update_patient(organization_id: str, patient_id: str, data: PatientInput, *,
     """Write the fields ``data.provided`` names (others keep their stored value, readable or not).
     Returns the names of the fields that changed; records ``patient.updated`` with those names.
     Raises NotFound."""
-    patient = get_patient(organization_id, patient_id)
+    patient = ensure_not_erased(get_patient(organization_id, patient_id))
     vault = crypto.vault_for(organization_id)
     changed = _changed_fields(patient, data, vault)
     if changed:
@@ -174,7 +191,7 @@ def update_patient(organization_id: str, patient_id: str, data: PatientInput, *,
 
 
 def _set_archived(organization_id: str, patient_id: str, archived: bool, actor: audit.Actor) -> Patient:
-    patient = get_patient(organization_id, patient_id)
+    patient = ensure_not_erased(get_patient(organization_id, patient_id))
     if patient.archived == archived:
         return patient  # already so: nothing to change or record
     patient.archived = archived
@@ -213,8 +230,12 @@ def view_patient(
 ) -> PatientView:
     """The decrypted record (fields that fail to decrypt are UNREADABLE, each with an alarm event);
     records ``patient.viewed`` unless ``record_view`` is off (reading back what the caller has
-    just written). Raises NotFound."""
+    just written, or a feature composing a kept document such as a signed report, which gets an
+    erased patient's tombstone: no values). Raises NotFound, and PatientErased (410) when someone
+    asks to see an erased patient's record."""
     patient = get_patient(organization_id, patient_id)
+    if record_view:
+        ensure_not_erased(patient)
     view = view_of(patient, crypto.vault_for(organization_id))
     if record_view:
         _record_view(patient, actor, {"channel": channel})

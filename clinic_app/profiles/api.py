@@ -109,6 +109,7 @@ def api_users_me() -> UserMeOut:
 @api_route(
     bp,
     "/api/v1/users/list",
+    paginated="cursor",
     query=UserListQuery,
     response=UserListOut,
     summary="List the organization's members and their roles, a page at a time",
@@ -186,6 +187,7 @@ def api_update_profile(body: ProfileIn) -> ProfileOut:
 @api_route(
     bp,
     "/api/v1/profile/practitioners",
+    paginated="cursor",
     query=PageQuery,
     response=PractitionerListOut,
     summary="The organization's practitioners with their professional profiles, a page at a time",

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
-from clinic_app.core.pagination import MAX_CURSOR_LENGTH
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.profiles.service import (
     BODY_MAX,
     DISCIPLINE_MAX,
@@ -45,10 +45,8 @@ class UserMeOut(Schema):
 
 
 class PageQuery(Schema):
-    limit: int = Field(default=25, ge=1, le=100, description="Page size, 1 to 100")
-    cursor: str | None = Field(
-        default=None, max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"
-    )
+    limit: int = limit_field(25, 100)
+    cursor: str | None = cursor_field()
 
 
 class UserListQuery(PageQuery):
@@ -71,7 +69,7 @@ class UserListItem(Schema):
 class UserListOut(Schema):
     users: list[UserListItem]
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
 
 
@@ -143,5 +141,5 @@ class PractitionerOut(Schema):
 class PractitionerListOut(Schema):
     practitioners: list[PractitionerOut]
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool

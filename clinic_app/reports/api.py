@@ -202,6 +202,7 @@ def api_generate(body: GenerateSessionIn) -> GenerateSessionOut:
 @api_route(
     bp,
     "/api/v1/reports/list",
+    paginated="cursor",
     query=ReportListQuery,
     response=ReportListOut,
     summary="List reports, a page at a time",
@@ -249,6 +250,7 @@ def api_list(query: ReportListQuery) -> ReportListOut:
 @api_route(
     bp,
     "/api/v1/reports/<report_id>",
+    unpaged="the sections of one report",
     response=ReportOut,
     summary="A report",
     description="Seed 002 §6.1 fields (`generated_content`, `structured_data`, `ai_model`, …) and ours: each "
@@ -277,7 +279,7 @@ def api_edit(report_id: str, body: ReportPatch) -> ReportOut:
     organization_id = current_organization_id()
     service.get_report(organization_id, report_id)  # 404 before validation says anything
     if not body.sections:
-        raise Invalid(errors=[FieldError("sections", "Send at least one section to change.")])
+        raise Invalid(errors=[FieldError("sections", "Send at least one section to change.", "MISSING")])
     service.save_sections(
         organization_id, report_id, body.sections, expected_revision=body.revision, actor=current_actor()
     )
@@ -336,6 +338,7 @@ def api_amend(report_id: str) -> ReportOut:
 @api_route(
     bp,
     "/api/v1/reports/templates",
+    unpaged="the clinic's report templates: a short catalogue it keeps by hand, returned whole",
     response=TemplateListOut,
     summary="List report templates",
     description="The organization's templates with their current sections, the default first. The built-in "

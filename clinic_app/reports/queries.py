@@ -17,7 +17,7 @@ from clinic_app.consultations import service as consultations
 from clinic_app.consultations.models import ConsultationSession
 from clinic_app.core import audit
 from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.patients import service as patients
 from clinic_app.patients.models import Patient
@@ -193,7 +193,7 @@ class ReportPage:
 
 
 def _bad_cursor() -> Invalid:
-    return Invalid(errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")])
+    return bad_cursor()
 
 
 def _anchor(organization_id: str, cursor: str) -> Report:
@@ -223,7 +223,7 @@ def list_reports(
     optionally one status, one patient's or one session's. Raises Invalid for an unknown status
     or a bad cursor. Records ``report.listed`` with the ids shown unless ``record`` is off."""
     if status is not None and status not in STATUSES:
-        raise Invalid(errors=[FieldError("status", f"Choose one of: {', '.join(STATUSES)}.")])
+        raise Invalid(errors=[FieldError("status", f"Choose one of: {', '.join(STATUSES)}.", "LITERAL_ERROR")])
     limit = max(1, min(limit, MAX_LIMIT))
     signer = User.__table__.alias("signer")
     statement = (

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 ReportStatus = Literal["pending", "generating", "draft", "signed"]
 
@@ -153,8 +154,8 @@ class SignIn(Schema):
 
 
 class ReportListQuery(Schema):
-    limit: int = Field(default=25, ge=1, le=100, description="Page size, 1 to 100")
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    limit: int = limit_field(25, 100)
+    cursor: str | None = cursor_field()
     status: ReportStatus | None = Field(default=None, description="Only reports with this status")
     patient_id: str | None = Field(default=None, description="Only this patient's reports")
     session_id: str | None = Field(default=None, description="Only this consultation's (CS-… code or con_… id)")
@@ -179,7 +180,7 @@ class ReportListItem(Schema):
 class ReportListOut(Schema):
     reports: list[ReportListItem]
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
 
 

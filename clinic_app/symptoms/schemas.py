@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 from clinic_app.symptoms.catalogue import CATEGORIES
 from clinic_app.symptoms.service import LIMIT_MAX, QUERY_MAX_LENGTH
 
@@ -15,7 +16,8 @@ class SymptomSearchQuery(Schema):
         max_length=QUERY_MAX_LENGTH,
         description="Words, everyday synonyms or an ICD-11 code (prefix). Empty: the whole catalogue.",
     )
-    limit: int = Field(default=20, ge=1, le=LIMIT_MAX, description="How many results at most")
+    limit: int = limit_field(20, LIMIT_MAX)
+    cursor: str | None = cursor_field()
 
 
 class SymptomOut(Schema):
@@ -31,6 +33,7 @@ class SymptomSearchOut(Schema):
     symptoms: list[SymptomOut] = Field(description="Best match first (master and custom, as in the contract)")
     total: int = Field(description="How many entries match in all (symptoms holds at most limit of them)")
     limit: int
+    next_cursor: str | None = next_cursor_field()
 
 
 class CustomSymptomIn(Schema):

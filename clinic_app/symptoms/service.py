@@ -65,6 +65,7 @@ class SearchResults:
     matches: list[SymptomMatch]
     total: int
     limit: int
+    offset: int = 0
 
     def __iter__(self) -> Iterator[SymptomMatch]:
         return iter(self.matches)
@@ -135,20 +136,22 @@ def _clean_query(q: str | None) -> str:
     return " ".join((q or "").split())[:QUERY_MAX_LENGTH]
 
 
-def search(organization_id: str, q: str | None, limit: int = 20) -> SearchResults:
+def search(organization_id: str, q: str | None, limit: int = 20, offset: int = 0) -> SearchResults:
     """The master list and ``organization_id``'s custom symptoms matching ``q``, best first:
     exact code, code prefix, title prefix, every word starting a title word, a synonym, then
     looser matches (within each, whole words before parts of words, then shorter titles).
     Case-insensitive. Never includes another organization's custom symptoms.
 
     An empty ``q`` lists the catalogue: the organization's own symptoms by name, then the master
-    list by code. ``limit`` is clamped to 1..100; ``total`` counts all matches.
+    list by code. ``limit`` is clamped to 1..100; ``total`` counts all matches; ``offset`` skips
+    that many of them (the API's next page).
     """
     shown_query = _clean_query(q)
     query = shown_query.casefold()
     limit = max(1, min(int(limit), LIMIT_MAX))
+    offset = max(0, int(offset))
     if not query:
-        return _browse(organization_id, limit)
+        return _browse(organization_id, limit, offset)
     tokens = _words(query)
     code_like = bool(_CODE_QUERY.fullmatch(query))
     if not tokens and not code_like:
@@ -167,7 +170,11 @@ def search(organization_id: str, q: str | None, limit: int = 20) -> SearchResult
             ranked.append(((*hit.sort_key(None, row.name), CUSTOM), match))
     ranked.sort(key=lambda item: item[0])
     return SearchResults(
-        query=shown_query, matches=[match for _key, match in ranked[:limit]], total=len(ranked), limit=limit
+        query=shown_query,
+        matches=[match for _key, match in ranked[offset : offset + limit]],
+        total=len(ranked),
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -193,7 +200,7 @@ def _custom_candidates(organization_id: str, tokens: list[str]) -> Select:
     )
 
 
-def _browse(organization_id: str, limit: int) -> SearchResults:
+def _browse(organization_id: str, limit: int, offset: int = 0) -> SearchResults:
     custom_total = db.session.scalar(
         select(func.count()).select_from(CustomSymptom).where(CustomSymptom.organization_id == organization_id)
     )
@@ -201,18 +208,21 @@ def _browse(organization_id: str, limit: int) -> SearchResults:
     custom = db.session.execute(
         select(CustomSymptom.id, CustomSymptom.name, CustomSymptom.category)
         .where(CustomSymptom.organization_id == organization_id)
-        .order_by(CustomSymptom.name_key)
+        .order_by(CustomSymptom.name_key, CustomSymptom.id)
+        .offset(offset)
         .limit(limit)
     ).all()
     matches = [SymptomMatch(CUSTOM, row.id, None, row.name, row.category) for row in custom]
     if len(matches) < limit:
         master = db.session.execute(
             select(MasterSymptom.id, MasterSymptom.code, MasterSymptom.title, MasterSymptom.category)
-            .order_by(MasterSymptom.code)
+            .order_by(MasterSymptom.code, MasterSymptom.id)
+            .offset(max(0, offset - (custom_total or 0)))
             .limit(limit - len(matches))
         ).all()
         matches += [SymptomMatch(MASTER, row.id, row.code, row.title, row.category) for row in master]
-    return SearchResults(query="", matches=matches, total=(custom_total or 0) + (master_total or 0), limit=limit)
+    total = (custom_total or 0) + (master_total or 0)
+    return SearchResults(query="", matches=matches, total=total, limit=limit, offset=offset)
 
 
 # --- one symptom -------------------------------------------------------------------------------

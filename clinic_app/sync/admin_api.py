@@ -21,8 +21,7 @@ from clinic_app.core import audit, crypto
 from clinic_app.core.access import requires
 from clinic_app.core.api import api_route
 from clinic_app.core.crypto import Unreadable
-from clinic_app.core.errors import FieldError, Invalid
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.core.tenancy import current_actor
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
@@ -79,7 +78,7 @@ def force_sync(organization_id: str, query: ModeQuery) -> ForceSyncOut:
 
 
 def _anchor(organization_id: str, cursor: str) -> Patient:
-    problem = Invalid(errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")])
+    problem = bad_cursor()
     try:
         patient_id = decode_cursor(cursor)
     except ValueError:
@@ -221,6 +220,7 @@ def _shown_page(
 @api_route(
     bp,
     "/api/v1/admin/active-patients/<organization_id>",
+    paginated="cursor",
     query=PageQuery,
     response=ActivePatientsOut,
     summary="Active patients with their contact details",
@@ -249,6 +249,7 @@ def active_patients(organization_id: str, query: PageQuery) -> ActivePatientsOut
 @api_route(
     bp,
     "/api/v1/admin/contacts/<organization_id>/with-appointments",
+    paginated="cursor",
     query=PageQuery,
     response=ContactsOut,
     summary="Contacts that have appointments",

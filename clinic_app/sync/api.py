@@ -201,6 +201,7 @@ def trigger_scheduled_sync() -> SyncTriggerOut:
 @api_route(
     bp,
     "/api/v1/sync/progress/<sync_id>",
+    unpaged="the steps of one sync run",
     response=SyncProgressOut,
     summary="A sync's progress",
     description="Poll while `status` is starting or running. Another organization's sync is a 404.",
@@ -216,13 +217,15 @@ def sync_progress(sync_id: str) -> SyncProgressOut:
     "/api/v1/sync/history/<organization_id>",
     query=HistoryQuery,
     response=SyncHistoryOut,
+    paginated="cursor",
     summary="Sync history",
-    description="Totals over every sync of the organization and the latest `limit` runs, newest first.",
+    description="Totals over every sync of the organization and its runs, newest first, `limit` at a time: "
+    "follow `next_cursor` until it is null.",
     tags=SYNC_TAGS,
 )
 @requires("sync:read")
 def sync_history(organization_id: str, query: HistoryQuery) -> SyncHistoryOut:
-    summary = service.history_summary(organization_id, query.limit)
+    summary = service.history_summary(organization_id, query.limit, query.cursor)
     summary["recent_syncs"] = [history_item(run) for run in summary["recent_syncs"]]
     return SyncHistoryOut(limit=query.limit, **summary)
 
@@ -302,6 +305,7 @@ def cliniko_status(organization_id: str) -> ClinikoStatusOut:
 @api_route(
     bp,
     "/api/v1/cliniko/test-connection/<organization_id>",
+    unpaged="the businesses of one Cliniko account, as Cliniko lists them",
     response=ClinikoTestOut,
     summary="Test the stored Cliniko key",
     description="Asks Cliniko for the account's businesses with the stored key. A refused key or an unreachable "
@@ -330,6 +334,7 @@ def _count(*where: Any, model: Any) -> int:
 @api_route(
     bp,
     "/api/v1/cliniko/debug/<organization_id>",
+    unpaged="diagnostics with the five latest runs (GET /api/v1/sync/history pages through all)",
     response=ClinikoDebugOut,
     summary="Cliniko diagnostics",
     description="For admins: connection facts, record counts, appointment statuses, the latest runs and the "

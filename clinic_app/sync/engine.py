@@ -331,6 +331,11 @@ class SyncEngine:
         records, patient_of = [], {}
         id_map = self.writer.id_map
         for appointment in self._mapped("appointments", page.items, mapping.map_appointment):
+            if self.writer.is_erased("patients", appointment.patient_cliniko_id):
+                self.tally.count(
+                    "appointments", "unchanged"
+                )  # the patient was erased here: nothing of theirs comes back
+                continue
             patient_id = patient_of[appointment.cliniko_id] = self._patient_id(appointment.patient_cliniko_id)
             refs = {
                 "patient_id": patient_id,

@@ -4,11 +4,13 @@ API show it (no PHI: ids, counts, words)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from clinic_app.core.errors import NotFound
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.extensions import db
 from clinic_app.sync.models import ACTIVE_STATUSES, COMPLETED, FAILED, SyncRun
 
@@ -40,8 +42,28 @@ def history(organization_id: str, limit: int = 20) -> list[SyncRun]:
     )
 
 
-def history_summary(organization_id: str, limit: int = 10) -> dict[str, Any]:
-    """Totals over every run plus the latest ``limit`` runs (the sync-history contract's figures)."""
+def history_page(organization_id: str, limit: int, cursor: str | None = None) -> tuple[list[SyncRun], str | None]:
+    """``limit`` runs, newest first, after the run ``cursor`` names (the first page without one),
+    and the cursor of the next page (None on the last). Raises Invalid for a cursor this list
+    did not give out."""
+    query = select(SyncRun).where(SyncRun.organization_id == organization_id)
+    if cursor:
+        try:
+            moment, run_id = decode_cursor(cursor).split("|", 1)
+            after = datetime.fromisoformat(moment)
+        except ValueError:
+            raise bad_cursor() from None
+        query = query.where(or_(SyncRun.created_at < after, and_(SyncRun.created_at == after, SyncRun.id < run_id)))
+    found = list(db.session.scalars(query.order_by(SyncRun.created_at.desc(), SyncRun.id.desc()).limit(limit + 1)))
+    runs = found[:limit]
+    more = len(found) > limit
+    return runs, encode_cursor(f"{runs[-1].created_at.isoformat()}|{runs[-1].id}") if more else None
+
+
+def history_summary(organization_id: str, limit: int = 10, cursor: str | None = None) -> dict[str, Any]:
+    """Totals over every run plus a page of ``limit`` runs, newest first (the sync-history
+    contract's figures, and ``next_cursor`` for the page after)."""
+    recent, next_cursor = history_page(organization_id, limit, cursor)
     scope = SyncRun.organization_id == organization_id
     row = db.session.execute(
         select(
@@ -65,7 +87,8 @@ def history_summary(organization_id: str, limit: int = 10) -> dict[str, Any]:
         "last_sync_at": row.last,
         "last_successful_sync_at": max((r.finished_at for r in finished if r.finished_at), default=None),
         "average_sync_duration_seconds": round(sum(durations) / len(durations), 1) if durations else None,
-        "recent_syncs": history(organization_id, limit),
+        "recent_syncs": recent,
+        "next_cursor": next_cursor,
     }
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 ID_NOTE = "Our public id (a string), where the seed system used integers"
 ManualMode = Literal["comprehensive", "basic", "patients-only", "incremental"]
@@ -22,7 +23,8 @@ ManualMode = Literal["comprehensive", "basic", "patients-only", "incremental"]
 
 
 class HistoryQuery(Schema):
-    limit: int = Field(default=10, ge=1, le=100, description="How many recent syncs to list, 1 to 100")
+    limit: int = limit_field(10, 100)
+    cursor: str | None = cursor_field()
 
 
 class ModeQuery(Schema):
@@ -34,8 +36,8 @@ class ModeQuery(Schema):
 
 
 class PageQuery(Schema):
-    limit: int = Field(default=25, ge=1, le=100, description="Page size, 1 to 100")
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    limit: int = limit_field(25, 100)
+    cursor: str | None = cursor_field()
 
 
 # --- starting syncs --------------------------------------------------------------------------
@@ -147,6 +149,7 @@ class SyncHistoryOut(Schema):
     average_sync_duration_seconds: float | None = Field(description="Over completed runs; null before the first")
     recent_syncs: list[SyncHistoryItem]
     limit: int
+    next_cursor: str | None = next_cursor_field()
 
 
 class SchedulerStatusOut(Schema):
@@ -275,7 +278,7 @@ class _Page(Schema):
     organization_id: str
     total_count: int
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
     has_more: bool
     statistics_computed_at: Timestamp | None = Field(description="When the activity figures were last computed")
     timestamp: Timestamp

@@ -22,6 +22,10 @@ from clinic_app.sync.models import ClinikoLink, Tally
 # (Cliniko id, content hash or None, source updated_at, a function building the row's values)
 Record = tuple[str, str | None, Any, Callable[[], dict[str, Any]]]
 
+# The content hash of a record whose patient was erased here (``sync.erasure``): never a real
+# digest (those are 64 hex characters), and a sync leaves such a record as it is.
+ERASED = "erased"
+
 
 def keeps_own_hash(model: type[Any]) -> bool:
     """Whether ``model``'s rows hold their Cliniko id and content hash themselves."""
@@ -36,17 +40,27 @@ class Upserter:
         self.new_ids = IdSource()
         self.ids: dict[str, dict[str, str]] = {}  # resource -> {cliniko id: our id}
         self.seen: dict[str, set[str]] = {}  # resource -> Cliniko ids written (see note_if_empty)
+        self.erased_ids: dict[str, set[str]] = {}  # resource -> Cliniko ids of erased records
 
     def id_map(self, resource: str) -> dict[str, str]:
         """{Cliniko id: our id} of a resource kept in links, read once a run and kept up to date."""
         if resource not in self.ids:
             rows = db.session.execute(
-                select(ClinikoLink.cliniko_id, ClinikoLink.local_id).where(
+                select(ClinikoLink.cliniko_id, ClinikoLink.local_id, ClinikoLink.content_hash).where(
                     ClinikoLink.organization_id == self.organization_id, ClinikoLink.resource == resource
                 )
             )
-            self.ids[resource] = {row.cliniko_id: row.local_id for row in rows}
+            self.ids[resource] = {}
+            for row in rows:
+                self.ids[resource][row.cliniko_id] = row.local_id
+                if row.content_hash == ERASED:
+                    self.erased_ids.setdefault(resource, set()).add(row.cliniko_id)
         return self.ids[resource]
+
+    def is_erased(self, resource: str, cliniko_id: str | None) -> bool:
+        """Whether the Cliniko record ``cliniko_id`` was linked to a patient erased here."""
+        self.id_map(resource)
+        return cliniko_id is not None and cliniko_id in self.erased_ids.get(resource, ())
 
     def known(self, resource: str, model: type[Any], cliniko_ids: list[str], *extra: Any) -> dict[str, Any]:
         """What we already hold of these Cliniko records: {Cliniko id: row with ``local_id`` and
@@ -109,6 +123,9 @@ class Upserter:
         new_rows, new_links, rows, changed_links = [], [], [], []
         for cliniko_id, (digest, source_updated_at, build) in batch.items():
             held = known.get(cliniko_id)
+            if held is not None and held.content_hash == ERASED:
+                self.tally.count(resource, "unchanged")  # erased here: Cliniko's copy is not written back
+                continue
             if held is not None and digest is not None and held.content_hash == digest:
                 self.tally.count(resource, "unchanged")
                 continue

@@ -80,7 +80,14 @@ def delivery_out(view: log.DeliveryView) -> DeliveryOut:
 # --- endpoints ----------------------------------------------------------------------------------
 
 
-@api_route(bp, f"{BASE}/endpoints", response=EndpointListOut, summary="List webhook endpoints", tags=TAGS)
+@api_route(
+    bp,
+    f"{BASE}/endpoints",
+    response=EndpointListOut,
+    summary="List webhook endpoints",
+    tags=TAGS,
+    unpaged=f"an organization has at most {endpoints.MAX_ENDPOINTS} webhook endpoints",
+)
 @requires(PERMISSION)
 def api_list_endpoints(organization_id: str) -> EndpointListOut:
     return EndpointListOut(endpoints=[endpoint_out(e) for e in endpoints.list_endpoints(organization_id)])
@@ -184,7 +191,15 @@ def api_trigger(organization_id: str, body: TriggerIn) -> TriggerOut:
     return TriggerOut(events=[_event_out(e) for e in sent], message=f"{len(sent)} test event(s) queued")
 
 
-@api_route(bp, f"{BASE}/logs", query=LogsQuery, response=LogsOut, summary="The delivery log", tags=TAGS)
+@api_route(
+    bp,
+    f"{BASE}/logs",
+    query=LogsQuery,
+    response=LogsOut,
+    summary="The delivery log",
+    tags=TAGS,
+    paginated="cursor",
+)
 @requires(PERMISSION)
 def api_logs(organization_id: str, query: LogsQuery) -> LogsOut:
     views, next_cursor = log.list_deliveries(
@@ -193,7 +208,14 @@ def api_logs(organization_id: str, query: LogsQuery) -> LogsOut:
     return LogsOut(logs=[delivery_out(v) for v in views], limit=query.limit, next_cursor=next_cursor)
 
 
-@api_route(bp, f"{BASE}/status/<log_id>", response=DeliveryOut, summary="One delivery and its attempts", tags=TAGS)
+@api_route(
+    bp,
+    f"{BASE}/status/<log_id>",
+    response=DeliveryOut,
+    summary="One delivery and its attempts",
+    tags=TAGS,
+    unpaged="the attempts of one delivery (a bounded retry schedule)",
+)
 @requires(PERMISSION)
 def api_status(organization_id: str, log_id: str) -> DeliveryOut:
     return delivery_out(log.delivery_status(organization_id, log_id))
@@ -215,7 +237,14 @@ def api_retry(organization_id: str, log_id: str) -> RetryOut:
     return RetryOut(log=delivery_out(log.delivery_status(organization_id, log_id)), message="Retry queued")
 
 
-@api_route(bp, f"{BASE}/templates", response=TemplatesOut, summary="Event types and example payloads", tags=TAGS)
+@api_route(
+    bp,
+    f"{BASE}/templates",
+    response=TemplatesOut,
+    summary="Event types and example payloads",
+    tags=TAGS,
+    unpaged="one example per event type this app sends",
+)
 @requires(PERMISSION)
 def api_templates(organization_id: str) -> TemplatesOut:
     now = isoformat(utcnow())
@@ -231,7 +260,14 @@ def api_templates(organization_id: str) -> TemplatesOut:
     return TemplatesOut(templates=templates, signature_headers=["webhook-id", "webhook-timestamp", "webhook-signature"])
 
 
-@api_route(bp, f"{BASE}/analytics", response=AnalyticsOut, summary="Success rate and latency per endpoint", tags=TAGS)
+@api_route(
+    bp,
+    f"{BASE}/analytics",
+    response=AnalyticsOut,
+    summary="Success rate and latency per endpoint",
+    tags=TAGS,
+    unpaged=f"one row per webhook endpoint (at most {endpoints.MAX_ENDPOINTS})",
+)
 @requires(PERMISSION)
 def api_analytics(organization_id: str) -> AnalyticsOut:
     rows = []

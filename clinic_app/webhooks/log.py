@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from clinic_app.core import audit, text
 from clinic_app.core.errors import Conflict, FieldError, Invalid, NotFound
-from clinic_app.core.pagination import decode_cursor, encode_cursor
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.core.time import isoformat, utcnow
 from clinic_app.extensions import db
 from clinic_app.webhooks import outbox
@@ -65,9 +65,7 @@ def _cursor_anchor(cursor: str) -> tuple[datetime, str]:
         moment, delivery_id = decode_cursor(cursor).split("|", 1)
         return datetime.fromisoformat(moment), delivery_id
     except ValueError:
-        raise Invalid(
-            errors=[FieldError("cursor", "This cursor is not valid; start again from the first page.")]
-        ) from None
+        raise bad_cursor() from None
 
 
 def list_deliveries(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from clinic_app.core.api import Schema, Timestamp
+from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
 
 Id = Annotated[str, Field(max_length=40)]
 EventType = Annotated[str, Field(max_length=60)]
@@ -89,14 +90,14 @@ class DeliveryOut(Schema):
 class LogsQuery(Schema):
     endpoint_id: Id | None = None
     status: Literal["pending", "delivered", "failed"] | None = None
-    limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200")
-    cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous page")
+    limit: int = limit_field(50, 200)
+    cursor: str | None = cursor_field()
 
 
 class LogsOut(Schema):
     logs: list[DeliveryOut]
     limit: int
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    next_cursor: str | None = next_cursor_field()
 
 
 class RetryOut(Schema):

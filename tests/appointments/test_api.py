@@ -71,8 +71,11 @@ def test_upcoming_lists_booked_appointments_with_priority(app, clinic, api, tena
     response = api.get(f"/api/v1/appointments/{tenants.a.id}/upcoming?days_ahead=7&limit=50")
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"organization_id", "days_ahead", "appointments", "total_count", "has_more", "timestamp"}
+    assert set(body) == {
+        "organization_id", "days_ahead", "appointments", "total_count", "has_more", "timestamp", "next_cursor"
+    }  # fmt: skip
     assert body["organization_id"] == tenants.a.id and body["total_count"] == 5 and body["has_more"] is False
+    assert body["next_cursor"] is None
     assert body["timestamp"] == "2025-03-03T00:00:00.000Z"
     listed = body["appointments"]
     assert [item["id"] for item in listed] == [ids["6h"], ids["24h"], ids["30h"], ids["72h"], ids["5d"]]
@@ -97,6 +100,11 @@ def test_upcoming_lists_booked_appointments_with_priority(app, clinic, api, tena
     }
     short = api.get(f"/api/v1/appointments/{tenants.a.id}/upcoming?days_ahead=1&limit=1").get_json()
     assert short["total_count"] == 2 and short["has_more"] is True and len(short["appointments"]) == 1
+    rest = api.get(
+        f"/api/v1/appointments/{tenants.a.id}/upcoming?days_ahead=1&limit=1&cursor={short['next_cursor']}"
+    ).get_json()
+    assert [item["id"] for item in short["appointments"] + rest["appointments"]] == [ids["6h"], ids["24h"]]
+    assert rest["has_more"] is False and rest["next_cursor"] is None
     # Seed 002's path: the token's organization.
     same = api.get("/api/v1/appointments/upcoming").get_json()
     assert same["organization_id"] == tenants.a.id and same["total_count"] == 5 and same["days_ahead"] == 7
@@ -287,7 +295,7 @@ def test_the_endpoints_are_in_the_openapi_document(client):
     ):
         assert method in paths[path], path
     upcoming = paths["/api/v1/appointments/{organization_id}/upcoming"]["get"]
-    assert {p["name"] for p in upcoming["parameters"]} == {"organization_id", "days_ahead", "limit"}
+    assert {p["name"] for p in upcoming["parameters"]} == {"organization_id", "days_ahead", "limit", "cursor"}
     assert "422" in upcoming["responses"] and "404" in upcoming["responses"]
     assert "409" in paths["/api/v1/appointments"]["post"]["responses"]
 

@@ -222,7 +222,11 @@ def test_transcripts_by_json_and_multipart_and_reading_them_back(app, tenants, d
         f"/api/v1/consultation/{code}/transcript", json={"text": "not captions", "format": "vtt"}, headers=headers
     )
     assert broken.status_code == 422 and broken.get_json()["errors"] == [
-        {"field": "text", "message": "Line 1: A WebVTT file starts with the line “WEBVTT”; this one does not."}
+        {
+            "field": "text",
+            "message": "Line 1: A WebVTT file starts with the line “WEBVTT”; this one does not.",
+            "code": "INVALID_VALUE",
+        }
     ]
     plain = client.post(
         f"/api/v1/consultation/{code}/transcript", data="hello", headers={**headers, "Content-Type": "text/plain"}

@@ -64,6 +64,7 @@ def test_the_app_registers_its_jobs_and_tasks_explicitly(app):
         "health_data.reconcile_imports",
         "mfa.purge_challenges",
         "retention.nightly",
+        "erasure.due",
         "webhooks.deliver",
         "jobs.recover",
     ]

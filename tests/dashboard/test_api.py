@@ -128,7 +128,7 @@ def test_activity_lists_events_newest_first_without_patient_details(client, tena
     response = client.get(f"/api/v1/dashboard/{tenants.a.id}/activity?limit=5", headers=headers)
     body = response.get_json()
     assert response.status_code == 200
-    assert set(body) == {"success", "organization_id", "recent_activity", "limit", "count", "timestamp"}
+    assert set(body) == {"success", "organization_id", "recent_activity", "limit", "count", "timestamp", "next_cursor"}
     assert body["limit"] == 5 and body["count"] == len(body["recent_activity"]) == 5
     items = body["recent_activity"]
     assert [i["started_at"] for i in items] == sorted((i["started_at"] for i in items), reverse=True)

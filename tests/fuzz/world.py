@@ -102,6 +102,7 @@ def _clinic(app: Flask, organization: Any, clinician: Any, *, tag: str) -> Clini
     ids.update(_health_data(app, organization, clinician, ids["patient_id"]))
     ids.update(_billing(app, organization, ids["patient_id"], tag=tag))
     ids.update(_webhooks(app, organization, tag=tag))
+    ids.update(_privacy(app, organization, ids["patient_id"], f"{tag}jane {tag}citizen"))
     markers |= {value for value in ids.values()} | {f"{tag}jane", f"{tag}citizen", f"{tag}priya", f"{tag}kapoor"}
     markers.add(clinician.email)
     return Clinic(ids=ids, markers=markers)
@@ -165,6 +166,22 @@ def _billing(app: Flask, organization: Any, patient_id: str, *, tag: str) -> dic
         line_id = queries.lines_of(draft.id)[0].id
         db.session.commit()
         return {"item_id": item.id, "invoice_id": draft.id, "line_id": line_id, "credit_note_id": note.id}
+
+
+def _privacy(app: Flask, organization: Any, patient_id: str, name: str) -> dict[str, str]:
+    """A consent the patient gave (``consent_id``) and a request to erase them, waiting the
+    organization's period (``request_id``)."""
+    from clinic_app.patients import consent, erasure
+
+    with app.app_context():
+        given = consent.record_consent(
+            organization.id, patient_id, consent.ConsentInput("treatment", "v1", "written"), actor=ACTOR
+        )
+        waiting = erasure.request_erasure(
+            organization.id, patient_id, reason="patient_request", note=None, confirm_name=name, actor=ACTOR
+        )
+        db.session.commit()
+        return {"consent_id": given.id, "request_id": waiting.id}
 
 
 def build_world(app: Flask, tenants: Any) -> World:

@@ -241,7 +241,8 @@ def test_pages_follow_the_seed_hal_shape(app, client, bearer, tenants, patient_i
     assert client.post(UPLOAD, json=upload_body(other, [steps]), headers=bearer()).status_code == 202
 
     first = client.get(f"{LIST}?limit=2", headers=bearer()).get_json()
-    assert list(first) == ["data", "pagination", "links"]
+    assert list(first) == ["data", "pagination", "links", "next_cursor"]
+    assert first["next_cursor"] == first["pagination"]["next_cursor"]
     assert first["pagination"]["page_size"] == 2 and first["pagination"]["total_count"] == 3
     assert first["pagination"]["has_next"] is True and first["pagination"]["has_previous"] is False
     cursor = first["pagination"]["next_cursor"]

@@ -19,6 +19,14 @@ ROUTES = {
     ("/api/v1/patients/{patient_id}", "put"),
     ("/api/v1/patients/{patient_id}/history", "get"),
     ("/api/v1/patients/{patient_id}/export", "get"),
+    ("/api/v1/patients/{patient_id}/consents", "get"),
+    ("/api/v1/patients/{patient_id}/consents", "post"),
+    ("/api/v1/patients/{patient_id}/consents/{consent_id}/withdraw", "post"),
+    ("/api/v1/patients/{patient_id}/erasure/inventory", "get"),
+    ("/api/v1/patients/{patient_id}/erasure", "get"),
+    ("/api/v1/patients/{patient_id}/erasure", "post"),
+    ("/api/v1/patients/{patient_id}/erasure/{request_id}/cancel", "post"),
+    ("/api/v1/patients/{patient_id}/erasure/{request_id}/carry-out", "post"),
 }
 RECORD_FIELDS = {
     "id",
@@ -79,7 +87,7 @@ def test_an_integration_creates_reads_updates_and_lists(app, tenants, integratio
     assert item["primary_phone"] == "+61412345678" and item["date_of_birth"] == "1971-03-04"
 
     history = client.get(f"/api/v1/patients/{patient_id}/history", headers=headers).get_json()
-    assert history == {"patient_id": patient_id, "consultations": [], "total": 0}
+    assert history == {"patient_id": patient_id, "consultations": [], "total": 0, "next_cursor": None}
 
 
 def test_a_signed_in_user_token_works_too_and_names_cannot_be_cleared(app, tenants):

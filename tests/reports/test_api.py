@@ -132,7 +132,7 @@ def test_edit_sign_and_409_after_signing(app, client, tenants, bearer, report_id
 
     wrong = client.post(f"/api/v1/reports/{report_id}/sign", json={"password": "wrong"}, headers=bearer())
     assert wrong.status_code == 422 and wrong.get_json()["errors"] == [
-        {"field": "password", "message": "That password is not correct."}
+        {"field": "password", "message": "That password is not correct.", "code": "INVALID_VALUE"}
     ]
     signed = client.post(
         f"/api/v1/reports/{report_id}/sign", json={"password": PASSWORD, "revision": 1}, headers=bearer()

@@ -33,7 +33,7 @@ def test_search_answers_query_results_and_total(client, bearer):
     response = client.get(SEARCH, query_string={"q": "depressed"}, headers=bearer("receptionist"))
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
-    assert list(body) == ["query", "symptoms", "total", "limit"]
+    assert list(body) == ["query", "symptoms", "total", "limit", "next_cursor"]
     assert (body["query"], body["total"], body["limit"]) == ("depressed", len(body["symptoms"]), 20)
     first = body["symptoms"][0]
     assert set(first) == RESULT_FIELDS

@@ -9,12 +9,14 @@ paragraph is used and the reason kept.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from clinic_app.core import audit, crypto, text
 from clinic_app.core.errors import FieldError, Invalid, NotFound, Unavailable
+from clinic_app.core.pagination import bad_cursor, decode_cursor, encode_cursor
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.health_data import analyses
@@ -101,20 +103,57 @@ def history(
 ) -> list[tuple[HealthInsight, dict]]:
     """The patient's insights, newest first (at most ``limit``, 1 to 200), recording the read.
     Raises NotFound for another organization's patient."""
+    found, _next = history_page(organization_id, patient_id, actor=actor, channel=channel, limit=limit)
+    return found
+
+
+def _insight_cursor(row: HealthInsight) -> str:
+    # Full precision: two insights in the same millisecond must not fall between pages.
+    return encode_cursor(f"{row.created_at.isoformat()}|{row.id}")
+
+
+def _after_insight(cursor: str) -> tuple[datetime, str]:
+    try:
+        moment, insight_id = decode_cursor(cursor).split("|", 1)
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")), insight_id
+    except ValueError:
+        raise bad_cursor() from None
+
+
+def history_page(
+    organization_id: str,
+    patient_id: str,
+    *,
+    actor: audit.Actor,
+    channel: str,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[HealthInsight, dict]], str | None]:
+    """A page of the patient's insights, newest first, and the cursor of the next page (None on
+    the last), recording the read. Raises NotFound for another organization's patient, Invalid
+    for a limit outside 1 to 200 or a cursor this list did not give out."""
     from_patients = patients.get_patient(organization_id, patient_id).id
     if not 1 <= limit <= MAX_HISTORY:
         raise Invalid(errors=[FieldError("limit", f"Give a limit from 1 to {MAX_HISTORY}.", "OUT_OF_RANGE")])
-    rows = list(
-        db.session.scalars(
-            select(HealthInsight)
-            .where(HealthInsight.organization_id == organization_id, HealthInsight.patient_id == from_patients)
-            .order_by(HealthInsight.created_at.desc(), HealthInsight.id.desc())
-            .limit(limit)
-        )
+    query = select(HealthInsight).where(
+        HealthInsight.organization_id == organization_id, HealthInsight.patient_id == from_patients
     )
+    if cursor:
+        moment, last_id = _after_insight(cursor)
+        query = query.where(
+            or_(
+                HealthInsight.created_at < moment,
+                and_(HealthInsight.created_at == moment, HealthInsight.id < last_id),
+            )
+        )
+    found = list(
+        db.session.scalars(query.order_by(HealthInsight.created_at.desc(), HealthInsight.id.desc()).limit(limit + 1))
+    )
+    rows = found[:limit]
     if rows:
         _record_view(rows, actor, channel, from_patients, organization_id)
-    return [(row, content_of(row)) for row in rows]
+    next_cursor = _insight_cursor(rows[-1]) if len(found) > limit else None
+    return [(row, content_of(row)) for row in rows], next_cursor
 
 
 def latest_for_patient(organization_id: str, patient_id: str) -> tuple[HealthInsight, dict] | None:
