@@ -11,7 +11,7 @@ SANDBOX_LOG  ?= instance/cliniko-sandbox.log
 CHROMIUM ?= /usr/bin/chromium
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench worker install install-dev chromium browser-tools test-data clean
+.PHONY: run test lint format bench worker install install-dev chromium browser-tools test-data clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ format: install-dev
 bench: install-dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/run.py
+
+## mutation: the mutation-score gate on the modules that guard patients (docs/testing.md), one process
+##           at low priority, about 10 minutes; MUTATION_MODULES="clinic_app/core/access.py ..." for some
+MUTATION_MODULES ?=
+mutation: install-dev
+	nice -n 10 $(BIN)/python devtools/mutation/run.py $(MUTATION_MODULES)
 
 ## worker: an RQ worker with its scheduler (needs REDIS_URL)
 worker: install

@@ -1,18 +1,26 @@
-"""Every route x every kind of caller gets the outcome its declared policy promises.
+"""Every route x every kind of caller gets the outcome that the hand-written oracle promises.
 
-The routes are read from the app's URL map at collection time, so a new route is covered without
-anyone remembering to add it here; a route with no policy fails ``test_every_route_declares...``
-in tests/core/test_access.py and is refused at request time.
+The expected outcome of each call comes from tests/access_oracle.py: a role x permission table and,
+per URL rule, what it needs, both written by hand. Nothing here asks the app what a role grants or
+what a view declares (no ``ROLE_PERMISSIONS``, ``grants``, ``role_grants`` or ``policy_for``), so a
+wrong permission table or a wrong policy on a route makes this matrix fail; the tests at the end
+plant such mistakes and show that it does.
+
+The routes themselves are read from the app's URL map at collection time, so a new route is a new
+case here, and it fails until it is written in the oracle.
 
 Callers: anonymous; the owner of another organization (B); a platform operator (outside every
 organization: a browser session with two-factor sign-in, an ``opt_…`` token on the API); each role
-of organization A. Browser routes are called with a signed-in session, API routes with a bearer
-access token. Path parameters
-are filled with real ids of organization A's records, so the outsider is asking for A's things.
+of organization A; and on the API, two organization API tokens of A: one holding only the route's
+permission, one holding every other permission. Browser routes are called with a signed-in session,
+API routes with a bearer access token. Path parameters are filled with real ids of organization A's
+records, so the outsider is asking for A's things. A refusal by the access check is told apart from
+a view's own "not found" by the ``access.denied`` event the check writes to the audit trail.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from typing import Any
 
@@ -20,15 +28,14 @@ import pytest
 from werkzeug.routing import Rule
 
 from clinic_app import create_app
-from clinic_app.auth.identity import ENROLMENT_ENDPOINTS
 from clinic_app.core import jobs
-from clinic_app.core.access import Policy, policy_for
-from clinic_app.core.permissions import ROLES, role_grants
 from clinic_app.extensions import db
+from tests import access_oracle as oracle
 from tests.factories import access_token_for, api_token_for, make_user, sign_in
 from tests.operators.conftest import make_operator, operator_token, sign_in_operator
 
-ACTORS = ("anonymous", "outsider", "operator", *ROLES)
+ACTORS = ("anonymous", "outsider", "operator", *oracle.ROLES)
+TOKENS = ("token with the permission", "token without it")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -228,86 +235,115 @@ def _is_sent_to_sign_in(response: Any, api: bool) -> bool:
     )
 
 
+def _denials(app: Any) -> int:
+    with app.app_context():
+        count = db.session.execute(db.text("SELECT count(*) FROM audit_events WHERE action = 'access.denied'")).scalar()
+        db.session.remove()
+        return int(count or 0)
+
+
+class Matrix:
+    """One app with organization A's records, an operator, and the callers of ACTORS."""
+
+    def __init__(self, make_app: Any, tenants: Any, monkeypatch: Any) -> None:
+        self.app = make_app(WTF_CSRF_ENABLED=False)
+        self.tenants = tenants
+        self.clock = type("Clock", (), {"now": 1_800_000_000.0})()
+        monkeypatch.setattr("clinic_app.mfa.totp.clock", lambda: self.clock.now)
+        _operator, self.operator_secret = make_operator(self.app, with_totp=True, clock=self.clock)
+        self.values = _records(self.app, tenants)
+
+    def _caller(self, actor: str, api: bool, need: oracle.Need) -> tuple[Any, dict[str, str]]:
+        app, tenants = self.app, self.tenants
+        client = app.test_client()
+        if actor == "anonymous":
+            return client, {}
+        if actor in TOKENS:
+            scopes = [need.permission] if actor == TOKENS[0] else sorted(oracle.PERMISSIONS - {need.permission})
+            token = api_token_for(app, tenants.a.id, scopes, creator=tenants.user("owner"))
+            return client, {"Authorization": f"Bearer {token}"}
+        if actor == "operator" and api:
+            return client, {"Authorization": f"Bearer {operator_token(app)}"}
+        if actor == "operator":
+            assert sign_in_operator(client, self.operator_secret, self.clock).status_code == 303
+            return client, {}
+        user = tenants.outsider if actor == "outsider" else tenants.user(actor)
+        if api:
+            return client, {"Authorization": f"Bearer {access_token_for(app, user)}"}
+        assert sign_in(client, user.email).status_code == 303
+        return client, {}
+
+    def problems(self, path: str, method: str) -> list[str]:
+        """Every caller whose outcome differs from the oracle's, in words (empty: all as written)."""
+        need = oracle.need_of(method, path)
+        rule = next(r for r in self.app.url_map.iter_rules() if r.rule == path and method in (r.methods or ()))
+        url = _url(rule, self.values)
+        api = path.startswith(("/api/", "/fhir/"))  # FHIR takes bearer tokens only, as the JSON API does
+        names_of_a = (self.tenants.a.id, self.tenants.a.name, "target@harbour.example")
+        actors = ACTORS + (TOKENS if api and need.kind == "permission" else ())
+        found: list[str] = []
+        for actor in actors:
+            client, headers = self._caller(actor, api, need)
+            # only a member's or a token's refusal is the access check's, recorded as a denial
+            counted = need.kind == "permission" and actor not in ("anonymous", "outsider", "operator")
+            denials_before = _denials(self.app) if counted else 0
+            response = _call(client, method, url, headers)
+            body = response.get_data().decode(errors="replace")  # a PDF is bytes
+            response.close()
+            denied = counted and _denials(self.app) > denials_before
+            status = response.status_code
+            where = f"{method} {url} as {actor}: got {status} {body[:160]!r}"
+            if actor in TOKENS:
+                scopes = frozenset({need.permission} if actor == TOKENS[0] else oracle.PERMISSIONS - {need.permission})
+                want = oracle.expected_for_scopes(need, scopes)
+            elif actor == "outsider":
+                want = self._outsider_expects(need, rule)
+            else:
+                want = oracle.expected(need, actor)
+            problem = self._differs(want, status, denied, response, api, actor, need)
+            if problem:
+                found.append(f"{where}; the oracle says {want} ({problem})")
+            # another organization, and an operator outside the operators' pages, learn nothing of A
+            watched = (actor == "outsider" and need.kind == "permission") or (
+                actor == "operator" and need.kind not in (oracle.OPERATORS, oracle.PUBLIC)
+            )
+            if watched and any(name in body.replace(url, "") for name in names_of_a):
+                found.append(f"organization A leaked: {where}")
+        return found
+
+    def _outsider_expects(self, need: oracle.Need, rule: Rule) -> str | int:
+        if need.kind != "permission":
+            return oracle.expected(need, "owner")  # their own account's routes: as any signed-in person
+        if any(name in rule.arguments for name in self.values):
+            return oracle.HIDDEN  # A's ids are invisible to B
+        return oracle.ALLOWED  # acts in B's own organization, where they are the owner
+
+    @staticmethod
+    def _differs(
+        want: str | int, status: int, denied: bool, response: Any, api: bool, actor: str, need: oracle.Need
+    ) -> str | None:
+        if want == oracle.PEOPLE_ONLY:  # refused by the view, after the access check let it through
+            return None if status == 403 and not denied else "not refused as a token"
+        if want == oracle.SIGN_IN:
+            return None if _is_sent_to_sign_in(response, api) else "not sent to sign in"
+        if want == oracle.ALLOWED:
+            if status in (401, 403) or denied:
+                return "refused"
+            return None
+        if status != want:
+            return f"wanted {want}"
+        # A role's or token's refusal is the access check's, recorded as a denial; an outsider's
+        # and an operator's 404 is the same answer as for an id that does not exist, not recorded.
+        if need.kind == "permission" and actor not in ("outsider", "operator") and not denied:
+            return "no access.denied event"
+        return None
+
+
 @pytest.mark.parametrize(("path", "method", "endpoint"), CASES, ids=[f"{m} {p}" for p, m, _ in CASES])
 def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint, monkeypatch):
-    app = make_app(WTF_CSRF_ENABLED=False)
-    clock = type("Clock", (), {"now": 1_800_000_000.0})()
-    monkeypatch.setattr("clinic_app.mfa.totp.clock", lambda: clock.now)
-    _operator, operator_secret = make_operator(app, with_totp=True, clock=clock)
-    policy: Policy | None = policy_for(app, endpoint)
-    assert policy is not None, f"{endpoint} has no access policy"
-    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == path)
-    values = _records(app, tenants)
-    url = _url(rule, values)
-    api = path.startswith(("/api/", "/fhir/"))  # FHIR takes bearer tokens only, as the JSON API does
-    names_of_a = (tenants.a.id, tenants.a.name, "target@harbour.example")
-
-    for actor in ACTORS:
-        if actor == "anonymous":
-            client, headers = app.test_client(), {}
-        elif actor == "operator" and api:
-            client, headers = app.test_client(), {"Authorization": f"Bearer {operator_token(app)}"}
-        elif actor == "operator":
-            client, headers = app.test_client(), {}
-            assert sign_in_operator(client, operator_secret, clock).status_code == 303
-        elif api:
-            user = tenants.outsider if actor == "outsider" else tenants.user(actor)
-            client, headers = app.test_client(), {"Authorization": f"Bearer {access_token_for(app, user)}"}
-        else:
-            client, headers = app.test_client(), {}
-            user = tenants.outsider if actor == "outsider" else tenants.user(actor)
-            assert sign_in(client, user.email).status_code == 303
-        response = _call(client, method, url, headers)
-        response.get_data()
-        response.close()
-        status = response.status_code
-        where = f"{method} {url} as {actor}: {status} {response.get_data()[:200].decode(errors='replace')}"
-
-        if policy.public:
-            assert status not in (401, 403), where
-            continue
-        if actor == "anonymous":
-            assert _is_sent_to_sign_in(response, api), where
-            continue
-        if policy.operator:  # operators only; nobody else learns the route is there
-            if actor == "operator":
-                assert status not in (401, 403), where
-                assert status != 404 or "zz_" in url, where
-            else:
-                assert status == 404, where
-            continue
-        if actor == "operator":
-            # No organization's record, and (apart from setting up a second factor and signing out
-            # in the browser) nothing of an account's: every such route is not there for them.
-            own_account = (
-                policy.permission is None
-                and not api
-                and (endpoint.startswith("mfa.") or endpoint in ENROLMENT_ENDPOINTS)
-            )
-            if own_account:
-                assert status not in (401, 403), where
-            else:
-                assert status == 404, where
-            body = response.get_data(as_text=True).replace(url, "")
-            assert not any(name in body for name in names_of_a), f"organization A leaked: {where}"
-            continue
-        if policy.permission is None:  # any signed-in caller
-            assert status not in (401, 403), where
-            continue
-        if actor == "outsider":
-            if any(name in rule.arguments for name in values):
-                assert status == 404, where  # A's ids are invisible to B
-            else:
-                assert status not in (401,), where  # acts in B's own organization
-            body = response.get_data(as_text=True).replace(url, "")  # their own request echoed back is no leak
-            assert not any(name in body for name in names_of_a), f"organization A leaked: {where}"
-            continue
-        if role_grants(actor, policy.permission):
-            assert status not in (401, 403), where
-            if policy.hide:
-                assert status != 404 or "not found" in response.get_data(as_text=True).lower(), where
-        else:
-            assert status == (404 if policy.hide else 403), where
+    oracle.need_of(method, path)  # before any set-up: a route missing from the oracle says so at once
+    problems = Matrix(make_app, tenants, monkeypatch).problems(path, method)
+    assert not problems, "\n".join(problems)
 
 
 def test_the_matrix_covers_every_route():
@@ -315,3 +351,80 @@ def test_the_matrix_covers_every_route():
     covered = {endpoint for _path, _method, endpoint in CASES}
     assert covered == {rule.endpoint for rule in app.url_map.iter_rules()}
     assert len(CASES) > 20
+
+
+def test_every_route_is_in_the_oracle_and_the_oracle_names_no_other():
+    in_app = {(method, path) for path, method, _endpoint in CASES}
+    missing = sorted(f"{method} {path}" for method, path in in_app - set(oracle.ROUTES))
+    gone = sorted(f"{method} {path}" for method, path in set(oracle.ROUTES) - in_app)
+    assert not missing, "add these routes to tests/access_oracle.py (ROUTES): " + ", ".join(missing)
+    assert not gone, "these routes are gone from the app: remove them from tests/access_oracle.py: " + ", ".join(gone)
+
+
+# --- the matrix notices a wrong permission table or a wrong policy ------------------------------
+# Each test plants one mistake in the running app and expects the matrix above to report it.
+
+
+def test_the_matrix_fails_when_every_role_gets_every_permission(make_app, tenants, monkeypatch):
+    matrix = Matrix(make_app, tenants, monkeypatch)
+    monkeypatch.setattr("clinic_app.core.permissions.grants", lambda granted, needed: True)
+    monkeypatch.setattr("clinic_app.auth.api_tokens.grants", lambda granted, needed: True)
+    browser = matrix.problems("/audit", "GET")
+    api = matrix.problems("/api/v1/reports/<report_id>", "GET")
+    assert any(" as receptionist: got 200" in problem for problem in browser), browser
+    assert any(" as clinician: got 200" in problem for problem in browser), browser
+    assert any(" as admin: got 200" in problem for problem in api), api
+    assert any(" as token without it: got 200" in problem for problem in api), api
+
+
+def _or_instead_of_and(granted: Any, needed: str) -> bool:
+    """core.permissions.grants with the wildcard check's ``and`` turned into ``or`` (a mutant)."""
+    for permission in granted:
+        if permission in ("*", needed):
+            return True
+        if permission.endswith(":*") or needed.startswith(permission[:-1]):
+            return True
+    return False
+
+
+def test_the_matrix_fails_when_the_wildcard_check_says_or_for_and(make_app, tenants, monkeypatch):
+    matrix = Matrix(make_app, tenants, monkeypatch)
+    monkeypatch.setattr("clinic_app.core.permissions.grants", _or_instead_of_and)
+    problems = matrix.problems("/reports/<report_id>", "GET")
+    # admins hold "admin:*" and "billing:*": with "or", any wildcard grants every permission
+    assert any(" as admin: got 200" in problem for problem in problems), problems
+
+
+def test_the_matrix_fails_when_admins_get_everything(make_app, tenants, monkeypatch):
+    from clinic_app.core import permissions
+
+    matrix = Matrix(make_app, tenants, monkeypatch)
+    monkeypatch.setitem(permissions.ROLE_PERMISSIONS, "admin", frozenset({"*"}))
+    problems = matrix.problems("/reports/<report_id>", "GET") + matrix.problems(
+        "/account/security/organization", "POST"
+    )
+    assert any("GET /reports/" in problem and " as admin: got 200" in problem for problem in problems), problems
+    assert any("/account/security/organization as admin" in problem for problem in problems), problems
+    assert not [problem for problem in problems if " as admin" not in problem], problems
+
+
+def test_the_matrix_fails_when_a_route_stops_hiding_itself(make_app, tenants, monkeypatch):
+    matrix = Matrix(make_app, tenants, monkeypatch)
+    view = matrix.app.view_functions["reports.review"]
+    monkeypatch.setattr(view, "access_policy", dataclasses.replace(view.access_policy, hide=False))
+    problems = matrix.problems("/reports/<report_id>", "GET")
+    assert any(" as admin: got 403" in problem and "oracle says 404" in problem for problem in problems), problems
+    assert any(" as receptionist: got 403" in problem for problem in problems), problems
+
+
+def test_the_matrix_fails_when_a_route_needs_a_different_permission(make_app, tenants, monkeypatch):
+    matrix = Matrix(make_app, tenants, monkeypatch)
+    view = matrix.app.view_functions["audit.events"]
+    monkeypatch.setattr(view, "access_policy", dataclasses.replace(view.access_policy, permission="dashboard:read"))
+    problems = matrix.problems("/audit", "GET")
+    assert any(" as receptionist: got 200" in problem for problem in problems), problems
+
+
+def test_a_route_missing_from_the_oracle_says_where_to_write_it():
+    with pytest.raises(AssertionError, match=r"add it to tests/access_oracle\.py"):
+        oracle.need_of("GET", "/patients/<patient_id>/consent")
