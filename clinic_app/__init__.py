@@ -12,6 +12,11 @@ from clinic_app.config import PROJECT_ROOT, load_config
 
 __version__ = "0.1.0"
 
+# What RQ calls to run a job and a tick of the clock: the entries of ``clinic_app.worker``, named
+# rather than imported (that module imports this one to build its app).
+RUN_JOB = "clinic_app.worker.run_job"
+CLOCK_TICK = "clinic_app.worker.clock_tick"
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides settings (tests pass environment-style names).
@@ -182,7 +187,6 @@ def _register_jobs(app: Flask) -> None:
     from clinic_app.sync.job import run_sync
     from clinic_app.sync.outbox_job import outbox_tick, send_outbox
     from clinic_app.webhooks.delivery import deliver_job, deliver_tick
-    from clinic_app.worker import CLOCK_TICK, RUN_JOB
 
     jobs.register_jobs(
         app,

@@ -3,8 +3,10 @@
 RQ runs a job by importing a function by its dotted name and calling it with JSON-safe
 arguments. The functions here give the process an app (``flask worker`` already has one in
 context; a bare ``rq worker`` gets one built once, from the environment) and hand over to core:
-``run_job`` to ``core.jobs.run_job``, ``clock_tick`` to ``core.periodic.rq_tick``. ``create_app``
-names them when it registers the app's jobs and periodic tasks (``RUN_JOB``, ``CLOCK_TICK``).
+``run_job`` to ``core.jobs.run_job``, ``clock_tick`` to ``core.periodic.rq_tick``. This module
+stands above the composition root (it imports ``create_app``, as ``wsgi.py`` does); ``create_app``
+names these entries by their dotted names when it registers the app's jobs and periodic tasks
+(``clinic_app.RUN_JOB`` and ``clinic_app.CLOCK_TICK``, the same strings as here).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from typing import Any
 
 from flask import Flask, has_app_context
 
+from clinic_app import CLOCK_TICK, RUN_JOB, create_app
 from clinic_app.core import jobs, periodic
 
-RUN_JOB = f"{__name__}.run_job"
-CLOCK_TICK = f"{__name__}.clock_tick"
+__all__ = ["CLOCK_TICK", "RUN_JOB", "clock_tick", "run_job"]
 
 _worker_app: Flask | None = None
 
@@ -25,8 +27,6 @@ def _app() -> Flask:
     """The app a bare ``rq worker`` process runs jobs in, built on first use."""
     global _worker_app
     if _worker_app is None:
-        from clinic_app import create_app  # the composition root builds the app on demand
-
         _worker_app = create_app()
     return _worker_app
 
