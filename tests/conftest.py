@@ -172,15 +172,16 @@ def migrated_database(base_config: dict[str, Any]) -> Iterator[None]:
 
 
 def wipe_tables() -> None:
-    """Remove every row; faster than dropping and recreating per test. On PostgreSQL one TRUNCATE
-    (which the append-only audit trigger, rightly, does not cover)."""
+    """Remove every row; faster than dropping and recreating per test. On PostgreSQL the deletes
+    run as a replica session (``session_replication_role``, the test user is a superuser): no
+    trigger fires, so neither the foreign keys' checks nor the audit trail's append-only trigger
+    (which a real session cannot get past) stand in the way. For the few rows a test leaves, that
+    is some 15 ms where one TRUNCATE of every table took 200."""
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in db.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture(scope="session")
