@@ -1,12 +1,13 @@
-"""The clock's ``jobs.recover``: a queued job whose message the backend lost is handed to it again
-(only when lost, only after a while), and a running job whose worker died is failed."""
+"""The clock's ``jobs.recover``: a running job whose worker died is failed; a queued job whose RQ
+message Redis lost is handed to RQ again (only when lost, only after a while); the embedded clock,
+as it starts, queues again what an earlier process left queued, and nothing of its own."""
 
 from datetime import timedelta
 
 import pytest
 
 from clinic_app.core import jobs
-from clinic_app.core.job_recovery import LOST_AFTER, recover_jobs
+from clinic_app.core.job_recovery import LOST_AFTER, recover_jobs, requeue_left_behind
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.worker import RUN_JOB
@@ -42,11 +43,10 @@ def _waiting_row(value: int, age: timedelta) -> str:
     return row.id
 
 
-def test_a_lost_queued_job_runs_again_and_a_recent_one_is_left_alone(make_app):
+def test_a_stale_running_job_is_failed_and_a_waiting_one_left_to_the_in_process_worker(make_app):
     app = make_app()
     with app.app_context():
-        lost = _waiting_row(1, LOST_AFTER + timedelta(minutes=1))
-        recent = _waiting_row(2, LOST_AFTER - timedelta(minutes=1))
+        waiting = _waiting_row(1, LOST_AFTER * 3)  # this process's worker holds it, in line
         stale = jobs.Job(
             kind="test.recoverable",
             status=jobs.RUNNING,
@@ -55,24 +55,26 @@ def test_a_lost_queued_job_runs_again_and_a_recent_one_is_left_alone(make_app):
         )
         db.session.add(stale)
         db.session.commit()
-        assert recover_jobs(utcnow()) == {"failed_stale": 1, "requeued": 1}
-        assert ran == [1]
-        assert db.session.get(jobs.Job, lost, populate_existing=True).status == jobs.SUCCEEDED
-        assert db.session.get(jobs.Job, recent, populate_existing=True).status == jobs.QUEUED
+        assert recover_jobs(utcnow()) == {"failed_stale": 1, "requeued": 0}
+        assert ran == []
+        assert db.session.get(jobs.Job, waiting, populate_existing=True).status == jobs.QUEUED
         assert db.session.get(jobs.Job, stale.id, populate_existing=True).status == jobs.FAILED
         assert recover_jobs(utcnow()) == {"failed_stale": 0, "requeued": 0}  # nothing twice
-        assert ran == [1]
 
 
-def test_a_job_the_in_process_worker_still_holds_is_not_queued_twice(make_app):
+def test_the_embedded_clock_start_queues_again_what_an_earlier_process_left(make_app):
     app = make_app()
     with app.app_context():
-        held = _waiting_row(4, LOST_AFTER * 2)
-        worker = jobs.LocalWorker(app)
-        worker._held.add(held)  # submitted to this process's worker, not run yet
-        app.extensions["clinic_local_worker"] = worker
-        assert recover_jobs(utcnow())["requeued"] == 0
-        assert ran == []
+        left = _waiting_row(1, timedelta(minutes=1))  # queued before this process started
+        started = utcnow()
+        mine = _waiting_row(2, timedelta(0))
+        db.session.get(jobs.Job, mine).created_at = started + timedelta(seconds=1)
+        db.session.commit()
+        assert requeue_left_behind(started) == 1
+        assert ran == [1]
+        assert db.session.get(jobs.Job, left, populate_existing=True).status == jobs.SUCCEEDED
+        assert db.session.get(jobs.Job, mine, populate_existing=True).status == jobs.QUEUED
+        assert recover_jobs.periodic_spec.on_embedded_start is requeue_left_behind
 
 
 @pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL (CI always sets it)")

@@ -20,20 +20,11 @@ class LocalWorker:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.queue: queue.Queue[str] = queue.Queue()
-        self._held: set[str] = set()  # submitted and not finished yet
-        self._held_lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="clinic-jobs", daemon=True)
         self.thread.start()
 
     def submit(self, job_id: str) -> None:
-        with self._held_lock:
-            self._held.add(job_id)
         self.queue.put(job_id)
-
-    def waiting(self) -> set[str]:
-        """The ids submitted to this worker that it has not finished (queued or running)."""
-        with self._held_lock:
-            return set(self._held)
 
     def wait_idle(self) -> None:
         self.queue.join()
@@ -47,8 +38,6 @@ class LocalWorker:
             except Exception:
                 log.exception("job crashed", extra={"event": "job_crashed", "job_id": job_id})
             finally:
-                with self._held_lock:
-                    self._held.discard(job_id)
                 self.queue.task_done()
 
 
