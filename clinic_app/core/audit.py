@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import JSON, ColumnElement, Index, Integer, String, UniqueConstraint, and_, select, text, true
+from sqlalchemy import JSON, ColumnElement, Index, Integer, String, UniqueConstraint, and_, select, true
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
@@ -105,29 +105,63 @@ def _request_facts() -> tuple[str | None, str | None]:
     return g.get("request_id"), request.remote_addr
 
 
-def _append(session: Session, event: AuditEvent) -> None:
+class AuditChainHead(Model):
+    """Where each chain ends: the last event's ``seq`` and ``hash``.
+
+    Appending advances the head in one statement (an upsert that returns the previous head), which
+    both serialises writers of one chain (the row stays locked until the transaction ends) and
+    reads where the chain ends: no separate lock and no search of the events for the last one.
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+_HEADS = AuditChainHead.__table__
+
+
+def _advance_head(session: Session, chain: str, count: int) -> tuple[int, str]:
+    """Reserve ``count`` places at the end of ``chain``: the first seq, and the hash before it."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        # Serialise appends to one chain across processes for the rest of this transaction.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": event.chain})
-    elif dialect == "sqlite":
-        # SQLite takes its one write lock at a transaction's first write, and reads before that
-        # run outside any transaction: two requests could read the same head and both append
-        # seq + 1. A write that changes nothing takes the lock now (waiting for it if another
-        # writer holds it), so the head read next is the latest and stays so until commit.
-        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0"))
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.chain == event.chain)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    event.seq = (last.seq + 1) if last else 1
-    event.prev_hash = last.hash if last else GENESIS
-    event.hash = event.compute_hash()
-    # A plain INSERT: the event is never changed afterwards, so the unit of work has nothing to
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(_HEADS).values(chain=chain, seq=count, hash=GENESIS)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_HEADS.c.chain], set_={"seq": _HEADS.c.seq + count}
+    ).returning(_HEADS.c.seq, _HEADS.c.hash)
+    # The hash returned is the head's before this statement (only seq changes here): the previous
+    # event's, or the genesis hash for a new chain.
+    last_seq, previous_hash = session.execute(statement).one()
+    return last_seq - count + 1, previous_hash
+
+
+def _append_many(session: Session, chain: str, events: list[AuditEvent]) -> None:
+    """Chain ``events`` (all of ``chain``, in the order recorded) and insert them."""
+    seq, previous_hash = _advance_head(session, chain, len(events))
+    for event in events:
+        event.seq = seq
+        event.prev_hash = previous_hash
+        event.hash = previous_hash = event.compute_hash()
+        seq += 1
+    # Plain INSERTs: an event is never changed afterwards, so the unit of work has nothing to
     # track, and skipping it is a good share of the cost of auditing every page view.
-    session.execute(AuditEvent.__table__.insert(), [{c.key: getattr(event, c.key) for c in _COLUMNS}])
+    insert_events = AuditEvent.__table__.insert().values([{c.key: getattr(e, c.key) for c in _COLUMNS} for e in events])
+    move_head = _HEADS.update().where(_HEADS.c.chain == chain).values(hash=previous_hash)
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip: the head's hash moves in the same statement that inserts the events.
+        session.execute(insert_events.add_cte(move_head.cte("moved_head")))
+    else:
+        session.execute(insert_events)
+        session.execute(move_head)
+
+
+def _append(session: Session, event: AuditEvent) -> None:
+    _append_many(session, event.chain, [event])
 
 
 _PENDING = "audit_pending"
@@ -136,7 +170,7 @@ _PENDING = "audit_pending"
 def _defer(session: Session, event: AuditEvent) -> None:
     """Queue an event to be chained when its transaction commits.
 
-    Chaining takes the chain's lock (PostgreSQL advisory lock) until the transaction ends; taken
+    Chaining locks the chain's head row (``audit_chain_heads``) until the transaction ends; taken
     at the moment of recording, it would be held while the rest of the request runs (queries,
     rendering), and every other request of the same organization would queue behind it. Taken just
     before commit, it is held for the commit alone. Events keep the order they were recorded in; a
@@ -149,8 +183,13 @@ def _defer(session: Session, event: AuditEvent) -> None:
 
 def _chain_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
+    by_chain: dict[str, list[AuditEvent]] = {}
     for event in pending or ():
-        _append(session, event)
+        by_chain.setdefault(event.chain, []).append(event)
+    # Chains in a fixed order, so two transactions that append to the same two chains take their
+    # heads' locks in the same order and cannot deadlock.
+    for chain in sorted(by_chain):
+        _append_many(session, chain, by_chain[chain])
 
 
 @sa_event.listens_for(Session, "before_commit")
