@@ -103,6 +103,11 @@ def test_intake_book_move_cancel_reach_cliniko_and_a_sync_duplicates_nothing(ser
     day = (today + timedelta(days=7 - today.weekday() + 1)).isoformat()  # next week's Tuesday
     free = [t for t in free_times(sandbox, practitioner_cid, kind_cid, day) if t.endswith((":00", ":30"))]
     first, later = free[0], free[-1]
+    before = sandbox.clinic.counts()
+
+    def totals():
+        counts = sandbox.clinic.counts()
+        return counts["patients"]["total"], counts["appointments"]["total"]
 
     # 1. Intake: the new patient is created in Cliniko, once, carrying our id.
     base = server.url
@@ -133,6 +138,12 @@ def test_intake_book_move_cancel_reach_cliniko_and_a_sync_duplicates_nothing(ser
     cliniko_patient = found[0]
     assert (cliniko_patient["first_name"], cliniko_patient["last_name"]) == ("Noa", "Writeback")
     assert cliniko_patient["email"] == "noa.writeback@example.com"
+    assert cliniko_patient["date_of_birth"] == "1990-04-02"
+    phones = [(phone["phone_type"], re.sub(r"\D", "", phone["number"])) for phone in
+              cliniko_patient["patient_phone_numbers"]]  # fmt: skip
+    assert phones == [("Mobile", "61412987654")]  # as stored here: +61 412 987 654
+    # Exactly one new patient and no appointment: nothing else was written.
+    assert totals() == (before["patients"]["total"] + 1, before["appointments"]["total"])
     expect(page.locator("[data-cliniko-status='in_cliniko']")).to_be_visible(timeout=15_000)
 
     # 2. Book them into a free slot of the synced practitioner, from the calendar.
@@ -161,6 +172,9 @@ def test_intake_book_move_cancel_reach_cliniko_and_a_sync_duplicates_nothing(ser
     assert starts_local(booked[0]) == f"{day}T{first}" and booked[0]["notes"] == "Shoulder review"
     assert booked[0]["practitioner"]["links"]["self"].endswith(f"/practitioners/{practitioner_cid}")
     assert booked[0]["cancelled_at"] is None
+    assert booked[0]["appointment_type"]["links"]["self"].endswith(f"/appointment_types/{kind_cid}")
+    assert booked[0]["patient"]["links"]["self"].endswith(f"/patients/{cliniko_patient['id']}")
+    assert totals() == (before["patients"]["total"] + 1, before["appointments"]["total"] + 1)
 
     # 3. Move it to a later free time the same day.
     page.locator(f".cal-day[data-day='{day}'] a.cal-apt[data-starts='{day}T{first}']").click()
@@ -173,7 +187,8 @@ def test_intake_book_move_cancel_reach_cliniko_and_a_sync_duplicates_nothing(ser
         moved = eventually(
             lambda: appointments_of_patient(client), lambda items: starts_local(items[0]) == f"{day}T{later}"
         )
-    assert len(moved) == 1 and moved[0]["cancelled_at"] is None
+    assert len(moved) == 1 and moved[0]["cancelled_at"] is None and moved[0]["id"] == booked[0]["id"]
+    assert totals() == (before["patients"]["total"] + 1, before["appointments"]["total"] + 1)  # moved, not re-booked
     assert int((datetime.fromisoformat(moved[0]["ends_at"][:-1]) - datetime.fromisoformat(moved[0]["starts_at"][:-1]))
                .total_seconds()) == length * 60  # fmt: skip
 
@@ -185,7 +200,8 @@ def test_intake_book_move_cancel_reach_cliniko_and_a_sync_duplicates_nothing(ser
     expect(page.locator("#alerts")).to_contain_text("Cancelled: Noa Writeback")
     with api(sandbox) as client:
         cancelled = eventually(lambda: appointments_of_patient(client), lambda items: items[0]["cancelled_at"])
-    assert len(cancelled) == 1 and cancelled[0]["cancellation_reason"] == 30
+    assert len(cancelled) == 1 and cancelled[0]["cancellation_reason"] == 30 and cancelled[0]["id"] == booked[0]["id"]
+    assert totals() == (before["patients"]["total"] + 1, before["appointments"]["total"] + 1)
 
     # 5. A comprehensive read-sync afterwards: nothing twice.
     assert comprehensive_sync(app, tenants.a.id, owner) == "completed"
