@@ -1,6 +1,7 @@
 """Benchmark harness: the clinic app in its production shape against a bare Flask baseline.
 
     .venv/bin/python bench/run.py [--seconds 10] [--warmup 2] [--only NAME ...] [--list]
+    .venv/bin/python bench/run.py --profile NAME [--seconds 10]   # where its time goes (bench/profiling.py)
 
 What happens, in order (everything is torn down again in reverse order, even on error or Ctrl-C):
 
@@ -59,6 +60,7 @@ from bench.harness import (  # noqa: E402
     migrate,
 )
 from bench.kinds import HttpBenchmark, RunBenchmark, TimingBenchmark  # noqa: E402
+from bench.profiling import profile  # noqa: E402
 from bench.runners import run_http, run_long, run_timing  # noqa: E402
 from bench.settings import BENCH_DIR, RESULTS_DIR, ROOT  # noqa: E402
 from bench.summary import print_report, write_json  # noqa: E402
@@ -79,7 +81,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", action="append", metavar="NAME", help="run only this benchmark (may be given more than once)"
     )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile one HTTP or timing benchmark in-process instead of measuring it "
+        "(tables in bench/results/profile-NAME.txt)",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        if args.only:
+            parser.error("--profile names its one benchmark: leave out --only")
+        args.only = [args.profile]
     if not 1 <= args.seconds <= 600:
         parser.error("--seconds must be between 1 and 600")
     if not 0 <= args.warmup <= 60:
@@ -142,6 +154,16 @@ def _run_benchmarks(
             server.wait_until_ready()
         ctx.app_url, ctx.baseline_url = app_server.base_url, baseline_server.base_url
 
+    if args.profile:
+        (benchmark,) = selected
+        if isinstance(benchmark, RunBenchmark):
+            raise BenchError(
+                f"{benchmark.name} runs in child processes: profile it with py-spy (bench/README.md, Profiling)"
+            )
+        table = profile(benchmark, ctx, seconds=args.seconds)
+        print(f"profile of {benchmark.name} written to {table.relative_to(ROOT)} (and {table.stem}.prof)")
+        return
+
     for benchmark in selected:
         if isinstance(benchmark, HttpBenchmark):
             assert wrk is not None and app_server is not None and baseline_server is not None
@@ -194,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if args.profile:
+        if error:
+            print(f"bench: error: {error}", file=sys.stderr)
+            return 1
+        return 0
     if results:
         print_report(results, seconds=args.seconds)
     path = write_json(results, seconds=args.seconds, warmup=args.warmup, error=error)
