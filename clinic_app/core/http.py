@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -146,7 +148,45 @@ def refuse_unusable_text() -> None:
             )
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, without its per-request set-up: the signing serializer is
+    built once per secret (Flask builds a new one for every request), and a request that brings no
+    cookie (an API client, a probe, a first visit) gets an empty session without one."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        secrets_now = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(secrets_now, False)
+        if serializer is False:
+            serializer = super().get_signing_serializer(app)
+            self._serializers = {secrets_now: serializer}  # a changed secret replaces the old one
+        return serializer  # type: ignore[return-value]
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+def _end_unit_of_work(response: Response) -> None:
+    """Commit what the services flushed when the request succeeded; roll back on an error status.
+    A request that never used the database (a probe, a static file) has nothing to end."""
+    if not db.session.registry.has():
+        return
+    session = db.session()
+    if session.in_transaction():
+        if response.status_code < 400:
+            session.commit()
+        else:
+            session.rollback()
+    _run_after_transaction(session)
+
+
 def register_request_hooks(app: Flask) -> None:
+    app.session_interface = SessionCookies()
+
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
@@ -160,11 +200,7 @@ def register_request_hooks(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         # One unit of work per request: what the services flushed is committed only when the
         # request succeeded; any error status rolls it back (teardown also rolls back on exceptions).
-        if response.status_code < 400:
-            db.session.commit()
-        else:
-            db.session.rollback()
-        _run_after_transaction()
+        _end_unit_of_work(response)
 
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
