@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import cast
 
-from flask import abort, flash, g, redirect, request, session, url_for
+from flask import Response, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from clinic_app.accounts.models import User
@@ -244,6 +244,20 @@ def _send_to_enrolment() -> None:
         response.status_code = 403  # htmx goes where HX-Redirect says instead of swapping
         response.headers["HX-Redirect"] = target
     abort(response)
+
+
+def must_enrol_at_sign_in(user: User) -> bool:
+    """Whether a person just signed in with a password alone must set up a second factor before
+    anything else (their organization's rule, or an operator without one): the sign-in then
+    lands on the enrolment page instead of the page asked for."""
+    if mfa.must_enrol(user.id, orgs.memberships_of(user.id)):
+        return True
+    return operator_tokens.is_operator(user) and not mfa.has_second_factor(user.id)
+
+
+def send_to_enrolment_after_sign_in() -> Response:
+    flash(ENROLMENT_REQUIRED, "info")
+    return redirect(url_for("mfa.security"), code=303)
 
 
 def _operator_must_enrol(identity: Identity) -> bool:

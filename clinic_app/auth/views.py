@@ -59,6 +59,9 @@ def login() -> Response | tuple[str, int] | str:
                 session[second_factor.PENDING_KEY] = pending
                 return redirect(url_for("auth.login_verify"), code=303)
             identity.sign_in(user)
+            if identity.must_enrol_at_sign_in(user):
+                # A second factor is required of them (organization rule, operator) and they have none.
+                return identity.send_to_enrolment_after_sign_in()
             return redirect(next_url, code=303)
     elif form.errors:
         status = 422

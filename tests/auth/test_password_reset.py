@@ -80,6 +80,9 @@ def test_forgot_then_reset_with_the_code_ends_every_old_credential(app, client, 
     browser = app.test_client()
     assert sign_in(browser, user.email).status_code == 303
     old = api_login(client, user.email, PASSWORD).get_json()
+    other_device = api_login(client, user.email, PASSWORD).get_json()  # a second refresh-token family
+    other_browser = app.test_client()
+    assert sign_in(other_browser, user.email).status_code == 303
 
     answer = forgot(client, user.email)
     assert answer.status_code == 202
@@ -99,7 +102,9 @@ def test_forgot_then_reset_with_the_code_ends_every_old_credential(app, client, 
     assert refreshed.status_code == 401  # the old refresh token's family has ended
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {old['access_token']}"})
     assert me.status_code == 401
-    assert browser.get("/account").status_code == 302  # the old browser session has ended
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": other_device["refresh_token"]}).status_code == 401
+    assert browser.get("/account").status_code == 302  # the old browser sessions have ended
+    assert other_browser.get("/account").status_code == 302
 
     notice = smtp_server.wait_for(2, to=user.email)[1]
     assert notice["Subject"] == "Your password was changed"
@@ -296,7 +301,11 @@ def test_reset_attempts_are_throttled_per_address_and_per_client(app, client, te
     body = {"email": email, "code": "123456", "new_password": NEW_PASSWORD}
     assert [client.post(RESET, json=body).status_code for _ in range(limit)] == [400] * limit
     refused = client.post(RESET, json=body)
-    assert refused.status_code == 429 and refused.headers["X-RateLimit-Limit"] == str(limit)
+    assert refused.status_code == 429 and refused.mimetype == PROBLEM
+    assert refused.headers["X-RateLimit-Limit"] == str(limit)
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) > time.time()
+    assert int(refused.headers["Retry-After"]) > 0
     assert "Too many password reset attempts" in refused.get_json()["detail"]
 
     per_client = password_reset.ATTEMPT_LIMITS["ip"].amount
@@ -309,6 +318,8 @@ def test_reset_attempts_are_throttled_per_address_and_per_client(app, client, te
     assert set(statuses) == {400}
     by_link = other.post(RESET, json={"token": "x" * 43, "new_password": NEW_PASSWORD}, environ_base=here)
     assert by_link.status_code == 429 and by_link.headers["X-RateLimit-Limit"] == str(per_client)
+    throttled = [d for action, outcome, _t, d in actions(app) if action == "auth.password_reset_throttled"]
+    assert {"stage": "attempt", "by": "address"} in throttled and {"stage": "attempt", "by": "ip"} in throttled
 
 
 def test_the_table_holds_neither_the_code_nor_the_token(app, client, tenants, smtp_server):

@@ -6,6 +6,7 @@ and are stored hashed, throttles, the audit trail, and ``SIGNUP_ENABLED``."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
@@ -73,6 +74,15 @@ def counts(app):
 
 def other_code(code):
     return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def assert_throttled(answer, limit):
+    """A 429 problem with the documented rate-limit headers (docs/identity.md)."""
+    assert answer.status_code == 429 and answer.mimetype == PROBLEM
+    assert answer.headers["X-RateLimit-Limit"] == str(limit)
+    assert answer.headers["X-RateLimit-Remaining"] == "0"
+    assert int(answer.headers["X-RateLimit-Reset"]) > time.time()
+    assert int(answer.headers["Retry-After"]) > 0
 
 
 def test_register_confirm_with_the_mailed_code_then_log_in(app, client, smtp_server):
@@ -265,7 +275,7 @@ def test_signup_and_confirmation_are_throttled(app, client, smtp_server):
     statuses = [client.post(REGISTER, json=registration()).status_code for _ in range(limit + 1)]
     assert statuses == [202] * limit + [429]
     refused = client.post(REGISTER, json=registration())
-    assert refused.mimetype == PROBLEM and refused.headers["X-RateLimit-Limit"] == str(limit)
+    assert_throttled(refused, limit)
     assert "Too many sign-up attempts" in refused.get_json()["detail"]
 
     per_client = signup.SIGNUP_LIMITS["ip"].amount
@@ -281,10 +291,11 @@ def test_signup_and_confirmation_are_throttled(app, client, smtp_server):
     tries = signup.CONFIRM_LIMITS["address"].amount
     body = {"email": EMAIL, "code": "123456"}
     answers = [client.post(CONFIRM, json=body, environ_base={"REMOTE_ADDR": "192.0.2.10"}) for _ in range(tries + 1)]
-    assert [a.status_code for a in answers][-1] == 429
+    assert_throttled(answers[-1], tries)
     resends = signup.RESEND_LIMITS["address"].amount
-    answers = [client.post(RESEND, json={"email": EMAIL}).status_code for _ in range(resends + 1)]
-    assert answers == [202] * resends + [429]
+    answers = [client.post(RESEND, json={"email": EMAIL}) for _ in range(resends + 1)]
+    assert [a.status_code for a in answers] == [202] * resends + [429]
+    assert_throttled(answers[-1], resends)
     throttled = [(d["stage"], d["by"]) for a, _o, d in actions(app) if a == "account.signup_throttled"]
     assert {("signup", "address"), ("signup", "ip"), ("confirm", "address"), ("resend", "address")} <= set(throttled)
 
@@ -305,3 +316,14 @@ def test_set_password_link_marks_invited_staff_verified(app, client):
         password_links.use_password_link(secret, PASSWORD)
         db.session.commit()
         assert db.session.get(User, user.id).email_verified_at is not None
+
+
+def test_the_operations_are_in_the_openapi_document(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in (REGISTER, CONFIRM, VERIFY, RESEND):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [], path
+        assert {"422", "429"} <= set(operation["responses"]), path
+    assert "202" in spec["paths"][REGISTER]["post"]["responses"]
+    assert "202" in spec["paths"][RESEND]["post"]["responses"]
+    assert spec["paths"]["/api/v1/auth/health"]["get"]["security"] == []

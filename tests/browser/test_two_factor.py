@@ -160,8 +160,11 @@ def test_a_new_practice_turns_on_two_factor_sign_in(
 
     admin = browser.new_context().new_page()
     _password_step(admin, base, "sam@fernhill.example")
-    admin.wait_for_url(lambda url: "/login" not in url)
+    # The sign-in itself lands on the enrolment page, and so does any other page until then.
+    admin.wait_for_url(lambda url: url.endswith("/account/security"))
+    assert "Your organization requires two-factor sign-in" in admin.locator("main").inner_text()
     admin.goto(base + "/patients")
     admin.wait_for_url(lambda url: url.endswith("/account/security"))
     assert "Your organization requires two-factor sign-in" in admin.locator("main").inner_text()
+    assert admin.locator("[data-action=totp-start]").is_visible()
     context.close()

@@ -5,6 +5,7 @@ the API and browser log-ins, replays, races, throttling, what is stored, and the
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -136,6 +137,11 @@ def test_a_recovery_code_works_once_and_is_mailed(
     token = _login(client, user.email).get_json()["mfa_token"]
     assert client.post("/api/v1/auth/mfa/verify", json={"mfa_token": token, "code": codes[3]}).status_code == 401
     assert client.post("/api/v1/auth/mfa/verify", json={"mfa_token": token, "code": codes[4]}).status_code == 200
+    with client.application.app_context():
+        used = db.session.execute(
+            text("SELECT target_id FROM audit_events WHERE action = 'mfa.recovery_code_used'")
+        ).scalars()
+        assert used.all() == [user.id, user.id]  # each use is audited, the refused one is not a use
 
 
 def test_five_wrong_codes_end_the_mfa_token(client: FlaskClient, tenants: Any, clock: Any) -> None:
@@ -163,7 +169,10 @@ def test_verification_is_throttled_across_new_log_ins_with_the_contract_headers(
     assert [r.status_code for r in statuses[:10]] == [401] * 10
     assert refused, "an eleventh code within 15 minutes is throttled"
     assert refused[0].headers["X-RateLimit-Limit"] == "10"
+    assert refused[0].headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused[0].headers["X-RateLimit-Reset"]) > time.time()
     assert int(refused[0].headers["Retry-After"]) > 0
+    assert refused[0].mimetype == "application/problem+json"
     with app.app_context():
         actions = db.session.execute(text("SELECT action FROM audit_events")).scalars().all()
     assert "auth.second_factor_throttled" in actions
@@ -354,7 +363,11 @@ def test_owner_requires_two_factor_for_admins_and_an_admin_is_sent_to_enrolment(
     assert saved.status_code == 303
 
     admin = app.test_client()
-    assert sign_in(admin, tenants.user("admin").email).status_code == 303
+    signed_in = sign_in(admin, tenants.user("admin").email)
+    # The sign-in itself lands on the enrolment page, whatever page was asked for ...
+    assert signed_in.status_code == 303 and signed_in.headers["Location"].endswith("/account/security")
+    assert "requires two-factor sign-in" in admin.get("/account/security").get_data(as_text=True)
+    # ... and every other page sends there until a second factor is set up.
     sent = admin.get("/patients")
     assert sent.status_code == 303 and sent.headers["Location"].endswith("/account/security")
     hx = admin.get("/patients", headers={"HX-Request": "true"})
@@ -401,3 +414,18 @@ def test_challenges_are_purged_a_day_after_they_end(app: Flask, tenants: Any) ->
         assert challenges.purge_expired() == 1
         left = db.session.execute(text("SELECT id FROM mfa_challenges")).scalars().all()
     assert left == [kept.id]
+
+
+def test_the_operations_are_in_the_openapi_document(client: FlaskClient) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    enrolment = {
+        ("/api/v1/auth/mfa/totp", "post"): "201",
+        ("/api/v1/auth/mfa/totp/confirm", "post"): "200",
+        ("/api/v1/auth/mfa/totp", "delete"): "204",
+    }
+    for (path, method), success in enrolment.items():
+        operation = paths[path][method]
+        assert operation["security"] == [{"bearerAuth": []}], path
+        assert {success, "401", "429"} <= set(operation["responses"]), path
+    verify = paths["/api/v1/auth/mfa/verify"]["post"]
+    assert verify["security"] == [] and {"200", "401", "429"} <= set(verify["responses"])
