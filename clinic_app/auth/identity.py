@@ -116,6 +116,8 @@ def load_identity() -> None:
                 bound_organization_id=claims.organization_id,
             )
     else:
+        if SESSION_KEY not in session:
+            return  # no browser session: anonymous, without asking Flask-Login to look further
         user = current_user._get_current_object() if current_user.is_authenticated else None
         if user is None:
             if SESSION_KEY in session:  # expired or revoked: forget it so the next page is clean
