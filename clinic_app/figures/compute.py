@@ -126,16 +126,35 @@ def rows(organization_id: str, patient_ids: Sequence[str] | None, now: datetime)
     tz = organization_zone(organization_id)
     figures = _aggregates(organization_id, patient_ids, now, rules.window_start(now, tz))
     extras = engagement_columns.gather(organization_id, patient_ids, now)
+    return _completed(organization_id, _patients(organization_id, patient_ids), figures, extras, now, tz)
+
+
+def rows_of_new_patients(organization_id: str, patients: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+    """``rows`` for patients registered in this transaction, given as (id, archived, created_at):
+    no appointment and no contact can name a patient whose id did not exist before, so nothing is
+    read and each gets what ``rows`` gives a patient with nothing recorded."""
+    tz = organization_zone(organization_id)
+    return _completed(organization_id, patients, {}, engagement_columns.NOTHING_RECORDED, now, tz)
+
+
+def _completed(
+    organization_id: str,
+    patients: Sequence[Any],
+    figures: dict[str, Any],
+    extras: engagement_columns.Extras,
+    now: datetime,
+    tz: Any,
+) -> list[dict[str, Any]]:
     today = local_date(now, tz)
     found = []
-    for patient in _patients(organization_id, patient_ids):
-        patient_figures = figures.get(patient.id)
-        row = _stats_row(organization_id, patient.id, patient.archived, patient_figures, now)
+    for patient_id, archived, registered_at in patients:
+        patient_figures = figures.get(patient_id)
+        row = _stats_row(organization_id, patient_id, archived, patient_figures, now)
         engagement_columns.complete(
             row,
             figures=patient_figures,
-            archived=patient.archived,
-            registered_at=patient.created_at,
+            archived=archived,
+            registered_at=registered_at,
             extras=extras,
             now=now,
             tz=tz,

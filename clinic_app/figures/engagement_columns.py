@@ -36,6 +36,10 @@ class Extras:
     contacts: dict[str, Any]
 
 
+# What the queries find for patients with nothing recorded (registered a moment ago).
+NOTHING_RECORDED = Extras(next_appointments={}, primary_types={}, contacts={})
+
+
 def _counted(organization_id: str) -> list[Any]:
     return [
         Appointment.organization_id == organization_id,

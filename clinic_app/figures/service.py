@@ -158,10 +158,30 @@ def _appointments_changed(_sender: Any, *, organization_id: str, patient_ids: It
         figures_changed.send(__name__, organization_id=organization_id, patient_ids=[])
 
 
-def _patient_changed(_sender: Any, *, organization_id: str, patient_id: str, **_: Any) -> None:
+def _patient_changed(sender: Any, *, organization_id: str, patient_id: str, change: str = "", **_: Any) -> None:
     # Registered (a row of zeros, "never attended" from today), archived (never active nor at
     # risk) or restored: that one patient's figures.
-    recompute(organization_id, [patient_id])
+    if change == "registered" and isinstance(sender, Patient) and sender.created_at is not None:
+        record_registered(organization_id, [(patient_id, bool(sender.archived), sender.created_at)])
+    else:
+        recompute(organization_id, [patient_id])
+
+
+def record_registered(organization_id: str, patients: list[tuple[str, bool, datetime]]) -> int:
+    """``recompute`` for patients registered in this transaction, given as (id, archived,
+    registered at): nothing can be recorded about them yet, so their rows are computed without
+    reading (``compute.rows_of_new_patients``), stored, and announced as ``recompute`` does."""
+    now = utcnow()
+    lock(organization_id)
+    rows = compute.rows_of_new_patients(organization_id, patients, now)
+    bulk.write_rows(rows)
+    db.session.flush()
+    wanted = sorted(patient_id for patient_id, _archived, _registered in patients)
+    figures_changed.send(__name__, organization_id=organization_id, patient_ids=wanted)
+    flagged = [row["patient_id"] for row in rows if _rose(None, row["risk_level"])]
+    if flagged:
+        patients_flagged.send(__name__, organization_id=organization_id, patient_ids=flagged)
+    return len(rows)
 
 
 appointments_changed.connect(_appointments_changed)

@@ -76,6 +76,38 @@ def test_a_registered_patient_gets_figures_at_once(app_context, tenants, told):
     assert tenants.a.id in told
 
 
+def test_a_registered_patients_row_is_what_a_full_recompute_gives(app_context, tenants):
+    """Registration computes the new patient's row without reading appointments or contacts
+    (there can be none): it must equal the full computation at the same moment, column by column."""
+    from clinic_app.figures import compute
+
+    heard = []
+
+    def listen(_sender, **facts):
+        heard.append(facts)
+
+    figures_changed.connect(listen)
+    try:
+        with time_machine.travel(at(NOW), tick=False):
+            data = patients.validate_for(tenants.a.id, {"first_name": "Grace", "last_name": "Hopper"})
+            grace = patients.create_patient(tenants.a.id, data, actor=audit.Actor())
+    finally:
+        figures_changed.disconnect(listen)
+    assert heard == [{"organization_id": tenants.a.id, "patient_ids": [grace.id]}]
+    stored = db.session.scalars(
+        select(PatientAppointmentStats).where(PatientAppointmentStats.patient_id == grace.id)
+    ).one()
+    (full,) = compute.rows(tenants.a.id, [grace.id], stored.computed_at)
+    assert full["patient_id"] == grace.id
+    assert {name: getattr(stored, name) for name in full} == full
+    assert (stored.risk_level, stored.activity_status, stored.valid_until) == (
+        full["risk_level"],
+        "inactive",
+        full["valid_until"],
+    )
+    assert stored.valid_until is not None  # time alone moves "days since last contact" on
+
+
 def test_every_recompute_says_so(app_context, tenants):
     heard = []
 
