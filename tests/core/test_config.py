@@ -150,3 +150,22 @@ def test_readme_documents_every_environment_variable():
     readme = (ROOT / "README.md").read_text()
     missing = [v.name for v in VARIABLES if f"`{v.name}`" not in readme]
     assert missing == []
+
+
+def test_postgresql_sessions_run_without_jit_or_parallel_workers():
+    """The app's short indexed statements must not pay for JIT compilation or parallel workers
+    (docs/performance.md); timestamps always come back in UTC."""
+    config = load_config(overrides={"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/x"})
+    options = config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"].split()
+    assert options == ["-c", "timezone=UTC", "-c", "jit=off", "-c", "max_parallel_workers_per_gather=0"]
+
+
+def test_the_live_postgresql_session_has_them(app_context):
+    from sqlalchemy import text
+
+    from clinic_app.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL settings (CI runs the suite on PostgreSQL)")
+    settings = [db.session.scalar(text(f"SHOW {name}")) for name in ("jit", "max_parallel_workers_per_gather")]
+    assert settings == ["off", "0"]
