@@ -73,6 +73,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     install_zone_lookup(lambda organization_id: get_organization(organization_id).time_zone)
 
+    from clinic_app.core.crypto import install_keys_version_lookup
+    from clinic_app.orgs.service import keys_version
+
+    # Vaults are kept per process while the organization's keys version stays (orgs keeps the count).
+    install_keys_version_lookup(keys_version)
+
     from clinic_app.core import cors
     from clinic_app.webhooks.log import origin_allowed
 

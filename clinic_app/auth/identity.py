@@ -70,13 +70,13 @@ def current_identity() -> Identity | None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    found = sessions.find_live_session_and_user(session.get(SESSION_KEY))
+    found = sessions.find_signed_in(session.get(SESSION_KEY))
     if found is None or found[0].user_id != user_id:
         return None
-    row, user = found
+    row, user, memberships = found
     if not user.is_active:
         return None
-    g.session_row = row
+    g.session_row, g.session_memberships = row, memberships
     return user
 
 
@@ -125,7 +125,9 @@ def load_identity() -> None:
                 g.session_ended = True
             return
         row = g.get("session_row")
-        memberships = orgs.memberships_of(user.id)
+        memberships = g.get("session_memberships")
+        if memberships is None:
+            memberships = orgs.memberships_of(user.id)
         if not memberships and not operator_tokens.is_operator(user):
             # Their last organization removed them: nothing is left to sign in to.
             if row is not None:

@@ -83,18 +83,27 @@ def find_live_session(secret: str | None) -> UserSession | None:
 
 
 def find_live_session_and_user(secret: str | None) -> tuple[UserSession, User] | None:
-    """The live session of this cookie secret and its user, read together (every signed-in
-    request asks for both)."""
+    """The live session of this cookie secret and its user, read together."""
+    found = find_signed_in(secret)
+    return None if found is None else (found[0], found[1])
+
+
+def find_signed_in(secret: str | None) -> tuple[UserSession, User, list[orgs.MembershipView]] | None:
+    """The live session of this cookie secret, its user and the user's memberships, read in one
+    statement (every signed-in request asks for all three)."""
     if not secret:
         return None
-    found = db.session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.secret_hash == hash_secret(secret))
-    ).first()
-    if found is None:
+    rows = db.session.execute(
+        orgs.with_memberships(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.secret_hash == hash_secret(secret)),
+            User.id,
+        )
+    ).all()
+    if not rows:
         return None
-    row, user = found
+    row, user = rows[0].UserSession, rows[0].User
     if row.revoked_at is not None:
         return None
     now = utcnow()
@@ -105,7 +114,7 @@ def find_live_session_and_user(secret: str | None) -> tuple[UserSession, User] |
         # Written apart, so a read-only request holds no write lock (SQLite) and every request,
         # failed ones included, counts as activity.
         update_apart(UserSession, row.id, last_seen_at=now)
-    return row, user
+    return row, user, orgs.membership_views(rows)
 
 
 def end_session(row: UserSession, *, user: User) -> None:

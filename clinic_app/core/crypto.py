@@ -24,9 +24,11 @@ import hmac
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from blinker import Namespace
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
@@ -45,6 +47,10 @@ log = logging.getLogger("clinic_app.crypto")
 DATA, INDEX = "data", "index"
 PREFIX = "v1"
 
+# Sent when an organization's keys change (a key made or rotated): orgs counts them, so that every
+# process's kept vault of that organization is read again (``vault_for``).
+keys_changed = Namespace().signal("keys-changed")
+
 
 class OrganizationKey(PublicIdMixin, Model):
     """A wrapped per-organization key (``purpose`` data or index)."""
@@ -60,6 +66,26 @@ class OrganizationKey(PublicIdMixin, Model):
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     is_current: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """What encrypting and decrypting need of a key row, detached from any database session (a
+    vault outlives the request that read it: see ``vault_for``)."""
+
+    id: str
+    organization_id: str
+    purpose: str
+    version: int
+    master_key_id: str
+    wrapped_key: bytes
+    is_current: bool
+
+    @classmethod
+    def of(cls, row: OrganizationKey) -> KeyRef:
+        return cls(
+            row.id, row.organization_id, row.purpose, row.version, row.master_key_id, row.wrapped_key, row.is_current
+        )
 
 
 class Unreadable:
@@ -102,7 +128,7 @@ def _wrap(plain_key: bytes, organization_id: str, purpose: str, version: int) ->
     return kid, nonce + AESGCM(_master_keys()[kid]).encrypt(nonce, plain_key, aad)
 
 
-def _unwrap(row: OrganizationKey) -> bytes:
+def _unwrap(row: OrganizationKey | KeyRef) -> bytes:
     master = _master_keys().get(row.master_key_id)
     if master is None:
         raise CryptoError(f"master key {row.master_key_id!r} is not configured in FIELD_ENCRYPTION_KEYS")
@@ -119,7 +145,7 @@ _cache_lock = threading.Lock()
 _ciphers: dict[str, AESGCM] = {}
 
 
-def _raw(row: OrganizationKey) -> bytes:
+def _raw(row: OrganizationKey | KeyRef) -> bytes:
     with _cache_lock:
         raw = _cache.get(row.id)
     if raw is None:
@@ -134,9 +160,10 @@ def forget_unwrapped_keys() -> None:
     with _cache_lock:
         _cache.clear()
         _ciphers.clear()
+        _vaults.clear()
 
 
-def _cipher(row: OrganizationKey) -> AESGCM:
+def _cipher(row: OrganizationKey | KeyRef) -> AESGCM:
     """The AEAD of a data key, set up once per process (a list page decrypts dozens of values)."""
     cipher = _ciphers.get(row.id)
     if cipher is None:
@@ -177,9 +204,9 @@ class Vault:
     """Encrypts and decrypts one organization's fields."""
 
     organization_id: str
-    current: OrganizationKey
-    keys: dict[str, OrganizationKey]
-    index_row: OrganizationKey
+    current: KeyRef
+    keys: dict[str, KeyRef]
+    index_row: KeyRef
 
     @property
     def index_key(self) -> bytes:
@@ -267,11 +294,11 @@ def encrypted_column(model: type, attribute: str, field: str | None = None) -> N
         ENCRYPTED_COLUMNS.append(column)
 
 
-def _load_key(organization_id: str, key_id: str) -> OrganizationKey:
+def _load_key(organization_id: str, key_id: str) -> KeyRef:
     row = db.session.get(OrganizationKey, key_id)
     if row is None or row.organization_id != organization_id or row.purpose != DATA:
         raise KeyError(key_id)
-    return row
+    return KeyRef.of(row)
 
 
 def _request_vaults() -> dict[str, Vault] | None:
@@ -279,10 +306,26 @@ def _request_vaults() -> dict[str, Vault] | None:
     return per_request("vaults")
 
 
+# Vaults kept across requests in this process, by organization: (keys version, vault). The version
+# is the organization's count of key changes, read with its row (which a request reads anyway), so
+# a key made or rotated in any process makes every other process read the keys again.
+_vaults: dict[str, tuple[int, Vault]] = {}
+_keys_version_of: Callable[[str], int | None] | None = None
+
+
+def install_keys_version_lookup(lookup: Callable[[str], int | None]) -> None:
+    """How vault_for learns an organization's keys version (orgs keeps it; None: not known)."""
+    global _keys_version_of
+    _keys_version_of = lookup
+
+
 def _forget_vault(organization_id: str) -> None:
     vaults = _request_vaults()
     if vaults is not None:
         vaults.pop(organization_id, None)
+    with _cache_lock:
+        _vaults.pop(organization_id, None)
+    keys_changed.send(__name__, organization_id=organization_id)
 
 
 def vault_for(organization_id: str) -> Vault:
@@ -290,14 +333,25 @@ def vault_for(organization_id: str) -> Vault:
     vaults = _request_vaults()
     if vaults is not None and organization_id in vaults:
         return vaults[organization_id]
-    vault = _build_vault(organization_id)
+    version = _keys_version_of(organization_id) if _keys_version_of is not None else None
+    kept = _vaults.get(organization_id)
+    if version is not None and kept is not None and kept[0] == version:
+        vault = kept[1]
+    else:
+        vault = _build_vault(organization_id)
+        if version is not None:
+            with _cache_lock:
+                _vaults[organization_id] = (version, vault)
     if vaults is not None:
         vaults[organization_id] = vault
     return vault
 
 
 def _build_vault(organization_id: str) -> Vault:
-    rows = list(db.session.scalars(select(OrganizationKey).where(OrganizationKey.organization_id == organization_id)))
+    rows = [
+        KeyRef.of(row)
+        for row in db.session.scalars(select(OrganizationKey).where(OrganizationKey.organization_id == organization_id))
+    ]
     if not any(r.purpose == DATA for r in rows) or not any(r.purpose == INDEX for r in rows):
         ensure_keys(organization_id)
         return _build_vault(organization_id)
@@ -325,10 +379,13 @@ def new_data_key(organization_id: str) -> OrganizationKey:
 def rewrap_all() -> int:
     """Re-wrap every stored key under the current master key; returns how many changed."""
     kid = current_master_key_id()
-    changed = 0
-    for row in db.session.scalars(select(OrganizationKey).where(OrganizationKey.master_key_id != kid)).all():
+    changed: set[str] = set()
+    rows = db.session.scalars(select(OrganizationKey).where(OrganizationKey.master_key_id != kid)).all()
+    for row in rows:
         raw = _raw(row)
         row.master_key_id, row.wrapped_key = _wrap(raw, row.organization_id, row.purpose, row.version)
-        changed += 1
+        changed.add(row.organization_id)
     db.session.flush()
-    return changed
+    for organization_id in sorted(changed):
+        _forget_vault(organization_id)  # kept vaults hold the old wrapping
+    return len(rows)

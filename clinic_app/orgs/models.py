@@ -23,6 +23,9 @@ class Organization(PublicIdMixin, TimestampMixin, Model):
     region: Mapped[str] = mapped_column(String(2), default="AU")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # How many times the organization's keys changed (core.crypto.keys_changed): processes keep a
+    # vault while this stays the same.
+    keys_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Membership(PublicIdMixin, TimestampMixin, Model):

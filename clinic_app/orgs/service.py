@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
 
 from clinic_app.accounts.models import User
 from clinic_app.core import audit, crypto
@@ -113,16 +115,57 @@ def memberships_of(user_id: str) -> list[MembershipView]:
         .where(Membership.user_id == user_id, Membership.is_active.is_(True), Organization.is_active.is_(True))
         .order_by(Membership.created_at, Organization.name)
     ).all()
+    return membership_views(rows)
+
+
+def with_memberships(query: Select[Any], user_id: ColumnElement[str]) -> Select[Any]:
+    """``query`` (one row per user) with the user's active memberships in active organizations
+    joined, as ``memberships_of`` reads them: one row per membership, in its order, or one row
+    whose role and organization are None for someone with none. A caller that reads the user
+    anyway (each signed-in request) reads their memberships in the same statement."""
+    return (
+        query.add_columns(Membership.role, Organization)
+        .outerjoin(Membership, and_(Membership.user_id == user_id, Membership.is_active.is_(True)))
+        .outerjoin(Organization, and_(Organization.id == Membership.organization_id, Organization.is_active.is_(True)))
+        .order_by(Membership.created_at, Organization.name)
+    )
+
+
+def membership_views(rows: Iterable[Any]) -> list[MembershipView]:
+    """``memberships_of``'s answer from (role, organization) rows a caller read itself (rows
+    without an organization are skipped)."""
+    found = [(row.role, row.Organization) for row in rows if row.Organization is not None]
     # The request will ask for one of these organizations (its name, region, time zone) anyway:
     # keep the rows just read, which saves that query.
     cache = per_request("organizations")
     if cache is not None:
-        for row in rows:
-            cache.setdefault(row.Organization.id, row.Organization)
+        for _role, organization in found:
+            cache.setdefault(organization.id, organization)
     return [
-        MembershipView(row.Organization.id, row.Organization.name, row.role, two_factor_policy(row.Organization))
-        for row in rows
+        MembershipView(organization.id, organization.name, role, two_factor_policy(organization))
+        for role, organization in found
     ]
+
+
+def keys_version(organization_id: str) -> int | None:
+    """How many times the organization's keys changed (None for no such organization), from the
+    row this request already read when it did (``core.crypto.vault_for`` asks)."""
+    cache = per_request("organizations")
+    organization = cache.get(organization_id) if cache is not None else None
+    if organization is None:
+        organization = db.session.get(Organization, organization_id)
+    return organization.keys_version if organization is not None else None
+
+
+def _count_key_change(_sender: Any, *, organization_id: str, **_: Any) -> None:
+    db.session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(keys_version=Organization.keys_version + 1)
+    )
+
+
+crypto.keys_changed.connect(_count_key_change)
 
 
 def two_factor_policy(organization: Organization) -> str:

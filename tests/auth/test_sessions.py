@@ -283,3 +283,48 @@ def test_refused_access_after_an_idle_minute_is_quick_and_audited(app, login_as)
         denied = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).one()
         assert denied.target_id == "orgs.staff" and denied.outcome == "denied"
         assert db.session.scalars(select(UserSession)).one().last_seen_at > utcnow() + timedelta(minutes=1)
+
+
+def test_a_signed_in_page_reads_session_user_and_memberships_in_one_statement(app, login_as, tenants):
+    """Every signed-in request needs its session, its person and their memberships: one statement,
+    not one for each (issue 21: fewer round trips per request)."""
+    from sqlalchemy import event
+
+    client = login_as("receptionist")
+    client.get("/patients")
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def before(_connection, _cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert client.get("/patients").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    identity = [s for s in seen if "user_sessions" in s or "memberships" in s]
+    assert len(identity) == 1, identity
+    assert all(table in identity[0] for table in ("user_sessions", "users", "memberships", "organizations"))
+
+
+def test_a_member_of_a_deactivated_organization_keeps_only_their_active_ones(app, login_as, tenants):
+    """The joined read skips memberships in an organization that was deactivated, as the separate
+    read did: the account page lists only the organization they can still work in."""
+    from clinic_app.core import audit
+    from clinic_app.orgs import service as orgs
+    from clinic_app.orgs.models import Organization
+
+    with app.app_context():
+        user = db.session.get(User, tenants.user("clinician").id)
+        orgs.add_membership(organization_id=tenants.b.id, user=user, role="clinician", actor=audit.Actor())
+        db.session.commit()
+        names = (tenants.a.name, db.session.get(Organization, tenants.b.id).name)
+    client = login_as("clinician")
+    assert all(name in client.get("/account").get_data(as_text=True) for name in names)
+    with app.app_context():
+        db.session.get(Organization, tenants.b.id).is_active = False
+        db.session.commit()
+    page = client.get("/account").get_data(as_text=True)
+    assert names[0] in page and names[1] not in page

@@ -110,3 +110,89 @@ def test_new_data_key_keeps_old_values_readable(org_ids):
     assert rotated.current.id != vault.current.id
     assert rotated.decrypt("patients.email", old) == "old@example.com"
     assert rotated.encrypt("patients.email", "new").startswith(f"v1:{rotated.current.id}:")
+
+
+def _statements_during(action) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def before(_connection, _cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_a_vault_is_kept_across_requests_until_the_organizations_keys_change(app, org_ids):
+    """Issue 21: a request does not read the organization's keys again while its keys version is
+    unchanged; a key made in another process (the row and the version written behind this
+    process's back) is seen by the next request."""
+    from clinic_app.orgs.models import Organization
+
+    with app.test_request_context("/"):
+        first = crypto.vault_for(org_ids[0])
+    db.session.commit()
+    with app.test_request_context("/"):
+        read = _statements_during(lambda: crypto.vault_for(org_ids[0]))
+    assert not [s for s in read if "organization_keys" in s]
+    db.session.commit()
+
+    # Another process rotates: a new current data key and the version moved, nothing said here.
+    raw_new = os.urandom(32)
+    kid, wrapped = crypto._wrap(raw_new, org_ids[0], crypto.DATA, 2)
+    db.session.execute(
+        crypto.OrganizationKey.__table__.update()
+        .where(crypto.OrganizationKey.organization_id == org_ids[0], crypto.OrganizationKey.purpose == crypto.DATA)
+        .values(is_current=False)
+    )
+    db.session.execute(
+        crypto.OrganizationKey.__table__.insert().values(
+            id="key_elsewhere0000000000000",
+            organization_id=org_ids[0],
+            purpose=crypto.DATA,
+            version=2,
+            master_key_id=kid,
+            wrapped_key=wrapped,
+            is_current=True,
+            created_at=first.current and crypto.utcnow(),
+        )
+    )
+    db.session.execute(
+        Organization.__table__.update()
+        .where(Organization.id == org_ids[0])
+        .values(keys_version=Organization.keys_version + 1)
+    )
+    db.session.commit()
+    db.session.expire_all()
+    with app.test_request_context("/"):
+        rotated = crypto.vault_for(org_ids[0])
+    assert rotated.current.id == "key_elsewhere0000000000000" != first.current.id
+    assert rotated.decrypt("patients.email", first.encrypt("patients.email", "kept@example.com")) == "kept@example.com"
+
+
+def test_making_or_rewrapping_keys_moves_the_organizations_keys_version(app, org_ids):
+    from clinic_app.orgs.models import Organization
+
+    def version() -> int:
+        db.session.expire_all()
+        return db.session.get(Organization, org_ids[0]).keys_version
+
+    before = version()
+    crypto.new_data_key(org_ids[0])
+    db.session.commit()
+    assert version() == before + 1
+    old = app.config["FIELD_ENCRYPTION_KEYS"]
+    new_kid, new_key = key_string("k9").split(":", 1)
+    app.config["FIELD_ENCRYPTION_KEYS"] = {new_kid: base64.urlsafe_b64decode(new_key), **old}
+    try:
+        crypto.rewrap_all()
+        db.session.commit()
+        assert version() == before + 2
+    finally:
+        app.config["FIELD_ENCRYPTION_KEYS"] = old
+        crypto.forget_unwrapped_keys()
