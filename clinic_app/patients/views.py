@@ -6,7 +6,7 @@ page and its export download, which show other features too, are the chart's
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import make_response, render_template, request, url_for
@@ -20,7 +20,7 @@ from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id
 from clinic_app.core.time import in_zone, organization_zone
 from clinic_app.core.web import done, is_htmx, render_confirm, render_page
-from clinic_app.patients import bp, service
+from clinic_app.patients import bp, display, service
 from clinic_app.patients.forms import PatientForm, unplaced_phones
 from clinic_app.patients.search import SORTS, STATUSES
 from clinic_app.patients.validation import PHONE_TYPES, SEX_CHOICES, format_phone
@@ -42,7 +42,10 @@ def _patient_template_helpers() -> dict[str, Any]:
         "patient_url": _patient_url,
         "is_unreadable": lambda value: isinstance(value, Unreadable),
         "format_phone": format_phone,
-        "long_date": lambda value: value.strftime("%d %b %Y") if isinstance(value, date) else "",
+        "long_date": display.long_date,
+        "shown": display.shown,
+        "birth_date": display.birth_date,
+        "phone": display.phone,
         "local_time": local_time,
         "sex_labels": SEX_CHOICES,
         "phone_types": PHONE_TYPES,
