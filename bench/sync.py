@@ -60,13 +60,31 @@ class SyncWorkload:
     client_per_minute: int | None = UNPACED_PER_MINUTE  # None: the app's own pacing (Cliniko's 200)
     max_seconds: float | None = None
     max_rss_mb: float | None = None
+    # Issue 21: the sync's work time within this many times the bare walk's (same round), and its
+    # peak memory under the second budget.
+    max_work_ratio: float | None = None
+    transfer_rss_mb: float | None = None
     ideal_factor: float | None = None  # rate limited: time within this many times requests ÷ limit
     timeout_s: float = 600.0
 
 
-SEED_WORKLOAD = SyncWorkload(name="sync_seed_workload", patients=650, appointments=1000, max_seconds=5.0)
+SEED_WORKLOAD = SyncWorkload(
+    name="sync_seed_workload",
+    patients=650,
+    appointments=1000,
+    max_seconds=5.0,
+    max_work_ratio=2.0,
+    transfer_rss_mb=200.0,
+)
 LARGE_WORKLOAD = SyncWorkload(
-    name="sync_10k_100k", patients=10_000, appointments=100_000, max_seconds=60.0, max_rss_mb=400.0, timeout_s=900.0
+    name="sync_10k_100k",
+    patients=10_000,
+    appointments=100_000,
+    max_seconds=60.0,
+    max_rss_mb=400.0,
+    max_work_ratio=2.0,
+    transfer_rss_mb=200.0,
+    timeout_s=900.0,
 )
 # The smallest clinic whose sync needs more than one window of 200 requests (20 patient pages,
 # 200 appointment pages and 4 reference lists: 224), so a full minute of waiting is measured.
@@ -184,6 +202,7 @@ class SyncJob:
     def __init__(self, ctx: BenchContext, workload: SyncWorkload, sandbox: Sandbox) -> None:
         self.ctx, self.workload, self.sandbox = ctx, workload, sandbox
         self.rounds = 0
+        self.baseline_work: float | None = None  # this round's walk (the harness runs it first)
 
     def baseline(self, measure: Measure) -> RunSample:
         """The transfer alone: a bare client reads what the sync reads, at the same pacing."""
@@ -206,6 +225,7 @@ class SyncJob:
             "answered 429": served["by_status"].get("429", 0),
             "records read": sum(report["records"].values()),
         }
+        self.baseline_work = report["seconds"]
         return RunSample(child=child, work_seconds=report["seconds"], facts=facts)
 
     def candidate(self, measure: Measure) -> RunSample:
@@ -329,6 +349,24 @@ class SyncJob:
                 Verdict(
                     f"peak memory under {workload.max_rss_mb:g} MB",
                     child.peak_rss_mb < workload.max_rss_mb,
+                    f"{child.peak_rss_mb:.1f} MB",
+                )
+            )
+        if workload.max_work_ratio is not None:
+            walk = self.baseline_work
+            ratio = work / walk if walk else None
+            verdicts.append(
+                Verdict(
+                    f"work time within {workload.max_work_ratio:g}x of the bare walk's",
+                    ratio is not None and ratio <= workload.max_work_ratio,
+                    f"{ratio:.2f}x ({work:.2f} s against {walk:.2f} s)" if ratio is not None else "no baseline walk",
+                )
+            )
+        if workload.transfer_rss_mb is not None:
+            verdicts.append(
+                Verdict(
+                    f"peak memory under {workload.transfer_rss_mb:g} MB",
+                    child.peak_rss_mb < workload.transfer_rss_mb,
                     f"{child.peak_rss_mb:.1f} MB",
                 )
             )

@@ -1,21 +1,30 @@
 """Bulk helpers for writing a sync's pages fast: public ids drawn in batches, the next page fetched
-while this one is written, and rows inserted with the table's plain INSERT."""
+while this one is written, and a page's rows inserted at once (one ``COPY`` on PostgreSQL, the
+table's plain INSERT elsewhere)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import string
 import threading
+import weakref
 from collections.abc import Generator, Iterator
+from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Boolean, Connection, Date, Engine, Float, Integer, String, Table, event, insert
+from sqlalchemy.exc import DBAPIError
 
+from clinic_app.core.db import UTCDateTime
 from clinic_app.extensions import db
 from clinic_app.sync.cliniko import Page
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # core.db.new_id's alphabet
+_BYTE_TO_BASE62 = bytes(ord(_BASE62[byte % 62]) for byte in range(256))
+_UNEVEN_BYTES = bytes(range(248, 256))  # 248 = 4 x 62: below it every character is equally likely
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
@@ -24,10 +33,10 @@ def new_ids(prefix: str, count: int) -> list[str]:
     than everything else a row needs when a sync writes 200,000 rows. Bytes of 248 and above are
     skipped so that every character is equally likely."""
     wanted = 22 * count
-    characters: list[str] = []
-    while len(characters) < wanted:
-        characters += [_BASE62[byte % 62] for byte in os.urandom(wanted + 64) if byte < 248]
-    return [prefix + "_" + "".join(characters[i : i + 22]) for i in range(0, wanted, 22)]
+    characters = ""
+    while len(characters) < wanted:  # bytes of 248 and above dropped, the rest read modulo 62, in C
+        characters += os.urandom(wanted + 64).translate(_BYTE_TO_BASE62, _UNEVEN_BYTES).decode("ascii")
+    return [prefix + "_" + characters[i : i + 22] for i in range(0, wanted, 22)]
 
 
 class IdSource:
@@ -84,7 +93,162 @@ def _offer(slot: queue.Queue[tuple[str, Any]], stop: threading.Event, item: tupl
     return False
 
 
+COPY_FROM = 10  # below this many rows the plain INSERT is as quick
+# Column types whose Python values PostgreSQL's COPY takes as they are (Text is a String).
+_COPYABLE = (String, Boolean, Integer, Float, Date, UTCDateTime)
+
+
 def insert_rows(model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys) with the table's plain INSERT: the ORM's per-row
-    bookkeeping costs more than mapping and encrypting the records."""
-    db.session.execute(insert(model.__table__), rows)
+    """Insert rows (all with the same keys) in the caller's transaction, bypassing the ORM's
+    per-row bookkeeping (it costs more than mapping and encrypting the records).
+
+    On PostgreSQL the rows go into a ``COPY`` (the INSERT the driver sent once per row cost a large
+    sync more than everything else it did), which is left open while more rows of the same table
+    and columns follow: the server stores one page while the sync fetches and maps the next, and
+    the sync waits for it only when it next uses the connection otherwise (a query, its checkpoint's
+    commit; ``_OpenCopy``). Rows the COPY cannot take as they are (a column the rows leave to a
+    Python-side default, a type it would need converting) take the plain INSERT."""
+    if not rows:
+        return
+    table = model.__table__
+    columns = list(rows[0])
+    if len(rows) >= COPY_FROM and db.session.get_bind().dialect.name == "postgresql":
+        moments = _copyable(table, frozenset(columns))
+        if moments is not None:
+            _copy_rows(table, columns, [columns.index(name) for name in moments], rows)
+            return
+    db.session.execute(insert(table), rows)
+
+
+@cache
+def _copyable(table: Table, columns: frozenset[str]) -> tuple[str, ...] | None:
+    """The date-time columns among ``columns`` if rows with these keys can be copied as they are:
+    every column a known type, and none left out that SQLAlchemy would fill from a Python-side
+    default (an omitted column with a database default gets it from COPY as from INSERT). None if not."""
+    for column in table.columns:
+        if column.key not in columns:
+            if column.default is not None:
+                return None
+        elif not isinstance(column.type, _COPYABLE):
+            return None
+    if not columns <= set(table.columns.keys()):
+        return None
+    return tuple(key for key in columns if isinstance(table.columns[key].type, UTCDateTime))
+
+
+def _copy_rows(table: Table, columns: list[str], moments: list[int], rows: list[dict[str, Any]]) -> None:
+    values = [[row[name] for name in columns] for row in rows]
+    for row_values in values:  # all checked before any is sent, as the INSERT does
+        for at in moments:
+            moment = row_values[at]
+            if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+                # UTCDateTime refuses these on INSERT; COPY would store a naive one in the
+                # session's time zone.
+                raise ValueError("naive datetimes are not stored; use clinic_app.core.time.utcnow()")
+    session_connection = db.session.connection()
+    connection = session_connection.connection.driver_connection
+    shape = (table, tuple(columns))
+    open_copy = _open_copies.get(id(connection))
+    if open_copy is not None and open_copy.shape != shape:
+        finish_copy(connection)
+        open_copy = None
+    if open_copy is None:
+        _watch(session_connection.engine)
+        open_copy = _OpenCopy(connection, shape, session_connection.dialect.dbapi)
+        _open_copies[id(connection)] = open_copy
+    write_row = open_copy.copy.write_row
+    with open_copy.errors():
+        for row_values in values:
+            write_row(row_values)
+
+
+# --- a COPY left open between pages -------------------------------------------------------------
+
+_open_copies: dict[int, _OpenCopy] = {}  # id(driver connection) -> its open COPY
+_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+class _Abandoned(Exception):
+    """Ends an open COPY without storing its rows (the transaction is being rolled back)."""
+
+
+class _OpenCopy:
+    """A ``COPY ... FROM STDIN`` into one table with one set of columns, open on a connection.
+    Nothing else may run on that connection until it is finished: the engine's events below see
+    to that (any statement, commit or rollback on it finishes or abandons it first)."""
+
+    def __init__(self, connection: Any, shape: tuple[Table, tuple[str, ...]], dbapi: Any) -> None:
+        self.shape, self._dbapi = shape, dbapi
+        table, columns = shape
+        names = ", ".join(f'"{table.columns[key].name}"' for key in columns)
+        self.statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+        self._stack = contextlib.ExitStack()
+        cursor = self._stack.enter_context(connection.cursor())
+        try:
+            with self.errors():
+                self.copy = self._stack.enter_context(cursor.copy(self.statement))
+        except BaseException:
+            self._stack.close()
+            raise
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy raises them for a statement (an IntegrityError for a
+        duplicate key, ...), as the INSERT did."""
+        try:
+            yield
+        except self._dbapi.Error as error:
+            raise DBAPIError.instance(self.statement, None, error, self._dbapi.Error) from error
+
+    def finish(self) -> None:
+        """Send the end of the data and wait until the server has stored every row (raises its error)."""
+        with self.errors():
+            self._stack.close()
+
+    def abandon(self) -> None:
+        """Tell the server to drop the rows (COPY fails, the transaction with it)."""
+        with contextlib.suppress(Exception):
+            self._stack.__exit__(_Abandoned, _Abandoned(), None)
+
+
+def finish_copy(connection: Any) -> None:
+    """Finish the COPY open on ``connection`` (a driver connection), if any."""
+    open_copy = _open_copies.pop(id(connection), None)
+    if open_copy is not None:
+        open_copy.finish()
+
+
+def _abandon_copy(connection: Any) -> None:
+    open_copy = _open_copies.pop(id(connection), None)
+    if open_copy is not None:
+        open_copy.abandon()
+
+
+def _watch(engine: Engine) -> None:
+    """Make every use of ``engine``'s connections finish (or, for a rollback, abandon) a COPY left
+    open on that connection first. Cheap when none is open: one look at an empty dict."""
+    if engine in _watched:
+        return
+    _watched.add(engine)
+
+    def before_statement(connection: Connection, *_: Any) -> None:
+        if _open_copies:
+            finish_copy(connection.connection.driver_connection)
+
+    def before_rollback(connection: Connection) -> None:
+        if _open_copies:
+            _abandon_copy(connection.connection.driver_connection)
+
+    def pool_reset(driver_connection: Any, *_: Any) -> None:
+        if _open_copies:
+            _abandon_copy(driver_connection)
+
+    def pool_forget(driver_connection: Any, *_: Any) -> None:
+        _open_copies.pop(id(driver_connection), None)  # closed: its COPY went with it
+
+    event.listen(engine, "before_cursor_execute", before_statement)
+    event.listen(engine, "commit", before_statement)
+    event.listen(engine, "rollback", before_rollback)
+    event.listen(engine.pool, "reset", pool_reset)
+    event.listen(engine.pool, "close", pool_forget)
+    event.listen(engine.pool, "invalidate", pool_forget)

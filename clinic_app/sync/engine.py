@@ -190,6 +190,7 @@ class SyncEngine:
 
     def _statistics(self) -> None:
         run = self.run_row
+        self.writer.forget()  # the id maps of a large sync are no use to the recompute
         # An incremental touches the patients it wrote (and any with stale figures); else everyone.
         touched = self.affected if run.mode == INCREMENTAL and not self.resumed else None
         run.total = run.processed = _refresh_figures(self.organization_id, touched, now=utcnow())
@@ -197,10 +198,11 @@ class SyncEngine:
     # -- checkpoints --
 
     def _checkpoint(self, *, step_done: bool = False) -> None:
-        """After each page: bring progress, counts and cursor up to date, and stop if a cancel was
-        asked for. At most once a second (and at the end of each step, and before stopping) these
-        are committed together with the rows written since: a checkpoint. Committing every page
-        cost a large sync half its time in disk writes; a killed run loses a second of work."""
+        """After each page: bring progress, counts and cursor up to date. At most once a second
+        (and at the end of each step) these are committed together with the rows written since, a
+        checkpoint, and the run stops there if a cancel was asked for. Committing every page cost a
+        large sync half its time in disk writes, and looking for a cancel every page a round trip
+        each; a killed run loses a second of work, a cancel waits a second at most."""
         run, now = self.run_row, utcnow()
         self.tally.write(run)
         weight = STEP_WEIGHTS.get
@@ -213,16 +215,17 @@ class SyncEngine:
         if run.started_at and run.percentage >= 1:
             elapsed = (now - run.started_at).total_seconds()
             run.estimated_completion_at = run.started_at + timedelta(seconds=elapsed * 100 / run.percentage)
+        if not step_done and time.monotonic() - self.committed_at < CHECKPOINT_SECONDS:
+            return  # the run's row is written, and a cancel looked for, when the checkpoint is due
         cancel = db.session.scalar(select(SyncRun.cancel_requested).where(SyncRun.id == run.id))
-        if step_done or cancel or time.monotonic() - self.committed_at >= CHECKPOINT_SECONDS:
-            if self.postgresql:
-                # A crash may lose the last checkpoints, never half of one (rows and cursor commit
-                # together), and the run repeats those pages; the disk need not be waited for.
-                db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            message = f"{run.current_step}: {run.processed} of {run.total}"
-            self.ctx.progress(run.percentage, step=run.current_step, message=message)  # commits
-            self.committed_at = time.monotonic()
-            send_waiting_writes(self.organization_id, self.client)  # a person waits for those; pages do not
+        if self.postgresql:
+            # A crash may lose the last checkpoints, never half of one (rows and cursor commit
+            # together), and the run repeats those pages; the disk need not be waited for.
+            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        message = f"{run.current_step}: {run.processed} of {run.total}"
+        self.ctx.progress(run.percentage, step=run.current_step, message=message)  # commits
+        self.committed_at = time.monotonic()
+        send_waiting_writes(self.organization_id, self.client)  # a person waits for those; pages do not
         if cancel:
             raise SyncCancelled
 

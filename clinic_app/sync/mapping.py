@@ -58,11 +58,21 @@ def clean_text(value: Any, limit: int, *, multiline: bool = False) -> str | None
     """Trimmed, NFC-normalised text without control characters, cut to ``limit``; None if empty."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFC", str(value).replace("\r\n", "\n").replace("\r", "\n"))
-    keep = "\n\t" if multiline else ""
-    text = "".join(ch if ch in keep or unicodedata.category(ch) not in _CONTROL else " " for ch in text)
-    if not multiline:
-        text = _SPACES.sub(" ", text)
+    text = str(value)
+    if text.isprintable():
+        # The common case, and the same answer quicker: printable text holds no character of
+        # the _CONTROL categories and no white space but the plain space (no line breaks to
+        # keep), so only its normal form and runs of spaces are left to see to.
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        if not multiline and "  " in text:
+            text = _SPACES.sub(" ", text)
+    else:
+        text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+        keep = "\n\t" if multiline else ""
+        text = "".join(ch if ch in keep or unicodedata.category(ch) not in _CONTROL else " " for ch in text)
+        if not multiline:
+            text = _SPACES.sub(" ", text)
     text = text.strip()
     return text[:limit].rstrip() or None
 
@@ -297,11 +307,16 @@ def linked_id(value: Any) -> str | None:
     The same answer as ``client.id_from_link`` for Cliniko's links, by plain string work: an
     appointment carries four links and a full sync reads 100,000 appointments.
     """
-    links = value.get("links") if isinstance(value, Mapping) else None
-    target = links.get("self") if isinstance(links, Mapping) else None
+    links = value.get("links") if isinstance(value, (dict, Mapping)) else None
+    target = links.get("self") if isinstance(links, (dict, Mapping)) else None
     if not isinstance(target, str):
         return None
-    path = target.split("#", 1)[0].split("?", 1)[0].strip().rstrip("/")
+    path = target
+    if "#" in path:
+        path = path.split("#", 1)[0]
+    if "?" in path:
+        path = path.split("?", 1)[0]
+    path = path.strip().rstrip("/")
     segment = path.rsplit("/", 1)[-1] if "/" in path else ""
     return segment or None
 

@@ -39,7 +39,9 @@ class Upserter:
         self.organization_id, self.actor_id, self.tally = organization_id, actor_id, tally
         self.new_ids = IdSource()
         self.ids: dict[str, dict[str, str]] = {}  # resource -> {cliniko id: our id}
-        self.seen: dict[str, set[str]] = {}  # resource -> Cliniko ids written (see note_if_empty)
+        # resource -> the hashes of the Cliniko ids written (see note_if_empty): a large sync's
+        # 100,000 ids as small ints rather than strings; two ids sharing a hash only cost a lookup.
+        self.seen: dict[str, set[int]] = {}
         self.erased_ids: dict[str, set[str]] = {}  # resource -> Cliniko ids of erased records
 
     def id_map(self, resource: str) -> dict[str, str]:
@@ -69,8 +71,9 @@ class Upserter:
         if not cliniko_ids:
             return {}
         seen = self.seen.get(resource)
-        if seen is not None and seen.isdisjoint(cliniko_ids):
-            seen.update(cliniko_ids)
+        hashes = set(map(hash, cliniko_ids)) if seen is not None else set()
+        if seen is not None and seen.isdisjoint(hashes):
+            seen.update(hashes)
             return {}  # we held none of this resource when the step began, nor saw these since
         if keeps_own_hash(model):
             query = select(model.id.label("local_id"), model.cliniko_id, model.content_hash, *extra).where(
@@ -84,8 +87,15 @@ class Upserter:
                 link.cliniko_id.in_(cliniko_ids),
             )
         if seen is not None:
-            seen.update(cliniko_ids)
+            seen.update(hashes)
         return {row.cliniko_id: row for row in db.session.execute(query)}
+
+    def forget(self) -> None:
+        """Drop what this run keeps in memory (id maps, ids written), to be read again if needed:
+        the last step (the statistics) has no use for it and needs the room."""
+        self.ids.clear()
+        self.seen.clear()
+        self.erased_ids.clear()
 
     def note_if_empty(self, resource: str, model: type[Any]) -> None:
         """Before a step: if we hold nothing of ``resource`` yet (a first sync), remember the
