@@ -39,6 +39,8 @@ from clinic_app.figures import rules
 from clinic_app.figures.models import PatientAppointmentStats
 from clinic_app.patients.models import Patient
 from clinic_app.sync.models import COMPLETED, FINISHED_STATUSES, ClinikoConnection, ClinikoLink, OutboxEntry, SyncRun
+from clinic_app.sync.models import PENDING as OUTBOX_PENDING
+from clinic_app.sync.models import SENDING as OUTBOX_SENDING
 
 WEEKS = 12
 UPCOMING_DAYS = 7
@@ -159,11 +161,13 @@ def sync_figures(organization_id: str) -> dict[str, Any]:
             SyncRun.organization_id == organization_id, SyncRun.status.in_(("starting", "running"))
         )
     )
-    # Registered here and still in the outbox on their way to Cliniko: waiting, not missing.
+    # Registered here and still in the outbox on their way to Cliniko: waiting, not missing. A
+    # create Cliniko refused or held as a conflict is not on its way: that patient is missing.
     creating = select(OutboxEntry.local_id).where(
         OutboxEntry.organization_id == organization_id,
         OutboxEntry.resource == "patients",
         OutboxEntry.action == "create",
+        OutboxEntry.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
     )
     waiting = db.session.scalar(
         select(func.count())

@@ -175,6 +175,20 @@ def test_after_a_sync_patients_waiting_to_be_sent_are_not_partial_and_no_tile_wi
     outsider = html(login_as("outsider").get("/dashboard"))  # organization B: no Cliniko
     assert 'data-card="sync_status"' not in outsider
 
+    # Cliniko refuses the create: that patient is no longer on its way but missing, so "Partial".
+    from clinic_app.sync.models import NOT_SENT, OutboxEntry
+
+    with app.app_context():
+        db.session.execute(
+            OutboxEntry.__table__.update().where(OutboxEntry.organization_id == tenants.a.id).values(status=NOT_SENT)
+        )
+        db.session.commit()
+        dashboard.invalidate(tenants.a.id)
+        db.session.commit()
+        summary = dashboard.figures_for(tenants.a.id)["summary"]
+        assert summary["integration_status"] == "Partial"
+        assert summary["synced_patients"] == summary["total_patients"] - 1
+
 
 def test_notes_go_to_cliniko_only_when_the_clinic_says_so(app, tenants, connected, login_as):
     def register_with_notes(client, last):
