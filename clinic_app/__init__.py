@@ -298,6 +298,7 @@ def _register_blueprints(app: Flask) -> None:
             "billing.views",
             "billing.action_views",
             "billing.account_views",
+            "billing.settings_views",
             "billing.pdf_views",
             "billing.export_views",
             "billing.api",

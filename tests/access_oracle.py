@@ -311,6 +311,8 @@ POST     /billing/items                                                         
 POST     /billing/items/<item_id>/archive                                             billing:settings
 GET      /billing/patients/<patient_id>                                               billing:read_own
 GET      /billing/receivables                                                         billing:read
+GET      /billing/settings                                                            billing:settings
+POST     /billing/settings                                                            billing:settings
 GET      /caseload/active                                                             dashboard:read
 GET      /caseload/active.csv                                                         dashboard:read
 GET,POST /confirm-email                                                               public

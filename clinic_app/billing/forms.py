@@ -62,3 +62,16 @@ class ItemForm(FlaskForm):
 
 def field_errors_of(form: FlaskForm) -> list[FieldError]:
     return [FieldError(name, message) for name, messages in form.errors.items() for message in messages]
+
+
+class SettingsForm(FlaskForm):
+    invoice_prefix = StringField("Invoice number prefix", render_kw={"maxlength": 12})
+    credit_note_prefix = StringField("Credit note number prefix", render_kw={"maxlength": 12})
+    payment_terms_days = IntegerField(
+        "Payment terms (days until an invoice is due)", validators=[Optional()], render_kw={"min": 0, "max": 365}
+    )
+    currency = SelectField("Currency", choices=[], validate_choice=False)
+    business_number = StringField("Business number (ABN), printed on invoices", render_kw={"maxlength": 40})
+    payment_instructions = TextAreaField(
+        "Payment instructions, printed on invoices", render_kw={"rows": 3, "maxlength": 1000}
+    )
