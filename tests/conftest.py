@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import email
 import email.policy
 import os
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import text
 from werkzeug.routing.rules import Rule
 
@@ -57,7 +59,90 @@ def _share_url_builders_between_apps() -> None:
     Rule._compile_builder = shared  # type: ignore[method-assign]
 
 
+def _share_parsed_rules_between_apps() -> None:
+    """The other half of ``create_app``'s cost was werkzeug parsing each rule's text into the parts
+    its matcher uses, again for every app. A rule's parse depends on its text and the map's
+    converter classes only, so apps built from the same code reuse it: the rule gets the same
+    parts and trace, and converters of its own (copies bound to its own map)."""
+    parse_rule = Rule._parse_rule
+    parsed: dict[tuple[Any, ...], tuple[list[Any], list[Any], dict[str, Any]]] = {}
+
+    def shared(self: Rule, rule: str) -> Iterator[Any]:
+        key = (rule, tuple(sorted(self.map.converters.items(), key=lambda item: item[0])))
+        found = parsed.get(key)
+        if found is None:
+            trace_from, before = len(self._trace), dict(self._converters)
+            parts = list(parse_rule(self, rule))  # (sets this rule's trace and converters as it goes)
+            added = {
+                name: converter for name, converter in self._converters.items() if before.get(name) is not converter
+            }
+            parsed[key] = (parts, self._trace[trace_from:], added)
+            return iter(parts)
+        parts, trace, converters = found
+        self._trace.extend(trace)
+        for name, converter in converters.items():
+            own = copy.copy(converter)
+            own.map = self.map
+            self._converters[name] = own
+            self.arguments.add(name)
+        return iter(parts)
+
+    Rule._parse_rule = shared  # type: ignore[method-assign]
+
+
+def _share_openapi_documents_between_apps() -> None:
+    """The OpenAPI document (built once per app, ``site.views.openapi_document``) took half a second
+    to build, and the fuzz and API tests ask a fresh app for it some 250 times a run. It is made
+    from the app's URL rules, their views' declared operations and access policies, the title and
+    the version only: an app whose rules, operations (with their models) and policies are all the
+    same as an earlier one's gets a copy of that one's document (a route planted or a policy
+    changed by a test is a different key, and a new build)."""
+    from clinic_app.core.access import policy_for
+    from clinic_app.site import views
+
+    build = views.build_openapi
+    built: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def declared(app: Flask, rule: Rule) -> tuple[Any, ...]:
+        """What the document reads of one rule; the models themselves too (a model planted by a
+        test may share its name, and so its repr, with another)."""
+        operation = getattr(app.view_functions.get(rule.endpoint), "api_operation", None)
+        models = (operation.body, operation.query, operation.response) if operation is not None else ()
+        return (rule.rule, rule.endpoint, repr(operation), models, repr(policy_for(app, rule.endpoint)))
+
+    def shared(app: Flask, *, title: str, version: str) -> dict[str, Any]:
+        key = (title, version, tuple(declared(app, rule) for rule in app.url_map.iter_rules()))
+        document = built.get(key)
+        if document is None:
+            document = built[key] = build(app, title=title, version=version)
+        return copy.deepcopy(document)  # each app its own, as when each built it
+
+    views.build_openapi = shared  # type: ignore[assignment]
+
+
+class _SharedTemplateCode(BytecodeCache):
+    """Jinja's compiled templates, kept in memory for every app of the process. Each app has its own
+    Jinja environment, so each test compiled again every template it rendered (a fifth of the route
+    matrix's time). Jinja keys a template's code by its name and file and checks the source's
+    checksum before using it: a changed or stand-in template (a test's own loader) is compiled
+    afresh. The apps all have the same filters, tests and options, so the code is the same."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        stored = self.code.get(bucket.key)
+        if stored is not None:
+            bucket.bytecode_from_string(stored)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
 _share_url_builders_between_apps()
+_share_parsed_rules_between_apps()
+_share_openapi_documents_between_apps()
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _SharedTemplateCode()}
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Under pytest-xdist (``make test`` runs two workers) each worker has its own PostgreSQL database
@@ -176,12 +261,90 @@ def wipe_tables() -> None:
     run as a replica session (``session_replication_role``, the test user is a superuser): no
     trigger fires, so neither the foreign keys' checks nor the audit trail's append-only trigger
     (which a real session cannot get past) stand in the way. For the few rows a test leaves, that
-    is some 15 ms where one TRUNCATE of every table took 200."""
+    is some 15 ms where one TRUNCATE of every table took 200; sent as one script (one round trip, no
+    statement built per table per test), 2 or 3 ms."""
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
+            connection.exec_driver_sql(_wipe_script(connection))
+            return
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+_wipe_scripts: dict[int, str] = {}
+
+
+def _wipe_script(connection: Any) -> str:
+    """PostgreSQL: every table's DELETE as one script, in a replica session (built once per schema)."""
+    tables = tuple(reversed(db.metadata.sorted_tables))
+    script = _wipe_scripts.get(hash(tables))
+    if script is None:
+        deletes = [str(table.delete().compile(dialect=connection.dialect)) for table in tables]
+        script = _wipe_scripts[hash(tables)] = "; ".join(["SET LOCAL session_replication_role = replica", *deletes])
+    return script
+
+
+class KeptRows:
+    """Every row of the test database at one moment, written back at the start of later tests: for
+    a costly starting state that many tests share (the route matrix's and the fuzz runs' records of
+    two clinics), built by the first test and put back for each later one in a few milliseconds.
+    Each test still gets its own fresh app, and its rows are wiped after it as for any other test.
+    On PostgreSQL the copies are tables in a schema of their own beside ``public``; on SQLite, the
+    stored values themselves in memory."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.kept = False
+        self.copied: list[str] = []  # PostgreSQL: the tables with rows, parents first
+        self.rows: dict[str, tuple[str, list[tuple[Any, ...]]]] = {}  # SQLite
+
+    def keep(self, app: Flask) -> None:
+        from clinic_app.core.jobs import wait_for_local_jobs
+
+        wait_for_local_jobs(app)  # the state kept is a settled one: no job still writing
+        with app.app_context():
+            db.session.remove()
+            with db.engine.begin() as connection:
+                quote = connection.dialect.identifier_preparer.quote
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+                    connection.exec_driver_sql(f"CREATE SCHEMA {self.schema}")
+                # (table names from the app's own metadata: nothing here comes from outside)
+                for table in db.metadata.sorted_tables:
+                    name = quote(table.name)
+                    if connection.dialect.name == "postgresql":
+                        if connection.execute(db.select(db.exists().select_from(table))).scalar():
+                            connection.exec_driver_sql(f"CREATE TABLE {self.schema}.{name} AS SELECT * FROM {name}")  # noqa: S608
+                            self.copied.append(name)
+                        continue
+                    result = connection.exec_driver_sql(f"SELECT * FROM {name}")  # noqa: S608  (values as stored)
+                    columns = ", ".join(quote(column) for column in result.keys())  # noqa: SIM118
+                    rows = [tuple(row) for row in result]
+                    if rows:
+                        self.rows[name] = (columns, rows)
+        self.kept = True
+
+    def put_back(self, app: Flask) -> None:
+        assert self.kept
+        with app.app_context():
+            with db.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # as the wipe does: a replica session, so the rows go back exactly as they were
+                    connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                    for name in self.copied:
+                        connection.exec_driver_sql(f"INSERT INTO {name} SELECT * FROM {self.schema}.{name}")  # noqa: S608
+                else:
+                    connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+                    for name, (columns, rows) in self.rows.items():
+                        marks = ", ".join("?" * len(rows[0]))
+                        connection.exec_driver_sql(f"INSERT INTO {name} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+            db.session.remove()
+
+    def discard(self, app: Flask) -> None:
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as connection:
+                    connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
 
 @pytest.fixture(scope="session")

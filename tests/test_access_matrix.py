@@ -31,7 +31,8 @@ from clinic_app import create_app
 from clinic_app.core import jobs
 from clinic_app.extensions import db
 from tests import access_oracle as oracle
-from tests.factories import access_token_for, api_token_for, make_user, sign_in
+from tests.conftest import KeptRows
+from tests.factories import access_token_for, api_token_for, build_tenants, make_user, sign_in
 from tests.operators.conftest import make_operator, operator_token, sign_in_operator
 
 ACTORS = ("anonymous", "outsider", "operator", *oracle.ROLES)
@@ -242,16 +243,55 @@ def _denials(app: Any) -> int:
         return int(count or 0)
 
 
+class World:
+    """A matrix test's starting state (organization A's records, both organizations' people, the
+    operator): built by the first route's test, its rows put back for each later one. Building them
+    (a report, a health import, invoices, ...) cost a second per route, putting them back a few
+    milliseconds; each route still gets a fresh app and exactly the rows a fresh build gives."""
+
+    def __init__(self) -> None:
+        self.rows = KeptRows("matrix_world")
+        self.built: dict[str, Any] | None = None
+
+    def keep(self, app: Any, built: dict[str, Any]) -> None:
+        self.rows.keep(app)
+        self.built = built
+
+    def put_back(self, app: Any) -> dict[str, Any]:
+        assert self.built is not None
+        self.rows.put_back(app)
+        return self.built
+
+
+@pytest.fixture(scope="session")
+def world(housekeeping_app: Any) -> Any:
+    kept = World()
+    yield kept
+    kept.rows.discard(housekeeping_app)
+
+
 class Matrix:
     """One app with organization A's records, an operator, and the callers of ACTORS."""
 
-    def __init__(self, make_app: Any, tenants: Any, monkeypatch: Any) -> None:
+    def __init__(self, make_app: Any, tenants: Any, monkeypatch: Any, world: World | None = None) -> None:
         self.app = make_app(WTF_CSRF_ENABLED=False)
-        self.tenants = tenants
         self.clock = type("Clock", (), {"now": 1_800_000_000.0})()
         monkeypatch.setattr("clinic_app.mfa.totp.clock", lambda: self.clock.now)
-        _operator, self.operator_secret = make_operator(self.app, with_totp=True, clock=self.clock)
-        self.values = _records(self.app, tenants)
+        if world is not None and world.built is not None:
+            built = world.put_back(self.app)
+        else:
+            if tenants is None:
+                with self.app.app_context():
+                    tenants = build_tenants()
+            _operator, secret = make_operator(self.app, with_totp=True, clock=self.clock)
+            values = _records(self.app, tenants)
+            built = {"tenants": tenants, "secret": secret, "clock": self.clock.now, "values": values}
+            if world is not None:
+                world.keep(self.app, built)
+        self.tenants = built["tenants"]
+        self.operator_secret = built["secret"]
+        self.clock.now = built["clock"]  # the operator's next code is the one a fresh build would take
+        self.values = dict(built["values"])
 
     def _caller(self, actor: str, api: bool, need: oracle.Need) -> tuple[Any, dict[str, str]]:
         app, tenants = self.app, self.tenants
@@ -340,9 +380,9 @@ class Matrix:
 
 
 @pytest.mark.parametrize(("path", "method", "endpoint"), CASES, ids=[f"{m} {p}" for p, m, _ in CASES])
-def test_route_outcome_for_every_actor(make_app, tenants, path, method, endpoint, monkeypatch):
+def test_route_outcome_for_every_actor(make_app, world, path, method, endpoint, monkeypatch):
     oracle.need_of(method, path)  # before any set-up: a route missing from the oracle says so at once
-    problems = Matrix(make_app, tenants, monkeypatch).problems(path, method)
+    problems = Matrix(make_app, None, monkeypatch, world).problems(path, method)
     assert not problems, "\n".join(problems)
 
 
@@ -365,8 +405,8 @@ def test_every_route_is_in_the_oracle_and_the_oracle_names_no_other():
 # Each test plants one mistake in the running app and expects the matrix above to report it.
 
 
-def test_the_matrix_fails_when_every_role_gets_every_permission(make_app, tenants, monkeypatch):
-    matrix = Matrix(make_app, tenants, monkeypatch)
+def test_the_matrix_fails_when_every_role_gets_every_permission(make_app, world, monkeypatch):
+    matrix = Matrix(make_app, None, monkeypatch, world)
     monkeypatch.setattr("clinic_app.core.permissions.grants", lambda granted, needed: True)
     monkeypatch.setattr("clinic_app.auth.api_tokens.grants", lambda granted, needed: True)
     browser = matrix.problems("/audit", "GET")
@@ -387,18 +427,18 @@ def _or_instead_of_and(granted: Any, needed: str) -> bool:
     return False
 
 
-def test_the_matrix_fails_when_the_wildcard_check_says_or_for_and(make_app, tenants, monkeypatch):
-    matrix = Matrix(make_app, tenants, monkeypatch)
+def test_the_matrix_fails_when_the_wildcard_check_says_or_for_and(make_app, world, monkeypatch):
+    matrix = Matrix(make_app, None, monkeypatch, world)
     monkeypatch.setattr("clinic_app.core.permissions.grants", _or_instead_of_and)
     problems = matrix.problems("/reports/<report_id>", "GET")
     # admins hold "admin:*" and "billing:*": with "or", any wildcard grants every permission
     assert any(" as admin: got 200" in problem for problem in problems), problems
 
 
-def test_the_matrix_fails_when_admins_get_everything(make_app, tenants, monkeypatch):
+def test_the_matrix_fails_when_admins_get_everything(make_app, world, monkeypatch):
     from clinic_app.core import permissions
 
-    matrix = Matrix(make_app, tenants, monkeypatch)
+    matrix = Matrix(make_app, None, monkeypatch, world)
     monkeypatch.setitem(permissions.ROLE_PERMISSIONS, "admin", frozenset({"*"}))
     problems = matrix.problems("/reports/<report_id>", "GET") + matrix.problems(
         "/account/security/organization", "POST"
@@ -408,8 +448,8 @@ def test_the_matrix_fails_when_admins_get_everything(make_app, tenants, monkeypa
     assert not [problem for problem in problems if " as admin" not in problem], problems
 
 
-def test_the_matrix_fails_when_a_route_stops_hiding_itself(make_app, tenants, monkeypatch):
-    matrix = Matrix(make_app, tenants, monkeypatch)
+def test_the_matrix_fails_when_a_route_stops_hiding_itself(make_app, world, monkeypatch):
+    matrix = Matrix(make_app, None, monkeypatch, world)
     view = matrix.app.view_functions["reports.review"]
     monkeypatch.setattr(view, "access_policy", dataclasses.replace(view.access_policy, hide=False))
     problems = matrix.problems("/reports/<report_id>", "GET")
@@ -417,8 +457,8 @@ def test_the_matrix_fails_when_a_route_stops_hiding_itself(make_app, tenants, mo
     assert any(" as receptionist: got 403" in problem for problem in problems), problems
 
 
-def test_the_matrix_fails_when_a_route_needs_a_different_permission(make_app, tenants, monkeypatch):
-    matrix = Matrix(make_app, tenants, monkeypatch)
+def test_the_matrix_fails_when_a_route_needs_a_different_permission(make_app, world, monkeypatch):
+    matrix = Matrix(make_app, None, monkeypatch, world)
     view = matrix.app.view_functions["audit.events"]
     monkeypatch.setattr(view, "access_policy", dataclasses.replace(view.access_policy, permission="dashboard:read"))
     problems = matrix.problems("/audit", "GET")
