@@ -22,12 +22,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -292,7 +294,15 @@ class SyncJob:
             options = {"SYNC_CLIENT_OPTIONS": {"requests_per_minute": self.workload.client_per_minute}}
             app = f"clinic_app:create_app({options!r})"
         command = [sys.executable, "-m", "flask", "--app", app, "sync", "run", "--org", organization_id]
-        return [*command, "--mode", "comprehensive", "--wait"]
+        command = [*command, "--mode", "comprehensive", "--wait"]
+        spy = os.environ.get("BENCH_SYNC_PYSPY")
+        if spy:
+            # Sampled stacks of every thread of the sync (the job runs on the command's worker thread,
+            # which cProfile would miss), collapsed, one file per workload; its times are not measured.
+            output = Path(spy) / f"{self.workload.name}.folded"
+            return [str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "200", "--format", "raw",
+                    "--output", str(output), "--", *command]  # fmt: skip
+        return command
 
     def _sync_env(self) -> dict[str, str]:
         # The job runs in the command's own process (not on an RQ worker), so the child measured is
