@@ -12,6 +12,7 @@ Events never carry PHI values: ids, actions and outcomes only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,8 +22,22 @@ from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import JSON, ColumnElement, Index, Integer, String, UniqueConstraint, and_, select, true
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    select,
+    true,
+)
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from clinic_app.core import metrics
@@ -123,26 +138,46 @@ class AuditChainHead(Model):
 _HEADS = AuditChainHead.__table__
 
 
-def _advance_head(session: Session, chain: str, count: int) -> tuple[int, str]:
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """The chain's statements for ``dialect``, built once with named parameters, so appending an
+    event (every page view records one) neither builds nor compiles a statement: (advance the
+    head, insert one event and move the head's hash in one statement or None where the dialect
+    cannot, insert events, move the head's hash)."""
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    count = bindparam("h_count", type_=Integer)
+    advance = (
+        upsert(_HEADS)
+        .values(chain=bindparam("h_chain", type_=String), seq=count, hash=GENESIS)
+        .on_conflict_do_update(index_elements=[_HEADS.c.chain], set_={"seq": _HEADS.c.seq + count})
+        .returning(_HEADS.c.seq, _HEADS.c.hash)
+    )
+    insert_events = AuditEvent.__table__.insert().values(
+        {column.key: bindparam(f"e_{column.key}", type_=column.type) for column in _COLUMNS}
+    )
+    move_head = (
+        _HEADS.update()
+        .where(_HEADS.c.chain == bindparam("h_chain", type_=String))
+        .values(hash=bindparam("h_hash", type_=String))
+    )
+    # On PostgreSQL one round trip inserts an event and moves the head's hash (a data-modifying CTE).
+    insert_and_move = insert_events.add_cte(move_head.cte("moved_head")) if dialect == "postgresql" else None
+    return advance, insert_and_move, insert_events, move_head
+
+
+def _advance_head(connection: Connection, chain: str, count: int) -> tuple[int, str]:
     """Reserve ``count`` places at the end of ``chain``: the first seq, and the hash before it."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    statement = upsert(_HEADS).values(chain=chain, seq=count, hash=GENESIS)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_HEADS.c.chain], set_={"seq": _HEADS.c.seq + count}
-    ).returning(_HEADS.c.seq, _HEADS.c.hash)
+    advance = _statements(connection.dialect.name)[0]
     # The hash returned is the head's before this statement (only seq changes here): the previous
     # event's, or the genesis hash for a new chain.
-    last_seq, previous_hash = session.execute(statement).one()
+    last_seq, previous_hash = connection.execute(advance, {"h_chain": chain, "h_count": count}).one()
     return last_seq - count + 1, previous_hash
 
 
 def _append_many(session: Session, chain: str, events: list[AuditEvent]) -> None:
     """Chain ``events`` (all of ``chain``, in the order recorded) and insert them."""
-    seq, previous_hash = _advance_head(session, chain, len(events))
+    connection = session.connection()
+    seq, previous_hash = _advance_head(connection, chain, len(events))
     for event in events:
         event.seq = seq
         event.prev_hash = previous_hash
@@ -150,14 +185,14 @@ def _append_many(session: Session, chain: str, events: list[AuditEvent]) -> None
         seq += 1
     # Plain INSERTs: an event is never changed afterwards, so the unit of work has nothing to
     # track, and skipping it is a good share of the cost of auditing every page view.
-    insert_events = AuditEvent.__table__.insert().values([{c.key: getattr(e, c.key) for c in _COLUMNS} for e in events])
-    move_head = _HEADS.update().where(_HEADS.c.chain == chain).values(hash=previous_hash)
-    if session.get_bind().dialect.name == "postgresql":
-        # One round trip: the head's hash moves in the same statement that inserts the events.
-        session.execute(insert_events.add_cte(move_head.cte("moved_head")))
+    rows = [{f"e_{column.key}": getattr(event, column.key) for column in _COLUMNS} for event in events]
+    head = {"h_chain": chain, "h_hash": previous_hash}
+    _advance, insert_and_move, insert_events, move_head = _statements(connection.dialect.name)
+    if insert_and_move is not None and len(rows) == 1:
+        connection.execute(insert_and_move, rows[0] | head)
     else:
-        session.execute(insert_events)
-        session.execute(move_head)
+        connection.execute(insert_events, rows)
+        connection.execute(move_head, head)
 
 
 def _append(session: Session, event: AuditEvent) -> None:

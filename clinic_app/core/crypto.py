@@ -19,7 +19,6 @@ and HMAC blind indexes for exact lookups.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import logging
 import os
@@ -272,7 +271,7 @@ class Vault:
             index_key = self.index_key
         except CryptoError as error:
             raise _unavailable(error) from None
-        return hmac.new(index_key, f"{field}|{normalised_value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(index_key, f"{field}|{normalised_value}".encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)

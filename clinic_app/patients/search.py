@@ -225,7 +225,14 @@ def _page_statement(status: str, sort: str, forward: bool, keyset: bool, kind: s
     # Name order runs ascending, recency descending; going back reverses either.
     ascending = (sort == "name") == forward
     page = _page_keys(status, sort, ascending, keyset, kind, words).subquery("page")
-    return select(*_LIST_COLUMNS).join(page, page.c.id == Patient.id).order_by(*_order(page, sort, ascending))
+    # The capped count rides along in the same statement (one round trip instead of two, and the
+    # same snapshot as the rows): an uncorrelated scalar subquery, evaluated once, not per row.
+    total = _total_statement(status, kind, words).correlate(None).scalar_subquery().label("total")
+    return select(*_LIST_COLUMNS, total).join(page, page.c.id == Patient.id).order_by(*_order(page, sort, ascending))
+
+
+def _total_statement(status: str, kind: str | None, words: int) -> Select[Any]:
+    return _count_statement(status) if kind is None else _match_count_statement(status, kind, words)
 
 
 @functools.lru_cache(maxsize=64)
@@ -300,10 +307,10 @@ def search_patients(
     rows, has_next, has_prev = _fetch(shape, values, anchor, forward, limit)
     if cursor is None and not has_next:
         total = len(rows)  # the whole answer fits on this page: nothing left to count
-    elif kind is not None:
-        total = db.session.scalar(_match_count_statement(status, kind, shape[3]), values)
-    else:
-        total = db.session.scalar(_count_statement(status), {"org": organization_id})
+    elif rows:
+        total = rows[0].total  # counted by the page's own statement
+    else:  # a page past the end (the records before the cursor changed): count apart
+        total = db.session.scalar(_total_statement(status, kind, shape[3]), values)
     page = PatientPage(
         rows=[row_of(patient, vault) for patient in rows],
         query_kind=kind,

@@ -266,3 +266,35 @@ def test_a_cursor_from_another_organization_is_refused(app, tenants, sixty):
 
     with pytest.raises(Invalid):
         search(app, tenants, None, cursor=_encode_cursor("n", other))
+
+
+def test_every_page_of_a_search_and_of_the_list_carries_the_capped_count(app, tenants, sixty):
+    """The count comes with the page's own rows: the same on every page, for a search and for the
+    plain list, and a page past the end (its anchor now the last row) still counts."""
+    with app.app_context():
+        seen, cursor, totals = [], None, []
+        while True:
+            page = service.search_patients(tenants.a.id, q="able", limit=6, cursor=cursor)
+            seen += [row.id for row in page.rows]
+            totals.append(page.total)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert len(seen) == len(set(seen)) == 20 and totals == [20, 20, 20, 20]
+        # Archive one: the next read of any page counts 19.
+        service.archive_patient(tenants.a.id, seen[0], actor=audit.Actor())
+        db.session.commit()
+        assert service.search_patients(tenants.a.id, q="able", limit=6, cursor=page.prev_cursor).total == 19
+        listed = service.search_patients(tenants.a.id, limit=25)
+        second = service.search_patients(tenants.a.id, limit=25, cursor=listed.next_cursor)
+        assert listed.total == second.total == 59
+        # Forward from the very last row: no rows, and the count is still the whole list's.
+        last = service.search_patients(tenants.a.id, limit=25, cursor=second.next_cursor)
+        beyond = service.search_patients(tenants.a.id, limit=25, cursor=_cursor_after(last.rows[-1].id))
+        assert beyond.rows == [] and beyond.total == 59
+
+
+def _cursor_after(patient_id: str) -> str:
+    from clinic_app.patients.search import _encode_cursor
+
+    return _encode_cursor("n", patient_id)
