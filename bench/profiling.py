@@ -18,6 +18,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,10 @@ def profile(benchmark: HttpBenchmark | TimingBenchmark, ctx: BenchContext, *, se
         what = "the candidate callable"
     profiler, calls, elapsed = _run(call, seconds=seconds)
     return _write(benchmark.name, what, profiler, calls, elapsed)
+
+
+def under_py_spy(command: list[str], output: Path) -> list[str]:
+    """``command`` run under py-spy: sampled stacks of every thread (a sync's job runs on its
+    command's worker thread, which cProfile would miss), collapsed into ``output``."""
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [spy, "record", "--rate", "200", "--format", "raw", "--output", str(output), "--", *command]

@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 
 from bench.harness import BenchContext, BenchError, http_request, stop_process_group
 from bench.kinds import ChildMeasure, Measure, RunSample, Verdict
+from bench.profiling import under_py_spy
 from bench.settings import HOST, RESULTS_DIR, ROOT, STARTUP_TIMEOUT_S
 from clinic_app.appointments.models import Appointment
 from clinic_app.extensions import db
@@ -295,14 +296,8 @@ class SyncJob:
             app = f"clinic_app:create_app({options!r})"
         command = [sys.executable, "-m", "flask", "--app", app, "sync", "run", "--org", organization_id]
         command = [*command, "--mode", "comprehensive", "--wait"]
-        spy = os.environ.get("BENCH_SYNC_PYSPY")
-        if spy:
-            # Sampled stacks of every thread of the sync (the job runs on the command's worker thread,
-            # which cProfile would miss), collapsed, one file per workload; its times are not measured.
-            output = Path(spy) / f"{self.workload.name}.folded"
-            return [str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "200", "--format", "raw",
-                    "--output", str(output), "--", *command]  # fmt: skip
-        return command
+        spy = os.environ.get("BENCH_SYNC_PYSPY")  # a folder: profile instead (bench/README)
+        return under_py_spy(command, Path(spy) / f"{self.workload.name}.folded") if spy else command
 
     def _sync_env(self) -> dict[str, str]:
         # The job runs in the command's own process (not on an RQ worker), so the child measured is
