@@ -347,9 +347,19 @@ def active_page(
     """One page of the patients ``filters`` selects (pages count from 1; past the end is empty)."""
     page = max(1, page)
     names = names or references(organization_id)
-    total = count(organization_id, filters, now)
-    statement = rows_statement(organization_id, filters, now).limit(page_size).offset((page - 1) * page_size)
-    rows = [row_of(found, now, names) for found in db.session.execute(statement)]
+    where, needs_patient = conditions(filters, now)
+    # The count rides in the page's statement (one round trip, the same snapshot as the rows).
+    counted = queries.count_statement(organization_id, where, with_patient=needs_patient)
+    statement = (
+        rows_statement(organization_id, filters, now)
+        .add_columns(counted.scalar_subquery().label("listed_count"))
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    found = db.session.execute(statement).all()
+    # A page past the end has no row to carry the count: count apart.
+    total = int(found[0].listed_count) if found else count(organization_id, filters, now)
+    rows = [row_of(one, now, names) for one in found]
     return ActivePage(rows=rows, filters=filters, page=page, page_size=page_size, total=total)
 
 

@@ -34,14 +34,20 @@ def with_patients(organization_id: str, *columns: Any) -> Select[Any]:
     )
 
 
-def count(organization_id: str, where: Sequence[ColumnElement[bool]], *, with_patient: bool) -> int:
-    """How many of the organization's figures rows ``where`` selects; ``with_patient`` when a
-    condition reads the patient row (else the count reads the figures alone)."""
+def count_statement(organization_id: str, where: Sequence[ColumnElement[bool]], *, with_patient: bool) -> Select[Any]:
+    """SELECT how many of the organization's figures rows ``where`` selects; ``with_patient`` when
+    a condition reads the patient row (else the count reads the figures alone). It never
+    correlates: embedded in a page's statement (``.scalar_subquery()``) it counts on its own."""
     if with_patient:
         query = with_patients(organization_id, func.count())
     else:
         query = select(func.count()).select_from(Stats).where(Stats.organization_id == organization_id)
-    return int(db.session.scalar(query.where(*where)) or 0)
+    return query.where(*where).correlate(None)
+
+
+def count(organization_id: str, where: Sequence[ColumnElement[bool]], *, with_patient: bool) -> int:
+    """How many of the organization's figures rows ``where`` selects (``count_statement``)."""
+    return int(db.session.scalar(count_statement(organization_id, where, with_patient=with_patient)) or 0)
 
 
 def active_totals(organization_id: str) -> Any:

@@ -141,6 +141,18 @@ def test_pages_split_the_list_without_gaps(app, caseload):
         (True, False, 3, 7),
     ]
     assert (pages[1].first_shown, pages[1].last_shown) == (4, 6)
+    assert pages[3].total == 7  # past the end: counted apart, still the whole list's
+
+
+def test_every_page_of_a_filtered_list_counts_what_the_filter_selects(app, caseload):
+    """The count comes with each page's rows and counts the filter's patients, not the page's."""
+    with app.app_context():
+        pages = [
+            active.active_page(caseload.org, ActiveFilters(priority="medium"), page=n, page_size=1, now=NOW)
+            for n in (1, 2, 3)
+        ]
+    assert [names(caseload, p.rows) for p in pages] == [["cara"], ["jon"], []]
+    assert [p.total for p in pages] == [2, 2, 2]
 
 
 def test_listing_is_audited_with_the_patients_shown(app, caseload):
