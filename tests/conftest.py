@@ -145,7 +145,7 @@ _share_openapi_documents_between_apps()
 Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _SharedTemplateCode()}
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-# Under pytest-xdist (``make test`` runs two workers) each worker has its own PostgreSQL database
+# Under pytest-xdist (``make test`` runs TEST_WORKERS, four by default) each worker has its own PostgreSQL database
 # and Redis database, so one worker's wipe or queue never touches the other's tests.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"... or None
 
