@@ -7,11 +7,13 @@ with ``revoked_at``; access tokens name their family and the user's ``session_ve
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from clinic_app.accounts.models import User
 from clinic_app.accounts.signals import password_changed
@@ -88,19 +90,24 @@ def find_live_session_and_user(secret: str | None) -> tuple[UserSession, User] |
     return None if found is None else (found[0], found[1])
 
 
+@functools.cache
+def _signed_in_statement() -> Select[Any]:
+    """Built once (every signed-in request runs it): the session of a secret's hash, its person
+    and their memberships."""
+    return orgs.with_memberships(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.secret_hash == bindparam("secret_hash", type_=UserSession.secret_hash.type)),
+        User.id,
+    )
+
+
 def find_signed_in(secret: str | None) -> tuple[UserSession, User, list[orgs.MembershipView]] | None:
     """The live session of this cookie secret, its user and the user's memberships, read in one
     statement (every signed-in request asks for all three)."""
     if not secret:
         return None
-    rows = db.session.execute(
-        orgs.with_memberships(
-            select(UserSession, User)
-            .join(User, User.id == UserSession.user_id)
-            .where(UserSession.secret_hash == hash_secret(secret)),
-            User.id,
-        )
-    ).all()
+    rows = db.session.execute(_signed_in_statement(), {"secret_hash": hash_secret(secret)}).all()
     if not rows:
         return None
     row, user = rows[0].UserSession, rows[0].User
