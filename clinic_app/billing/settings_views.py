@@ -50,8 +50,8 @@ def save_settings() -> ResponseReturnValue:
     data = catalog.SettingsInput(
         currency=form.currency.data or None,
         payment_terms_days=form.payment_terms_days.data,
-        invoice_prefix=form.invoice_prefix.data if form.invoice_prefix.data is not None else None,
-        credit_note_prefix=form.credit_note_prefix.data if form.credit_note_prefix.data is not None else None,
+        invoice_prefix=form.invoice_prefix.data,
+        credit_note_prefix=form.credit_note_prefix.data,
         business_number=form.business_number.data or "",
         payment_instructions=form.payment_instructions.data or "",
     )
