@@ -53,7 +53,10 @@ def enrol(app: Flask, user: Any, name: str = "Test key", **options: Any) -> Soft
 
 def events(app: Flask, action: str) -> list[AuditEvent]:
     with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        # In the order recorded: without ORDER BY, PostgreSQL may return rows in any order (a row
+        # can land in space an earlier test's deleted rows left).
+        query = select(AuditEvent).where(AuditEvent.action == action)
+        return list(db.session.scalars(query.order_by(AuditEvent.created_at, AuditEvent.seq)))
 
 
 def json_headers(token: str) -> dict[str, str]:
