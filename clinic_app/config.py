@@ -325,7 +325,7 @@ def load_config(environ: dict[str, str] | None = None, overrides: dict[str, Any]
         "SECRET_KEY": secret_key,
         "FIELD_ENCRYPTION_KEYS": parse_encryption_keys(encryption_keys),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},  # idle connections are pinged in core.db
         "REDIS_URL": redis_url,
         "JOBS_BACKEND": jobs_backend,
         "PORT": port,

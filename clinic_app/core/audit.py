@@ -33,11 +33,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     select,
+    text,
     true,
 )
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from clinic_app.core import metrics
@@ -144,13 +143,16 @@ def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
     event (every page view records one) neither builds nor compiles a statement: (advance the
     head, insert one event and move the head's hash in one statement or None where the dialect
     cannot, insert events, move the head's hash)."""
-    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    count = bindparam("h_count", type_=Integer)
-    advance = (
-        upsert(_HEADS)
-        .values(chain=bindparam("h_chain", type_=String), seq=count, hash=GENESIS)
-        .on_conflict_do_update(index_elements=[_HEADS.c.chain], set_={"seq": _HEADS.c.seq + count})
-        .returning(_HEADS.c.seq, _HEADS.c.hash)
+    # Written out rather than built with the dialects' insert().on_conflict_do_update(): SQLAlchemy
+    # (2.0) does not cache those constructs' compiled form, and compiling this statement on every
+    # page view was 4 % of a search request. The same SQL runs on PostgreSQL and SQLite (3.35+).
+    advance = text(
+        "INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (:h_chain, :h_count, :h_genesis) "
+        "ON CONFLICT (chain) DO UPDATE SET seq = audit_chain_heads.seq + excluded.seq RETURNING seq, hash"
+    ).bindparams(
+        bindparam("h_chain", type_=String),
+        bindparam("h_count", type_=Integer),
+        bindparam("h_genesis", GENESIS, type_=String),
     )
     insert_events = AuditEvent.__table__.insert().values(
         {column.key: bindparam(f"e_{column.key}", type_=column.type) for column in _COLUMNS}

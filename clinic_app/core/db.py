@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event, exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from clinic_app.core.time import utcnow
 
@@ -46,6 +48,56 @@ def _sqlite_secure_delete(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+
+
+# A pooled PostgreSQL connection is checked ("pinged") before use only when it has sat idle this
+# long. The checks that matter (a server restart, an idle timeout, a dropped firewall state) happen
+# to connections left unused; a connection returned a moment ago was working a moment ago, and
+# pinging it on every checkout (SQLAlchemy's pool_pre_ping) added a round trip to every request.
+# A connection that died within the window fails its first statement; SQLAlchemy then discards
+# every connection older than that failure, so each worker sees at most one such error.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "clinic_idle_since"
+
+
+@event.listens_for(Pool, "connect")
+def _fresh(connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkin")
+def _returned(connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Raise DisconnectionError (the pool then replaces the connection and tries again) for a
+    connection idle past PING_AFTER_IDLE_SECONDS that no longer answers. SQLite has nothing to ping."""
+    if isinstance(connection, sqlite3.Connection):
+        return
+    if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < PING_AFTER_IDLE_SECONDS:
+        return
+    if not ping(connection):
+        raise exc.DisconnectionError("the pooled database connection no longer answers")
+
+
+def ping(connection: Any) -> bool:
+    """Whether a DB-API (psycopg) connection still answers: one round trip, in autocommit so that
+    no transaction is left open on the connection handed out."""
+    try:
+        connection.autocommit = True
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        finally:
+            connection.autocommit = False
+    except Exception:  # any failure means the connection cannot be used
+        return False
+    return True
 
 
 class UTCDateTime(TypeDecorator[datetime]):
