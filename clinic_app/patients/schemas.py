@@ -15,7 +15,7 @@ from pydantic import Field
 from clinic_app.core.api import Schema, Timestamp
 from clinic_app.core.crypto import Unreadable
 from clinic_app.core.pagination import cursor_field, limit_field, next_cursor_field
-from clinic_app.patients.search import DEFAULT_LIMIT, MAX_LIMIT, PatientPage
+from clinic_app.patients.search import DEFAULT_LIMIT, MAX_LIMIT, TOTAL_CAP, PatientPage
 from clinic_app.patients.storage import PatientRow, PatientView
 from clinic_app.patients.validation import EMAIL_MAX, GENDER_MAX, NAME_MAX, NOTES_MAX, PART_MAX, SEX_CHOICES
 
@@ -191,7 +191,7 @@ class PatientListItem(Schema):
 
 class PatientListOut(Schema):
     patients: list[PatientListItem]
-    total_count: int | None = Field(description="Matching patients; null when there are more than 10,000")
+    total_count: int | None = Field(description=f"Matching patients; null when there are more than {TOTAL_CAP:,}")
     limit: int
     next_cursor: str | None = next_cursor_field()
     has_more: bool

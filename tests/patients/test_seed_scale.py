@@ -9,13 +9,14 @@ from sqlalchemy import func, select
 
 from clinic_app.core import audit
 from clinic_app.extensions import db
-from clinic_app.patients import service
+from clinic_app.patients import search, service
 from clinic_app.patients.models import Patient, PatientIdentifier
 from clinic_app.patients.validation import parse_phone
 from devtools.scale.patients import synthetic_patient
+from tests.factories import api_token_for
 
 
-def test_seed_scale_adds_decryptable_searchable_patients(app, tenants):
+def test_seed_scale_adds_decryptable_searchable_patients(app, tenants, login_as):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed-scale", "--patients", "1203", "--org", tenants.b.id, "--seed", "7"])
     assert result.exit_code == 0, result.output
@@ -38,8 +39,27 @@ def test_seed_scale_adds_decryptable_searchable_patients(app, tenants):
         by_email = service.search_patients(tenants.b.id, q=first.email, status="all")
         assert sample[0].id in [r.id for r in by_phone.rows]
         assert sample[0].id in [r.id for r in by_email.rows]
+        # Counting stops at TOTAL_CAP: past it the total is "more than", below it exact.
+        assert search.TOTAL_CAP == 1000
+        active, archived = (
+            db.session.scalar(
+                select(func.count()).where(Patient.organization_id == tenants.b.id, Patient.archived.is_(flag))
+            )
+            for flag in (False, True)
+        )
+        assert active > 1000 and 0 < archived < 1000
         page = service.search_patients(tenants.b.id, limit=100)
-        assert len(page.rows) == 100 and page.total is not None and page.total > 1000
+        assert len(page.rows) == 100 and page.total is None and page.has_more
+        assert service.search_patients(tenants.b.id, status="archived", limit=10).total == archived
+    owner = login_as("outsider")  # organization B's owner
+    html = owner.get("/patients").get_data(as_text=True)
+    assert "More than 1,000 patients" in html
+    html = owner.get("/patients?status=archived").get_data(as_text=True)
+    assert f"{archived} patients (archived)" in html
+    token = api_token_for(app, tenants.b.id, ["patients:read"], creator=tenants.outsider)
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = owner.application.test_client().get("/api/v1/patients/list/", headers=headers).get_json()
+    assert listed["total_count"] is None and listed["has_more"] is True
 
 
 def test_every_seeded_phone_number_is_one_a_patient_could_have():
