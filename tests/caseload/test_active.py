@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from clinic_app.appointments import timing as rules
+from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.caseload import active, service
 from clinic_app.caseload.active import ActiveFilters
 from clinic_app.core.audit import Actor, AuditEvent
@@ -182,3 +183,30 @@ def test_parse_filters_names_each_bad_value_and_keeps_the_good_ones(app, caseloa
         )
     assert filters == ActiveFilters(appointment_type=caseload.types["physio"])
     assert sorted(e.field for e in errors) == ["activity", "practitioner", "priority", "upcoming_within_days"]
+
+
+def test_references_are_this_organizations_types_and_practitioners_in_name_order(app, tenants):
+    from tests.caseload.conftest import add_practitioner, add_type
+
+    with app.app_context():
+        org = tenants.a.id
+        ids = {
+            "zed": add_type(org, "Zed review").id,
+            "acute": add_type(org, "Acute care").id,
+            "old": add_type(org, "Massage").id,
+            "walsh": add_practitioner(org, "Ann", "Walsh", title="Dr").id,
+            "costa": add_practitioner(org, "Ben", "Costa").id,
+            "costa_a": add_practitioner(org, "Amy", "Costa").id,
+            "gone": add_practitioner(org, "Cal", "Brown").id,
+        }
+        add_type(tenants.b.id, "Elsewhere")
+        add_practitioner(tenants.b.id, "Other", "Clinic")
+        for model, key in ((AppointmentType, "old"), (Practitioner, "gone")):
+            db.session.get(model, ids[key]).archived_at = NOW
+        db.session.flush()
+        names = active.references(org)
+    assert list(names.types.values()) == ["Acute care", "Massage", "Zed review"]
+    assert list(names.practitioners.values()) == ["Cal Brown", "Amy Costa", "Ben Costa", "Dr Ann Walsh"]
+    assert names.archived == {ids["old"], ids["gone"]}
+    assert names.type_choices() == [(ids["acute"], "Acute care"), (ids["zed"], "Zed review")]
+    assert [name for _id, name in names.practitioner_choices()] == ["Amy Costa", "Ben Costa", "Dr Ann Walsh"]
