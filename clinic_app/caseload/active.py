@@ -27,15 +27,11 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    literal_column,
-    null,
     or_,
-    select,
-    union_all,
 )
 
 from clinic_app.appointments import timing
-from clinic_app.appointments.models import AppointmentType, Practitioner
+from clinic_app.caseload.references import References, references
 from clinic_app.core.errors import FieldError, Invalid
 from clinic_app.extensions import db
 from clinic_app.figures import queries
@@ -258,64 +254,6 @@ def _rows(organization_id: Any, where: Sequence[ColumnElement[bool]]) -> Select[
     )
 
 
-@dataclass(frozen=True)
-class References:
-    """The organization's appointment types and practitioners by id, archived ones included (a
-    patient's next appointment may still be with one); the filter lists offer the others."""
-
-    types: dict[str, str]
-    practitioners: dict[str, str]
-    archived: frozenset[str] = frozenset()
-
-    def type_choices(self) -> list[tuple[str, str]]:
-        return [(id_, name) for id_, name in self.types.items() if id_ not in self.archived]
-
-    def practitioner_choices(self) -> list[tuple[str, str]]:
-        return [(id_, name) for id_, name in self.practitioners.items() if id_ not in self.archived]
-
-
-@functools.cache
-def _references_statement() -> Select[Any]:
-    """Both lists in one round trip (a page view reads them every time): the types by name, then
-    the practitioners by family and given name, archived ones included."""
-    org = bindparam("org", type_=String)
-    types = select(
-        literal_column("'type'").label("kind"),
-        AppointmentType.id,
-        AppointmentType.name,
-        null().label("first_name"),
-        null().label("last_name"),
-        AppointmentType.archived_at,
-        AppointmentType.name.label("sort1"),
-        null().label("sort2"),
-    ).where(AppointmentType.organization_id == org)
-    people = select(
-        literal_column("'practitioner'"),
-        Practitioner.id,
-        Practitioner.title,
-        Practitioner.first_name,
-        Practitioner.last_name,
-        Practitioner.archived_at,
-        Practitioner.last_name,
-        Practitioner.first_name,
-    ).where(Practitioner.organization_id == org)
-    both = union_all(types, people).subquery()
-    return select(both).order_by(both.c.kind.desc(), both.c.sort1, both.c.sort2, both.c.id)
-
-
-def references(organization_id: str) -> References:
-    rows = db.session.execute(_references_statement(), {"org": organization_id}).all()
-    types = [row for row in rows if row.kind == "type"]
-    people = [row for row in rows if row.kind != "type"]
-    return References(
-        types={row.id: row.name or "Unnamed type" for row in types},
-        practitioners={
-            row.id: practitioner_name(row.name, row.first_name, row.last_name) or "Unnamed" for row in people
-        },
-        archived=frozenset(row.id for row in rows if row.archived_at is not None),
-    )
-
-
 # --- one row as the page and the export show it ----------------------------------------------
 
 
@@ -339,11 +277,6 @@ class ActiveRow:
     @property
     def display_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
-
-
-def practitioner_name(title: str | None, first: str | None, last: str | None) -> str | None:
-    name = " ".join(part for part in (title, first, last) if part)
-    return name or None
 
 
 def row_of(found: Any, now: datetime, names: References) -> ActiveRow:

@@ -22,7 +22,8 @@ from clinic_app.appointments import service as appointments
 from clinic_app.appointments import timing
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
 from clinic_app.caseload import active
-from clinic_app.caseload.active import References, Stats
+from clinic_app.caseload.active import Stats
+from clinic_app.caseload.references import References, practitioner_name, references
 from clinic_app.core import audit, crypto
 from clinic_app.core.crypto import Unreadable
 from clinic_app.extensions import db
@@ -80,7 +81,7 @@ def active_patient_page(
     )
     ids = [row.patient_id for row in found]
     details = _details(organization_id, ids, now)
-    names = active.references(organization_id)
+    names = references(organization_id)
     patients = [_patient_fields(row, details, names, now) for row in found]
     audit.record(
         "patient.listed",
@@ -177,7 +178,7 @@ def _appointments(organization_id: str, ids: list[str], now: datetime) -> list[t
                 "id": row.id,
                 "starts_at": row.starts_at,
                 "type": row.type_name,
-                "practitioner": active.practitioner_name(row.title, row.first_name, row.last_name),
+                "practitioner": practitioner_name(row.title, row.first_name, row.last_name),
                 "status": row.status,
             }
         )

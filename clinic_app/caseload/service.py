@@ -9,7 +9,8 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from clinic_app.caseload import active, active_csv, today
-from clinic_app.caseload.active import ActiveFilters, ActivePage, References
+from clinic_app.caseload.active import ActiveFilters, ActivePage
+from clinic_app.caseload.references import References
 from clinic_app.caseload.today import DayAppointment
 from clinic_app.core import audit
 

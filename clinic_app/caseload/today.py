@@ -18,7 +18,7 @@ from sqlalchemy import select
 from clinic_app.appointments import service as appointments
 from clinic_app.appointments import timing
 from clinic_app.appointments.models import Appointment, AppointmentType, Practitioner
-from clinic_app.caseload.active import practitioner_name
+from clinic_app.caseload.references import practitioner_name
 from clinic_app.core.errors import FieldError
 from clinic_app.core.time import day_in_range, day_window, in_zone, out_of_range
 from clinic_app.extensions import db

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from clinic_app.auth.identity import current_identity
 from clinic_app.caseload import active, bp, service, today
+from clinic_app.caseload.references import references
 from clinic_app.core.access import requires
 from clinic_app.core.memo import per_request
 from clinic_app.core.tenancy import current_actor, current_organization_id, current_user_id
@@ -147,7 +148,7 @@ def _page_number(value: str | None) -> int:
 @requires("dashboard:read")
 def active_patients() -> ResponseReturnValue:
     organization_id = current_organization_id()
-    names = active.references(organization_id)
+    names = references(organization_id)
     filters, errors = active.parse_filters(names, request.args)
     found = service.active_patients(
         organization_id,
@@ -177,7 +178,7 @@ def list_url(filters: active.ActiveFilters, **extra: Any) -> str:
 @requires("dashboard:read")
 def active_patients_csv() -> Response:
     organization_id, now = current_organization_id(), utcnow()
-    names = active.references(organization_id)
+    names = references(organization_id)
     filters = active.require_filters(names, request.args)
     text, _count = service.export_active_patients(
         organization_id, filters, actor=current_actor(), now=now, zone=_zone(), names=names

@@ -55,11 +55,12 @@ def explain(statement: str, parameters: Any) -> str:
 
 def _parts(organization_id: str) -> list[tuple[str, Callable[[], Any]]]:
     from clinic_app.caseload import active
+    from clinic_app.caseload.references import references
     from clinic_app.dashboard import service as dashboard
     from clinic_app.engagement import worklist
 
     def active_page() -> Any:
-        names = active.references(organization_id)
+        names = references(organization_id)
         filters, _errors = active.parse_filters(names, {})
         return active.active_page(organization_id, filters, page=1, now=utcnow(), names=names)
 

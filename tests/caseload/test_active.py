@@ -12,6 +12,7 @@ from clinic_app.appointments import timing as rules
 from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.caseload import active, service
 from clinic_app.caseload.active import ActiveFilters
+from clinic_app.caseload.references import references
 from clinic_app.core.audit import Actor, AuditEvent
 from clinic_app.extensions import db
 from clinic_app.figures.models import PatientAppointmentStats
@@ -172,7 +173,7 @@ def test_parse_filters_names_each_bad_value_and_keeps_the_good_ones(app, caseloa
         theirs = add_practitioner(tenants.b.id, "Other", "Clinic").id
         db.session.commit()
         filters, errors = active.parse_filters(
-            active.references(caseload.org),
+            references(caseload.org),
             {
                 "activity": "everyone",
                 "priority": "urgent",
@@ -204,7 +205,7 @@ def test_references_are_this_organizations_types_and_practitioners_in_name_order
         for model, key in ((AppointmentType, "old"), (Practitioner, "gone")):
             db.session.get(model, ids[key]).archived_at = NOW
         db.session.flush()
-        names = active.references(org)
+        names = references(org)
     assert list(names.types.values()) == ["Acute care", "Massage", "Zed review"]
     assert list(names.practitioners.values()) == ["Cal Brown", "Amy Costa", "Ben Costa", "Dr Ann Walsh"]
     assert names.archived == {ids["old"], ids["gone"]}
