@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +28,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.mode = "segments"
+        self.release = threading.Event()  # a "slow" answer waits for it (set when the test ends)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -49,7 +49,7 @@ class FakeProvider:
             }
         )
         if self.mode == "slow":
-            time.sleep(3)
+            self.release.wait(30)  # longer than any timeout: the app gives up first
         if self.mode == "error":
             return Response("overloaded", status=500)
         if self.mode == "text":
@@ -74,6 +74,7 @@ def provider() -> Iterator[tuple[FakeProvider, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield fake, f"http://127.0.0.1:{server.server_port}/v1/audio/transcriptions"
+    fake.release.set()
     server.shutdown()
     thread.join()
 
@@ -82,7 +83,7 @@ def provider() -> Iterator[tuple[FakeProvider, str]]:
 def configured(make_app, provider):
     fake, url = provider
     app = make_app(
-        STT_PROVIDER_URL=url, STT_API_KEY="stt-test-key", STT_MODEL="whisper-large-v3", STT_TIMEOUT_SECONDS="1"
+        STT_PROVIDER_URL=url, STT_API_KEY="stt-test-key", STT_MODEL="whisper-large-v3", STT_TIMEOUT_SECONDS="3"
     )
     return app, fake
 
@@ -164,7 +165,7 @@ def test_a_plain_text_answer_is_read_for_speakers(configured):
 @pytest.mark.parametrize(
     ("mode", "status", "message"),
     [
-        ("slow", 503, "did not answer within 1 seconds"),
+        ("slow", 503, "did not answer within 3 seconds"),
         ("error", 503, "answered with an error (500)"),
         ("silent", 422, "heard no speech"),
     ],

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
+import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from clinic_app.core.memory import keep_long_lived_out_of_collections
+from clinic_app.core.memory import WARM_AFTER_REQUESTS, keep_long_lived_out_of_collections
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +43,20 @@ def test_the_app_is_frozen_when_built_and_again_once_warm(unfrozen: None) -> Non
     assert gc.get_freeze_count() == frozen  # once, not on every request after
 
 
-def test_the_wsgi_entry_point_freezes_the_app_it_serves(tmp_path: Path) -> None:
-    env = {**os.environ, "APP_ENV": "development", "INSTANCE_PATH": str(tmp_path)}
-    probe = "import gc, wsgi; print(gc.get_freeze_count())"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert int(done.stdout.strip().splitlines()[-1]) > 100_000  # the app, not a handful of objects
+def test_the_wsgi_entry_point_freezes_the_app_it_serves(
+    unfrozen: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.delitem(sys.modules, "wsgi", raising=False)
+    try:
+        wsgi = importlib.import_module("wsgi")
+        assert gc.get_freeze_count() > 100_000  # the app and everything loaded with it
+        gc.unfreeze()
+        client = wsgi.app.test_client()
+        for _ in range(WARM_AFTER_REQUESTS):
+            client.get("/health")
+        assert gc.get_freeze_count() > 0  # and again once warm
+    finally:
+        sys.modules.pop("wsgi", None)
