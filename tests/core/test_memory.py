@@ -46,13 +46,13 @@ def test_the_app_is_frozen_when_built_and_again_once_warm(unfrozen: None) -> Non
 def test_the_wsgi_entry_point_freezes_the_app_it_serves(
     unfrozen: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An app of its own: SQLite in its own folder, its own in-memory rate limits. (With the
-    # suite's REDIS_URL, its requests would count against the limits other tests' apps share.)
-    monkeypatch.setenv("APP_ENV", "development")
+    # An app of its own: an in-memory database, no background clock, its own rate limits. (With
+    # the suite's REDIS_URL, its requests would count against the limits other tests' apps share.)
+    monkeypatch.setenv("APP_ENV", "test")
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
     monkeypatch.setenv("RATELIMIT_ENABLED", "false")
-    for shared in ("DATABASE_URL", "REDIS_URL"):
-        monkeypatch.delenv(shared, raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.delitem(sys.modules, "wsgi", raising=False)
     try:
