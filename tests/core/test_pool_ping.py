@@ -42,15 +42,20 @@ def _counting_pings(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return pinged
 
 
+def _check_out(engine: Any, times: int) -> None:
+    """Take a connection from the pool ``times`` times and use it (a request's checkout)."""
+    for _ in range(times):
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+
+
 def test_a_connection_used_a_moment_ago_is_handed_out_without_a_ping(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pinged = _counting_pings(monkeypatch)
     monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 3600.0)
     with app.app_context():
-        for _ in range(3):
-            with db.engine.connect() as connection:
-                assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        _check_out(db.engine, 3)
     assert pinged == []
 
 
@@ -61,9 +66,7 @@ def test_an_idle_connection_is_pinged_on_postgresql_and_never_on_sqlite(
     monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 0.0)
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
-        for _ in range(2):
-            with db.engine.connect() as connection:
-                assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        _check_out(db.engine, 2)
     # SQLite's connections are files in this process: nothing to lose, nothing to ping.
     assert len(pinged) == (2 if postgres else 0)
 
