@@ -24,7 +24,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Raises clinic_app.config.ConfigError when the environment is not runnable.
     """
     settings = load_config(overrides=config)
-    app = Flask(
+    from clinic_app.core.http import ClinicFlask
+
+    app = ClinicFlask(
         __name__,
         instance_path=settings["INSTANCE_PATH"],
         template_folder=str(PROJECT_ROOT / "templates"),

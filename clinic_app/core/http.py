@@ -170,6 +170,28 @@ class SessionCookies(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+class ClinicFlask(Flask):
+    """Flask, asking once per view or hook (not on every request) whether it is a coroutine.
+
+    Flask checks each before- and after-request function, and the view, with
+    ``inspect.iscoroutinefunction`` on every request: sixteen checks for a plain ``/health``. The
+    answer never changes for a function, so it is kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_callables: dict[Any, Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync_callables[func]
+        except KeyError:
+            made = self._sync_callables[func] = super().ensure_sync(func)
+            return made
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def _end_unit_of_work(response: Response) -> None:
     """Commit what the services flushed when the request succeeded; roll back on an error status.
     A request that never used the database (a probe, a static file) has nothing to end."""
@@ -196,6 +218,17 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(refuse_unusable_text)
     app.before_request(csrf_guard)
 
+    # The headers every answer carries, whatever produced it (no view sets these itself), added
+    # in one step rather than one lookup-and-replace each.
+    fixed_headers = (
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    )
+    production_headers = (*fixed_headers, ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+
     @app.after_request
     def _finish(response: Response) -> Response:
         # One unit of work per request: what the services flushed is committed only when the
@@ -205,14 +238,9 @@ def register_request_hooks(app: Flask) -> None:
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
         headers.setdefault("Content-Security-Policy", _content_security_policy(app))
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if app.config["PRODUCTION"]:
-            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        if request.endpoint == "static":
+        headers.extend(production_headers if app.config["PRODUCTION"] else fixed_headers)
+        endpoint = request.endpoint
+        if endpoint == "static":
             headers["Cache-Control"] = "public, max-age=31536000, immutable"
         else:
             # Pages and API answers may carry patient data: never stored by browsers or proxies.
@@ -222,7 +250,7 @@ def register_request_hooks(app: Flask) -> None:
             # One URL renders a page or, for htmx, its fragment: caches must tell them apart.
             response.vary.add("HX-Request")
 
-        if request.endpoint != "static":
+        if endpoint != "static":
             log.info(
                 "request",
                 extra={

@@ -10,20 +10,28 @@ import json
 import logging
 import sys
 import traceback
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
-
-from clinic_app.core.time import isoformat, utcnow
 
 # Attributes every LogRecord has; anything else passed with ``extra=`` is emitted as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
+# One encoder for every line (``json.dumps`` with ``default`` builds a new one per call).
+_ENCODER = json.JSONEncoder(default=str)
+
+
+def _timestamp(created: float) -> str:
+    """When the record was made, as the JSON contract writes times (UTC, milliseconds, ``Z``)."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # less "+00:00"
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": isoformat(utcnow()),
+            "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -33,7 +41,7 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 _base_factory = logging.getLogRecordFactory()

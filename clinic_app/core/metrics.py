@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED_ROUTE = "<unmatched>"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
     "clinic_http_requests", "HTTP requests answered, by route template and status", ("method", "route", "status")
@@ -84,11 +86,25 @@ def install(app: Flask) -> None:
     @app.after_request
     def _observe(response):  # type: ignore[no-untyped-def]
         started = g.get("started")
-        labels = (request.method, route_label(), str(response.status_code))
-        REQUESTS.labels(*labels).inc()
+        method = request.method if request.method in _METHODS else "OTHER"  # any token is a method to HTTP
+        labels = (method, route_label(), str(response.status_code))
+        count, timing = _request_series(labels)
+        count.inc()
         if started is not None:
-            REQUEST_SECONDS.labels(*labels).observe(max(0.0, time.perf_counter() - started))
+            timing.observe(max(0.0, time.perf_counter() - started))
         return response
+
+
+# The two series of each (method, route, status) this process has answered: few (the routes are
+# the URL rules), and looked up once each instead of through ``labels()`` on every request.
+_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def _request_series(labels: tuple[str, str, str]) -> tuple[Any, Any]:
+    series = _series.get(labels)
+    if series is None:
+        series = _series.setdefault(labels, (REQUESTS.labels(*labels), REQUEST_SECONDS.labels(*labels)))
+    return series
 
 
 def job_finished(kind: str, status: str, seconds: float | None) -> None:

@@ -18,6 +18,8 @@ def test_security_headers_on_every_response(client):
         assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers["Cache-Control"] == "no-store"
         assert "Strict-Transport-Security" not in response.headers  # only in production
+        for name in ("X-Frame-Options", "X-Content-Type-Options", "Cache-Control", "X-Request-ID"):
+            assert len(response.headers.getlist(name)) == 1, name  # added once, never twice
 
 
 def test_hsts_in_production(make_app):
@@ -54,6 +56,28 @@ def test_request_id_is_returned_and_generated_when_absent_or_unsafe(client):
 
 def test_html_pages_vary_on_hx_request(client):
     assert "HX-Request" in client.get("/login").headers["Vary"]
+
+
+def test_whether_a_view_or_hook_is_a_coroutine_is_asked_once_not_per_request(make_app, monkeypatch):
+    import flask.app
+
+    app = make_app()
+    client = app.test_client()
+    assert client.get("/health").status_code == 200  # every hook and the view seen once
+    asked = []
+    original = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", lambda func: asked.append(func) or original(func))
+    for _ in range(3):
+        assert client.get("/health").status_code == 200
+    assert asked == []
+    new_view = app.ensure_sync(lambda: None)  # a callable not seen before is asked about, once
+    assert len(asked) == 1 and callable(new_view)
+
+
+def test_log_lines_carry_the_time_the_record_was_made():
+    record = logging.LogRecord("clinic_app.request", logging.INFO, __file__, 1, "request", (), None)
+    record.created = 1_733_600_000.9996  # 2024-12-07 19:33:20.9996 UTC
+    assert json.loads(JSONFormatter().format(record))["time"] == "2024-12-07T19:33:20.999Z"
 
 
 def test_request_log_line_is_json_with_request_id_and_no_query_string(client, caplog):

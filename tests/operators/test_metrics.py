@@ -68,6 +68,19 @@ def test_metrics_parse_carry_the_histograms_and_no_identifying_label(app: Flask,
                 assert "@" not in value and not ID_LIKE.search(value), (family.name, sample.labels)
 
 
+def test_request_methods_outside_http_s_usual_ones_share_one_label(app: Flask, tenants: Any) -> None:
+    client = app.test_client()
+    for method in ("BREW", "PROPFIND-X1", "PROPFIND-X2"):
+        client.open("/health", method=method)
+    client.get("/health")
+
+    families = _scrape(app, operator_token(app))
+
+    methods = {s.labels["method"] for s in families["clinic_http_requests"].samples}
+    assert "GET" in methods and "OTHER" in methods
+    assert not methods & {"BREW", "PROPFIND-X1", "PROPFIND-X2"}  # a client cannot mint label values
+
+
 def test_job_durations_are_observed_by_kind_and_status(app: Flask, tenants: Any) -> None:
     before = _job_count(app, "audit.verify", "failed")
     with app.app_context():
