@@ -175,18 +175,26 @@ class _Abandoned(Exception):
 class _OpenCopy:
     """A ``COPY ... FROM STDIN`` into one table with one set of columns, open on a connection.
     Nothing else may run on that connection until it is finished: the engine's events below see
-    to that (any statement, commit or rollback on it finishes or abandons it first)."""
+    to that (any statement, commit or rollback on it finishes or abandons it first).
+
+    The rows go in PostgreSQL's binary format, each value written as the type the server says its
+    column has: turning a row into COPY's text took about ten times as long (every time stamp
+    written out as text and read back by the server), a tenth of a large sync's own work."""
 
     def __init__(self, connection: Any, shape: tuple[Table, tuple[str, ...]], dbapi: Any) -> None:
         self.shape, self._dbapi = shape, dbapi
         table, columns = shape
-        names = ", ".join(f'"{table.columns[key].name}"' for key in columns)
-        self.statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+        self.statement = "COPY {} ({}) FROM STDIN (FORMAT BINARY)"
         self._stack = contextlib.ExitStack()
-        cursor = self._stack.enter_context(connection.cursor())
         try:
             with self.errors():
+                kinds = _column_types(connection, table.name)
+                names = [table.columns[key].name for key in columns]
+                quoted = ", ".join(f'"{name}"' for name in names)
+                self.statement = self.statement.format(f'"{table.name}"', quoted)
+                cursor = self._stack.enter_context(connection.cursor())
                 self.copy = self._stack.enter_context(cursor.copy(self.statement))
+                self.copy.set_types([kinds[name] for name in names])
         except BaseException:
             self._stack.close()
             raise
@@ -209,6 +217,24 @@ class _OpenCopy:
         """Tell the server to drop the rows (COPY fails, the transaction with it)."""
         with contextlib.suppress(Exception):
             self._stack.__exit__(_Abandoned, _Abandoned(), None)
+
+
+_types_of: dict[str, dict[str, int]] = {}  # table name -> {column name: type oid}
+
+
+def _column_types(connection: Any, table: str) -> dict[str, int]:
+    """{column name: type oid} of ``table`` as the server has it, asked once per process (the
+    schema changes with a migration, which a deployment runs before the processes start)."""
+    kinds = _types_of.get(table)
+    if kinds is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                (f'"{table}"',),
+            )
+            kinds = _types_of[table] = dict(cursor.fetchall())
+    return kinds
 
 
 def finish_copy(connection: Any) -> None:

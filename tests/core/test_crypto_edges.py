@@ -6,6 +6,10 @@ tests/core/test_crypto.py shows the main promises; these pin the details a slip 
 """
 
 import base64
+import hashlib
+import hmac
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -132,6 +136,24 @@ def test_blind_index_is_a_keyed_hash_of_field_and_value(org_ids):
     assert index != vault.blind_index("patients.phone", "jane@example.com")
     assert index != vault.blind_index("patients.email", "jane@example.org")
     assert vault.blind_index("patients.email", None) is None
+    # The stored indexes of every existing row depend on this exact construction.
+    expected = hmac.new(vault.index_key, b"patients.email|jane@example.com", hashlib.sha256).hexdigest()
+    assert index == expected
+
+
+def test_blind_indexes_computed_at_once_in_many_threads_agree(org_ids):
+    vault = crypto.vault_for(org_ids[0])
+    values = [f"person{n}@example.com" for n in range(200)]
+    expected = [hmac.new(vault.index_key, f"patients.email|{v}".encode(), hashlib.sha256).hexdigest() for v in values]
+    start = threading.Barrier(8)
+
+    def compute() -> list[str | None]:
+        start.wait()
+        return [vault.blind_index("patients.email", v) for v in values]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [future.result() for future in [pool.submit(compute) for _ in range(8)]]
+    assert all(result == expected for result in results)
 
 
 def test_unreadable_is_falsy_and_says_so():

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from clinic_app.appointments.models import Practitioner
+from clinic_app.appointments.models import AppointmentType, Practitioner
 from clinic_app.core.time import utcnow
 from clinic_app.extensions import db
 from clinic_app.sync import bulk
@@ -147,6 +147,41 @@ def test_pages_of_one_table_share_a_copy_that_any_other_statement_finishes(app_c
     db.session.commit()
     assert db.session.scalar(held) == 60
     assert copies == (["cliniko_links", "cliniko_links", "practitioners"] if postgresql() else [])
+
+
+def test_every_kind_of_value_a_page_holds_comes_back_as_written(app_context, tenants):
+    """Numbers (none, zero, negative, the column's largest), text up to its length, time stamps in
+    other offsets and at the edges of the accepted range, booleans and nulls: each column's value
+    goes in as the type the server gives that column, and comes back unchanged."""
+    durations = [None, 0, -1, 2_147_483_647, 45]
+    moments = [None, MOMENT, MOMENT.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
+               datetime(1900, 1, 1, tzinfo=UTC), datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]  # fmt: skip
+    rows = [
+        {
+            "id": f"aty_bulk{number:04d}",
+            "organization_id": tenants.a.id,
+            "cliniko_id": str(number),
+            "name": "é" * 200 if number == 1 else f"Type {number}",
+            "category": None if number % 2 else "Initial\tconsult",
+            "color": "#00ff00",
+            "duration_minutes": durations[number % len(durations)],
+            "archived_at": moments[number % len(moments)],
+            "source_updated_at": moments[(number + 1) % len(moments)],
+            "created_at": MOMENT,
+            "updated_at": MOMENT,
+        }
+        for number in range(bulk.COPY_FROM + 5)
+    ]
+    bulk.insert_rows(AppointmentType, rows)
+    db.session.commit()
+    stored = {
+        kind.id: kind
+        for kind in db.session.scalars(select(AppointmentType).where(AppointmentType.organization_id == tenants.a.id))
+    }
+    assert sorted(stored) == sorted(row["id"] for row in rows)
+    for row in rows:
+        kind = stored[row["id"]]
+        assert {key: getattr(kind, key) for key in row} == row
 
 
 def test_a_rollback_drops_the_rows_of_an_open_copy(app_context, tenants):
