@@ -8,6 +8,7 @@ import contextlib
 import os
 import queue
 import string
+import sys
 import threading
 import weakref
 from collections.abc import Generator, Iterator
@@ -70,17 +71,49 @@ def read_ahead(pages: Iterator[Page]) -> Generator[Page, None, None]:
             _offer(slot, stop, ("error", error))
 
     helper = threading.Thread(target=fetch, name="cliniko-read-ahead", daemon=True)
-    helper.start()
+    with quick_gil_handover():
+        helper.start()
+        try:
+            while True:
+                kind, value = slot.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+
+
+# While a helper fetches pages beside a writer, the interpreter hands the GIL over every
+# millisecond instead of every five. The writer is busy Python; the helper mostly waits on its
+# socket, and each of its system calls (a connection, a send, a read) gives the GIL away and then
+# waited up to the whole interval to get it back: py-spy showed the helper's socket set-up as 11 %
+# of its time and the writer waiting for pages 28 % of its own. Paired runs of the 10k/100k sync:
+# 3.30x and 3.18x of the bare walk at 5 ms, 2.56x and 2.77x at 1 ms.
+GIL_HANDOVER_SECONDS = 0.001
+_handover_lock = threading.Lock()
+_handover_users = 0
+_handover_before = 0.0
+
+
+@contextlib.contextmanager
+def quick_gil_handover() -> Iterator[None]:
+    """The quicker handover while the block runs; the interval before is back once the last of
+    any overlapping blocks (several syncs in one process) has ended. Never slows a quicker one."""
+    global _handover_users, _handover_before
+    with _handover_lock:
+        if _handover_users == 0:
+            _handover_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handover_before, GIL_HANDOVER_SECONDS))
+        _handover_users += 1
     try:
-        while True:
-            kind, value = slot.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
+        yield
     finally:
-        stop.set()
+        with _handover_lock:
+            _handover_users -= 1
+            if _handover_users == 0:
+                sys.setswitchinterval(_handover_before)
 
 
 def _offer(slot: queue.Queue[tuple[str, Any]], stop: threading.Event, item: tuple[str, Any]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import re
+import sys
+import threading
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -298,3 +300,69 @@ def test_drawn_ids_look_like_the_apps_public_ids():
     assert len(set(ids)) == 3000
     assert all(re.fullmatch(r"apt_[0-9A-Za-z]{22}", public_id) for public_id in ids)
     assert set("".join(public_id[4:] for public_id in ids)) == set(bulk._BASE62)  # every character drawn
+
+
+# --- the page-fetching helper ---------------------------------------------------------------------
+
+
+def _pages(count, *, fail_after=None):
+    for number in range(count):
+        if fail_after is not None and number == fail_after:
+            raise RuntimeError("the connection dropped")
+        yield number
+
+
+def test_read_ahead_hands_the_gil_over_quickly_while_it_runs_and_puts_the_interval_back():
+    before = sys.getswitchinterval()
+    seen, intervals = [], []
+    for page in bulk.read_ahead(_pages(5)):
+        seen.append(page)
+        intervals.append(sys.getswitchinterval())
+    assert seen == [0, 1, 2, 3, 4]  # every page, in order
+    assert intervals == [bulk.GIL_HANDOVER_SECONDS] * 5
+    assert sys.getswitchinterval() == before
+
+    stream = bulk.read_ahead(_pages(50))
+    assert next(stream) == 0
+    stream.close()  # stopped early
+    assert sys.getswitchinterval() == before
+
+    with pytest.raises(RuntimeError, match="dropped"):
+        for _ in bulk.read_ahead(_pages(5, fail_after=2)):
+            pass
+    assert sys.getswitchinterval() == before
+
+
+def test_overlapping_readers_keep_the_quick_handover_until_the_last_ends():
+    before = sys.getswitchinterval()
+    first_started, second_done = threading.Event(), threading.Event()
+    during = []
+
+    def second_reader():
+        first_started.wait(5)
+        for _ in bulk.read_ahead(_pages(3)):
+            pass
+        second_done.set()
+
+    helper = threading.Thread(target=second_reader)
+    helper.start()
+    stream = bulk.read_ahead(_pages(3))
+    next(stream)
+    first_started.set()
+    assert second_done.wait(5)
+    during.append(sys.getswitchinterval())  # the second ended; the first still reads
+    list(stream)
+    helper.join(5)
+    assert during == [bulk.GIL_HANDOVER_SECONDS]
+    assert sys.getswitchinterval() == before
+
+
+def test_a_quicker_handover_already_set_is_left_alone():
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(bulk.GIL_HANDOVER_SECONDS / 2)
+    try:
+        with bulk.quick_gil_handover():
+            assert sys.getswitchinterval() == pytest.approx(bulk.GIL_HANDOVER_SECONDS / 2)
+        assert sys.getswitchinterval() == pytest.approx(bulk.GIL_HANDOVER_SECONDS / 2)
+    finally:
+        sys.setswitchinterval(before)
