@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from clinic_app.core import tls
 from clinic_app.sync.cliniko import (
     ClinikoAuthError,
     ClinikoRequestError,
@@ -118,6 +119,7 @@ class ClinikoClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
+            verify=tls.verified_context() if transport is None else True,
         )
 
     def __repr__(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, or_, select, update
 
-from clinic_app.core import audit, crypto
+from clinic_app.core import audit, crypto, tls
 from clinic_app.core.jobs import JobContext, job_function
 from clinic_app.core.mail import send_after_commit
 from clinic_app.core.periodic import every_tick
@@ -103,7 +103,8 @@ def send(url: str, headers: dict[str, str], body: bytes) -> Outcome:
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     started = time.monotonic()
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
+        verify = tls.verified_context(trust_env=False)
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=verify) as client:
             request = client.build_request(
                 "POST", target.connect_url, content=body, headers=request_headers, extensions=extensions
             )
