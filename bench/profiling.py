@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -95,4 +96,8 @@ def under_py_spy(command: list[str], output: Path) -> list[str]:
     """``command`` run under py-spy: sampled stacks of every thread (a sync's job runs on its
     command's worker thread, which cProfile would miss), collapsed into ``output``."""
     spy = str(Path(sys.executable).with_name("py-spy"))
-    return [spy, "record", "--rate", "200", "--format", "raw", "--output", str(output), "--", *command]
+    # BENCH_PYSPY_OPTIONS adds py-spy's own options (bench/README): "--idle --nonblocking" keeps
+    # the samples of threads that wait (for the database, a page, the GIL), "--gil" only the
+    # samples of the thread holding the GIL.
+    extra = os.environ.get("BENCH_PYSPY_OPTIONS", "").split()
+    return [spy, "record", "--rate", "200", *extra, "--format", "raw", "--output", str(output), "--", *command]
