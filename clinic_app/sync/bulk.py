@@ -221,13 +221,13 @@ class _OpenCopy:
         self._stack = contextlib.ExitStack()
         try:
             with self.errors():
-                kinds = _column_types(connection, table.name)
                 names = [table.columns[key].name for key in columns]
+                kinds = _column_types(connection, table.name, names)
                 quoted = ", ".join(f'"{name}"' for name in names)
                 self.statement = self.statement.format(f'"{table.name}"', quoted)
                 cursor = self._stack.enter_context(connection.cursor())
                 self.copy = self._stack.enter_context(cursor.copy(self.statement))
-                self.copy.set_types([kinds[name] for name in names])
+                self.copy.set_types(kinds)
         except BaseException:
             self._stack.close()
             raise
@@ -255,19 +255,23 @@ class _OpenCopy:
 _types_of: dict[str, dict[str, int]] = {}  # table name -> {column name: type oid}
 
 
-def _column_types(connection: Any, table: str) -> dict[str, int]:
-    """{column name: type oid} of ``table`` as the server has it, asked once per process (the
-    schema changes with a migration, which a deployment runs before the processes start)."""
-    kinds = _types_of.get(table)
-    if kinds is None:
+def _column_types(connection: Any, table: str, names: list[str]) -> list[int]:
+    """The type oids of ``names`` in ``table`` as the server has them. Read once per table and
+    process, and again when a column is missing from what was read (one a migration added since)."""
+    kinds = _types_of.get(table, {})
+    if not all(name in kinds for name in names):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT attname, atttypid::int FROM pg_attribute "
                 "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
                 (f'"{table}"',),
             )
-            kinds = _types_of[table] = dict(cursor.fetchall())
-    return kinds
+            kinds = dict(cursor.fetchall())
+        missing = [name for name in names if name not in kinds]
+        if missing:
+            raise LookupError(f"table {table!r} has no column {missing[0]!r}")
+        _types_of[table] = kinds
+    return [kinds[name] for name in names]
 
 
 def finish_copy(connection: Any) -> None:

@@ -117,7 +117,7 @@ def content_hash(vault: Vault, values: Mapping[str, Any]) -> str:
 
 def _json_default(value: Any) -> Any:
     """Dates and phones in canonical JSON (everything else is JSON already)."""
-    if type(value) is datetime or isinstance(value, datetime | date):  # the first test: nearly all of them
+    if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Phone):
         return value.as_dict()
